@@ -1,0 +1,51 @@
+"""Shared fixtures: the local embedding model, the real Redis server, free ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_DIR = ROOT / ".models" / "all-MiniLM-L6-v2"
+REDIS_URL = os.environ.get("LLMGUARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+# The hub client retries for tens of seconds before it gives up on a machine
+# without a hub; the local folder needs no hub at all.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The local model folder; a missing folder fails the test, never skips it."""
+    path = Path(os.environ.get("LLMGUARD_EMBEDDING_MODEL_DIR", DEFAULT_MODEL_DIR))
+    if not (path / "model.onnx").is_file():
+        pytest.fail(f"no embedding model at {path}: run `python scripts/build_model_dir.py` first")
+    return path
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A clean logical database on the real Redis server (db 15 unless overridden)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:  # pragma: no cover - environment problem
+        pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
