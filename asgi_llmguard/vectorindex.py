@@ -1,0 +1,216 @@
+"""Nearest-neighbour search for the semantic cache, one index per namespace.
+
+A namespace (model, system prompt, parameters, tenant, ...) never shares
+entries with another, so each gets its own index, created on its first entry
+and dropped with its last. Small namespaces, the common case, are searched
+exactly with one matrix product; a namespace that reaches ``brute_force_below``
+entries moves to a usearch HNSW index (cosine metric, where distance is
+1 - similarity) and stays there until it empties.
+
+usearch holds the GIL while it searches; at cache sizes a search takes
+microseconds, so the index is used from the event loop directly. It is not
+locked: use one instance from one thread (the event loop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from usearch.index import Index
+
+__all__ = ["Neighbour", "VectorIndex"]
+
+_MAX_KEY = 2**64 - 1  # usearch keys are unsigned 64-bit integers
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """A stored entry near the query; ``similarity`` is the cosine, 1.0 for the same direction."""
+
+    key: int
+    similarity: float
+
+
+class _Exact:
+    """A small namespace: unit vectors in a growable matrix, searched exactly."""
+
+    __slots__ = ("keys", "matrix", "positions")
+
+    def __init__(self, dimensions: int, capacity: int) -> None:
+        self.matrix = np.empty((max(capacity, 1), dimensions), dtype=np.float32)
+        self.keys: list[int] = []
+        self.positions: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, key: int, unit: npt.NDArray[np.float32]) -> None:
+        position = self.positions.get(key)
+        if position is None:
+            position = len(self.keys)
+            if position == self.matrix.shape[0]:
+                grown = np.empty((position * 2, self.matrix.shape[1]), dtype=np.float32)
+                grown[:position] = self.matrix
+                self.matrix = grown
+            self.keys.append(key)
+            self.positions[key] = position
+        self.matrix[position] = unit
+
+    def remove(self, key: int) -> bool:
+        position = self.positions.pop(key, None)
+        if position is None:
+            return False
+        last = len(self.keys) - 1
+        if position != last:  # move the last row into the hole
+            moved = self.keys[last]
+            self.keys[position] = moved
+            self.matrix[position] = self.matrix[last]
+            self.positions[moved] = position
+        self.keys.pop()
+        return True
+
+    def search(self, unit: npt.NDArray[np.float32], k: int) -> list[Neighbour]:
+        count = len(self.keys)
+        scores = self.matrix[:count] @ unit
+        if k < count:
+            top = np.argpartition(-scores, k - 1)[:k]
+            top = top[np.argsort(-scores[top], kind="stable")]
+        else:
+            top = np.argsort(-scores, kind="stable")
+        return [Neighbour(self.keys[i], _clip(float(scores[i]))) for i in top]
+
+
+class _Approximate:
+    """A large namespace: a usearch HNSW index with cosine metric."""
+
+    __slots__ = ("index", "keys")
+
+    def __init__(self, dimensions: int, moving: _Exact | None = None) -> None:
+        from usearch.index import Index
+
+        self.index: Index = Index(ndim=dimensions, metric="cos", dtype="f32")
+        self.keys: set[int] = set()
+        if moving is not None and len(moving):
+            self.keys.update(moving.keys)
+            self.index.add(np.asarray(moving.keys, dtype=np.uint64), moving.matrix[: len(moving)])
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, key: int, unit: npt.NDArray[np.float32]) -> None:
+        if key in self.keys:  # usearch refuses duplicate keys: replace
+            self.index.remove(key)
+        self.index.add(key, unit)
+        self.keys.add(key)
+
+    def remove(self, key: int) -> bool:
+        if key not in self.keys:
+            return False
+        self.index.remove(key)
+        self.keys.discard(key)
+        return True
+
+    def search(self, unit: npt.NDArray[np.float32], k: int) -> list[Neighbour]:
+        matches = self.index.search(unit, min(k, len(self.keys)))
+        return [
+            Neighbour(int(key), _clip(1.0 - float(distance)))
+            for key, distance in zip(matches.keys, matches.distances, strict=True)
+        ]
+
+
+def _clip(similarity: float) -> float:
+    return min(1.0, max(-1.0, similarity))
+
+
+class VectorIndex:
+    """Per-namespace cosine nearest-neighbour search over integer keys.
+
+    Adding an existing key replaces its vector. Vectors need not be unit
+    length (they are normalised on the way in) but must be non-zero and finite.
+    """
+
+    def __init__(self, dimensions: int, *, brute_force_below: int = 256) -> None:
+        if dimensions < 1:
+            raise ValueError("dimensions must be positive")
+        self.dimensions = dimensions
+        self.brute_force_below = max(0, brute_force_below)
+        self._namespaces: dict[str, _Exact | _Approximate] = {}
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __contains__(self, namespace: object) -> bool:
+        return namespace in self._namespaces
+
+    def namespace_size(self, namespace: str) -> int:
+        space = self._namespaces.get(namespace)
+        return 0 if space is None else len(space)
+
+    def namespaces(self) -> list[str]:
+        return list(self._namespaces)
+
+    def uses_usearch(self, namespace: str) -> bool:
+        """Whether the namespace has moved to an approximate index (for tests and stats)."""
+        return isinstance(self._namespaces.get(namespace), _Approximate)
+
+    def add(self, namespace: str, key: int, vector: npt.ArrayLike) -> None:
+        key = _check_key(key)
+        unit = self._unit(vector)
+        space = self._namespaces.get(namespace)
+        if space is None:
+            if self.brute_force_below > 0:
+                space = _Exact(self.dimensions, min(self.brute_force_below, 16))
+            else:
+                space = _Approximate(self.dimensions)
+            self._namespaces[namespace] = space
+        before = len(space)
+        space.add(key, unit)
+        self._size += len(space) - before
+        if isinstance(space, _Exact) and len(space) >= self.brute_force_below:
+            self._namespaces[namespace] = _Approximate(self.dimensions, space)
+
+    def remove(self, namespace: str, key: int) -> None:
+        """Forget one entry; unknown keys and namespaces are ignored."""
+        space = self._namespaces.get(namespace)
+        if space is None or not space.remove(key):
+            return
+        self._size -= 1
+        if len(space) == 0:
+            del self._namespaces[namespace]
+
+    def search(self, namespace: str, vector: npt.ArrayLike, k: int = 4) -> list[Neighbour]:
+        """Up to ``k`` entries of the namespace nearest to ``vector``, best first."""
+        space = self._namespaces.get(namespace)
+        if space is None or k < 1:
+            return []
+        return space.search(self._unit(vector), k)
+
+    def clear(self, namespace: str | None = None) -> None:
+        if namespace is None:
+            self._namespaces.clear()
+            self._size = 0
+            return
+        space = self._namespaces.pop(namespace, None)
+        if space is not None:
+            self._size -= len(space)
+
+    def _unit(self, vector: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        array = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if array.shape[0] != self.dimensions:
+            raise ValueError(f"expected a vector of {self.dimensions} dimensions, got {array.shape[0]}")
+        norm = float(np.linalg.norm(array))
+        if not np.isfinite(norm) or norm == 0.0:
+            raise ValueError("a vector must be finite and non-zero to have a direction")
+        return array / np.float32(norm)
+
+
+def _check_key(key: int) -> int:
+    if isinstance(key, bool) or not isinstance(key, int | np.integer) or not 0 <= key <= _MAX_KEY:
+        raise ValueError(f"keys are integers from 0 to 2**64 - 1, got {key!r}")
+    return int(key)
