@@ -1,0 +1,268 @@
+"""Settings: one frozen object, read once from ``LLMGUARD_*`` variables or keyword arguments.
+
+Every field maps to the environment variable ``LLMGUARD_<FIELD NAME IN CAPITALS>``.
+Keyword arguments win over the environment. A value that cannot be used fails at
+construction with a :class:`ConfigurationError` naming the variable and what it
+expected, so a typo in a deployment fails at startup, not on the first request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar, cast
+
+from .errors import ConfigurationError
+
+ENV_PREFIX = "LLMGUARD_"
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """One OpenAI-compatible backend for LLMProxy."""
+
+    url: str
+    models: tuple[str, ...] = ()
+    api_key_env: str | None = None
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def _fail(name: str, expected: str, got: object) -> ConfigurationError:
+    return ConfigurationError(f"{env_name(name)}: expected {expected}, got {got!r}")
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise _fail(name, "a boolean (true/false, 1/0, yes/no, on/off)", raw)
+
+
+def _parse_number(kind: Callable[[str], T], expected: str) -> Callable[[str, str], T]:
+    def parse(name: str, raw: str) -> T:
+        try:
+            return kind(raw.strip())
+        except ValueError:
+            raise _fail(name, expected, raw) from None
+
+    return parse
+
+
+def _parse_optional_str(name: str, raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _parse_str(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _parse_paths(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _parse_json(name: str, raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise _fail(name, f"JSON ({exc.msg} at position {exc.pos})", raw) from None
+
+
+def _parse_optional_path(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    return None if value.lower() in {"", "off", "none", "false", "0"} else value
+
+
+def _env(parse: Callable[[str, str], Any]) -> dict[str, Any]:
+    return {"parse": parse}
+
+
+_parse_int = _parse_number(int, "an integer")
+_parse_float = _parse_number(float, "a number")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the stack can be told; see docs/configuration.md for the table."""
+
+    # Shared state
+    redis_url: str | None = field(default=None, metadata=_env(_parse_optional_str))
+    redis_prefix: str = field(default="llmguard:", metadata=_env(_parse_str))
+    redis_timeout_ms: float = field(default=100.0, metadata=_env(_parse_float))
+
+    # Which requests are guarded
+    guarded_paths: tuple[str, ...] = field(
+        default=("/v1/chat/completions", "/v1/completions"), metadata=_env(_parse_paths)
+    )
+    max_body_bytes: int = field(default=2 * 1024 * 1024, metadata=_env(_parse_int))
+
+    # Semantic cache
+    cache_enabled: bool = field(default=True, metadata=_env(_parse_bool))
+    cache_threshold: float | None = field(default=None, metadata=_env(_parse_float))
+    cache_verify: bool = field(default=True, metadata=_env(_parse_bool))
+    cache_semantic: bool = field(default=True, metadata=_env(_parse_bool))
+    cache_ttl_seconds: int = field(default=3600, metadata=_env(_parse_int))
+    cache_scope: Literal["identity", "global"] = field(default="identity", metadata=_env(_parse_str))
+    cache_max_entries: int = field(default=10_000, metadata=_env(_parse_int))
+    cache_max_bytes: int = field(default=64 * 1024 * 1024, metadata=_env(_parse_int))
+    cache_bypass_time_sensitive: bool = field(default=True, metadata=_env(_parse_bool))
+    cache_single_flight_timeout_ms: float = field(default=30_000.0, metadata=_env(_parse_float))
+    cache_admin_path: str | None = field(default=None, metadata=_env(_parse_optional_path))
+    admin_token: str | None = field(default=None, metadata=_env(_parse_optional_str))
+
+    # Embedding
+    embedding_model: str = field(default=DEFAULT_EMBEDDING_MODEL, metadata=_env(_parse_str))
+    embedding_model_dir: str | None = field(default=None, metadata=_env(_parse_optional_str))
+    embedding_url: str | None = field(default=None, metadata=_env(_parse_optional_str))
+    embedding_timeout_ms: float = field(default=500.0, metadata=_env(_parse_float))
+    embedding_threads: int = field(default=1, metadata=_env(_parse_int))
+    embedding_max_batch: int = field(default=32, metadata=_env(_parse_int))
+    embedding_max_pending: int = field(default=256, metadata=_env(_parse_int))
+
+    # Rate limits (0 = off)
+    rate_limit_rpm: int = field(default=0, metadata=_env(_parse_int))
+    rate_limit_tpm: int = field(default=0, metadata=_env(_parse_int))
+    global_rpm: int = field(default=0, metadata=_env(_parse_int))
+
+    # Router and proxy
+    router_aliases: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({}), metadata=_env(_parse_json)
+    )
+    upstreams: tuple[Upstream, ...] = field(default=(), metadata=_env(_parse_json))
+
+    # Insight
+    metrics_enabled: bool = field(default=True, metadata=_env(_parse_bool))
+    metrics_path: str | None = field(default="/metrics", metadata=_env(_parse_optional_path))
+    stats_path: str | None = field(default=None, metadata=_env(_parse_optional_path))
+    dashboard_path: str | None = field(default=None, metadata=_env(_parse_optional_path))
+    log_prompts: bool = field(default=False, metadata=_env(_parse_bool))
+    request_log_dsn: str | None = field(default=None, metadata=_env(_parse_optional_str))
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``LLMGUARD_*`` variables (``os.environ`` by default); keyword arguments win."""
+        env = os.environ if environ is None else environ
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ConfigurationError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name in overrides:
+                values[f.name] = overrides[f.name]
+            elif env_name(f.name) in env:
+                values[f.name] = f.metadata["parse"](f.name, env[env_name(f.name)])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _require(ok: bool, name: str, expected: str, got: object) -> None:
+    if not ok:
+        raise _fail(name, expected, got)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _coerce(settings: Settings, name: str, value: object) -> None:
+    object.__setattr__(settings, name, value)
+
+
+def _validate(s: Settings) -> None:
+    for name in ("cache_enabled", "cache_verify", "cache_semantic", "cache_bypass_time_sensitive",
+                 "metrics_enabled", "log_prompts"):
+        _require(isinstance(getattr(s, name), bool), name, "a boolean", getattr(s, name))
+    for name in ("max_body_bytes", "cache_ttl_seconds", "cache_max_entries", "cache_max_bytes",
+                 "embedding_threads", "embedding_max_batch", "embedding_max_pending"):
+        value = getattr(s, name)
+        _require(_is_int(value) and value > 0, name, "a positive integer", value)
+    for name in ("rate_limit_rpm", "rate_limit_tpm", "global_rpm"):
+        value = getattr(s, name)
+        _require(_is_int(value) and value >= 0, name, "an integer ≥ 0 (0 turns the limit off)", value)
+    for name in ("redis_timeout_ms", "embedding_timeout_ms", "cache_single_flight_timeout_ms"):
+        value = getattr(s, name)
+        _require(_is_number(value) and value > 0, name, "a positive number of milliseconds", value)
+    if s.cache_threshold is not None:
+        _require(_is_number(s.cache_threshold) and 0.0 < s.cache_threshold <= 1.0,
+                 "cache_threshold", "a number in (0, 1]", s.cache_threshold)
+    _require(s.cache_scope in ("identity", "global"), "cache_scope", "'identity' or 'global'", s.cache_scope)
+    if s.redis_url is not None:
+        _require(isinstance(s.redis_url, str) and s.redis_url.split("://", 1)[0] in
+                 {"redis", "rediss", "unix"}, "redis_url", "a redis://, rediss:// or unix:// URL", s.redis_url)
+    for name in ("redis_prefix", "embedding_model"):
+        _require(isinstance(getattr(s, name), str) and bool(getattr(s, name)), name, "a non-empty string",
+                 getattr(s, name))
+    paths = s.guarded_paths
+    if isinstance(paths, str):
+        paths = (paths,)
+    _require(isinstance(paths, tuple | list) and all(isinstance(p, str) and p.startswith("/") for p in paths),
+             "guarded_paths", "paths starting with '/', comma-separated", s.guarded_paths)
+    _coerce(s, "guarded_paths", tuple(paths))
+    for name in ("metrics_path", "stats_path", "dashboard_path", "cache_admin_path"):
+        value = getattr(s, name)
+        _require(value is None or (isinstance(value, str) and value.startswith("/")), name,
+                 "a path starting with '/' (or 'off')", value)
+    if s.cache_admin_path is not None:
+        _require(bool(s.admin_token), "admin_token",
+                 "a token when LLMGUARD_CACHE_ADMIN_PATH is set (admin endpoints require one)", s.admin_token)
+    _coerce(s, "router_aliases", _aliases(s.router_aliases))
+    _coerce(s, "upstreams", _upstreams(s.upstreams))
+
+
+def _aliases(raw: object) -> Mapping[str, tuple[str, ...]]:
+    expected = 'a JSON object of alias to model list, e.g. {"auto": ["small-model", "large-model"]}'
+    if not isinstance(raw, Mapping):
+        raise _fail("router_aliases", expected, raw)
+    aliases: dict[str, tuple[str, ...]] = {}
+    for alias, models in raw.items():
+        ok = isinstance(alias, str) and isinstance(models, list | tuple) and len(models) > 0
+        ok = ok and all(isinstance(m, str) and m for m in models)
+        _require(ok, "router_aliases", expected, raw)
+        aliases[alias] = tuple(models)
+    return MappingProxyType(aliases)
+
+
+def _upstreams(raw: object) -> tuple[Upstream, ...]:
+    expected = 'a JSON list of {"url": ..., "models": [...], "api_key_env": ...}'
+    if not isinstance(raw, list | tuple):
+        raise _fail("upstreams", expected, raw)
+    result: list[Upstream] = []
+    for item in raw:
+        if isinstance(item, Upstream):
+            result.append(item)
+            continue
+        if not isinstance(item, Mapping) or not isinstance(item.get("url"), str):
+            raise _fail("upstreams", expected, raw)
+        url = cast(str, item["url"])
+        _require(url.startswith(("http://", "https://")), "upstreams", "upstream URLs with http:// or https://", url)
+        models = item.get("models", [])
+        _require(isinstance(models, list) and all(isinstance(m, str) for m in models), "upstreams",
+                 "a list of model names in 'models'", models)
+        key_env = item.get("api_key_env")
+        _require(key_env is None or isinstance(key_env, str), "upstreams", "a variable name in 'api_key_env'",
+                 key_env)
+        result.append(Upstream(url=url.rstrip("/"), models=tuple(models), api_key_env=key_env))
+    return tuple(result)

@@ -1,0 +1,202 @@
+"""The Guard: owns the shared resources, builds the stack, and opens them once.
+
+Resources (the embedder, the index, the cache store, the metrics registry) are
+opened at lifespan startup and closed at shutdown. Where the server sends no
+lifespan (Django's ASGI handler rejects it), the first guarded request opens
+them, once, behind a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from ._types import ASGIApp, Message, Receive, Scope, Send
+from .config import Settings
+from .exchange import IdentityFunc, default_identity
+from .openai_protocol import ParsedRequest
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from .cache import SemanticCache
+    from .embedding import Embedder
+    from .metrics import Metrics
+
+log = structlog.get_logger("asgi_llmguard")
+
+
+class Guard:
+    """The stack's shared state. ``Guard(settings)`` or ``Guard(**setting_overrides)``.
+
+    ``identity`` replaces the default identity (hashed bearer token, else ``user``,
+    else client address); ``registry`` puts the metrics in an app's own Prometheus
+    registry; ``embedder`` replaces the local fastembed model.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        identity: IdentityFunc | None = None,
+        registry: CollectorRegistry | None = None,
+        embedder: Embedder | None = None,
+        **overrides: Any,
+    ) -> None:
+        if settings is None:
+            settings = Settings.from_env(**overrides)
+        elif overrides:
+            settings = settings.replace(**overrides)
+        self.settings = settings
+        self._identity = identity
+        self._paths = frozenset(settings.guarded_paths)
+        self._registry = registry
+        self._embedder = embedder
+        self._lock = asyncio.Lock()
+        self._started = False
+        self.cache: SemanticCache | None = None
+        self.metrics: Metrics | None = None
+        if settings.metrics_enabled:
+            from .metrics import Metrics
+
+            self.metrics = Metrics(registry)
+
+    # -- per request -------------------------------------------------------------------------------
+
+    def guards(self, scope: Scope) -> bool:
+        """True for requests the stack works on: POSTs to a guarded path."""
+        return scope["path"] in self._paths and scope.get("method") == "POST"
+
+    def identify(self, scope: Scope, request: ParsedRequest) -> str:
+        if self._identity is not None:
+            custom = self._identity(scope, request)
+            if custom:
+                from .exchange import hash_identity
+
+                return hash_identity("app", custom)
+        return default_identity(scope, request)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    async def ensure_started(self) -> None:
+        if not self._started:
+            await self.startup()
+
+    async def startup(self) -> None:
+        async with self._lock:
+            if self._started:
+                return
+            self.cache = await self._open_cache() if self.settings.cache_enabled else None
+            self._started = True
+            log.info("llmguard.started", cache=self.cache is not None,
+                     semantic=self.cache is not None and self.cache.embedder is not None)
+
+    async def shutdown(self) -> None:
+        async with self._lock:
+            if not self._started:
+                return
+            if self.cache is not None:
+                if self.cache.embedder is not None:
+                    await self.cache.embedder.close()
+                await self.cache.store.close()
+            self.cache = None
+            self._started = False
+
+    def lifespan_receive(self, receive: Receive) -> Receive:
+        """Open the resources when the server starts the app, close them when it stops it."""
+
+        async def lifespan(message_source: Receive = receive) -> Message:
+            message = await message_source()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+            return message
+
+        return lifespan
+
+    async def _open_cache(self) -> SemanticCache:
+        from .cache import SemanticCache
+        from .storage.memory import MemoryCacheStore
+
+        settings = self.settings
+        store = MemoryCacheStore(max_entries=settings.cache_max_entries, max_bytes=settings.cache_max_bytes)
+        embedder, index, verifier, threshold = None, None, None, settings.cache_threshold or 0.9
+        if settings.cache_semantic:
+            from .vectorindex import VectorIndex
+            from .verify import DEFAULT_THRESHOLD, Verifier
+
+            embedder = await self._open_embedder()
+            if embedder is not None:
+                index = VectorIndex(embedder.dimensions)
+                verifier = Verifier() if settings.cache_verify else None
+                threshold = settings.cache_threshold or DEFAULT_THRESHOLD
+        cache = SemanticCache(settings, store, index=index, embedder=embedder, verifier=verifier,
+                              threshold=threshold)
+        if self.metrics is not None:
+            degraded = self.metrics.degraded
+            cache.on_lookup_error = lambda part, exc: degraded.labels(part).inc()
+        return cache
+
+    async def _open_embedder(self) -> Embedder | None:
+        """The embedding model; a model that cannot load leaves the exact tier working (fail open)."""
+        embedder = self._embedder
+        if embedder is None:
+            from .embedding import FastEmbedEmbedder
+
+            s = self.settings
+            embedder = FastEmbedEmbedder(s.embedding_model, s.embedding_model_dir, threads=s.embedding_threads,
+                                         max_batch=s.embedding_max_batch, max_pending=s.embedding_max_pending,
+                                         timeout=s.embedding_timeout_ms / 1000)
+        try:
+            await embedder.start()
+        except Exception as exc:
+            log.error("llmguard.embedding_unavailable", error=str(exc),
+                      hint="set LLMGUARD_EMBEDDING_MODEL_DIR to a local model folder "
+                           "(python scripts/build_model_dir.py builds one) or allow the hub download")
+            if self.metrics is not None:
+                self.metrics.degraded.labels("embedding_load").inc()
+            return None
+        return embedder
+
+    # -- mounting ----------------------------------------------------------------------------------
+
+    def layers(self) -> list[type[Any]]:
+        """The layer classes, outermost first."""
+        from .cache import SemanticCacheMiddleware
+        from .metrics import MetricsMiddleware
+        from .ratelimit import RateLimitMiddleware
+        from .router import ModelRouterMiddleware
+        from .streaming import SSEPassthroughMiddleware
+
+        return [MetricsMiddleware, RateLimitMiddleware, SemanticCacheMiddleware, ModelRouterMiddleware,
+                SSEPassthroughMiddleware]
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        """The whole stack around any ASGI app (Starlette, FastAPI, Django's ASGI handler...)."""
+        wrapped = app
+        for layer in reversed(self.layers()):
+            wrapped = layer(wrapped, guard=self)
+        return wrapped
+
+    def install(self, app: Any) -> None:
+        """Add the stack to a Starlette/FastAPI app with ``add_middleware`` (the last added is outermost)."""
+        for layer in reversed(self.layers()):
+            app.add_middleware(layer, guard=self)
+
+
+class LLMGuardMiddleware:
+    """The whole stack as one middleware: ``app.add_middleware(LLMGuardMiddleware, guard=guard)``."""
+
+    def __init__(self, app: ASGIApp, guard: Guard | None = None, **settings: Any) -> None:
+        self.guard = guard if guard is not None else Guard(**settings)
+        self._stack = self.guard.wrap(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._stack(scope, receive, send)

@@ -1,0 +1,196 @@
+"""The one response observer: it reads OpenAI JSON or SSE as the bytes pass, and never holds them.
+
+The cache, the token limits and the metrics all read what it saw (status, first
+byte and first token times, text, tool calls, usage, finish reason, whether the
+response completed and the client stayed).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from ._types import Message
+from .openai_protocol import Answer
+
+MAX_JSON_BYTES = 8 * 1024 * 1024
+
+
+class ResponseObserver:
+    __slots__ = (
+        "_json_chunks", "_json_size", "_line_tail", "_text", "_tool_calls", "choices_seen", "completed",
+        "content_type", "disconnected", "done_marker", "finish_reason", "first_byte_at", "first_token_at",
+        "last_token_at", "model", "started_at", "status", "token_events", "undecodable", "usage",
+    )
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.content_type = b""
+        self.started_at: float | None = None
+        self.first_byte_at: float | None = None
+        self.first_token_at: float | None = None
+        self.last_token_at: float | None = None
+        self.token_events = 0
+        self.completed = False
+        self.disconnected = False
+        self.done_marker = False
+        self.undecodable = False
+        self.finish_reason: str | None = None
+        self.usage: dict[str, int] | None = None
+        self.model: str | None = None
+        self.choices_seen: set[int] = set()
+        self._text: list[str] = []
+        self._tool_calls: dict[int, dict[str, Any]] = {}
+        self._line_tail = b""
+        self._json_chunks: list[bytes] = []
+        self._json_size = 0
+
+    # -- feeding -----------------------------------------------------------------------------------
+
+    @property
+    def is_sse(self) -> bool:
+        return self.content_type.startswith(b"text/event-stream")
+
+    def on_start(self, message: Message) -> None:
+        self.status = int(message["status"])
+        self.started_at = time.perf_counter()
+        for key, value in message.get("headers", ()):
+            if key.lower() == b"content-type":
+                self.content_type = bytes(value).lower()
+
+    def on_body(self, message: Message) -> None:
+        chunk: bytes = message.get("body", b"")
+        if chunk and self.first_byte_at is None:
+            self.first_byte_at = time.perf_counter()
+        if self.status == 200 and chunk:
+            if self.is_sse:
+                self._feed_sse(chunk)
+            elif self._json_size + len(chunk) <= MAX_JSON_BYTES:
+                self._json_chunks.append(chunk)
+                self._json_size += len(chunk)
+            else:
+                self.undecodable = True
+
+    def on_sent(self, message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.completed = True
+            if self.status == 200 and not self.is_sse and self._json_chunks:
+                self._parse_json(b"".join(self._json_chunks))
+                self._json_chunks.clear()
+
+    # -- SSE -----------------------------------------------------------------------------------------
+
+    def _feed_sse(self, chunk: bytes) -> None:
+        data = self._line_tail + chunk
+        lines = data.split(b"\n")
+        self._line_tail = lines.pop()
+        for line in lines:
+            line = line.rstrip(b"\r")
+            if line.startswith(b"data:"):
+                self._on_event(line[5:].strip())
+
+    def _on_event(self, data: bytes) -> None:
+        if data == b"[DONE]":
+            self.done_marker = True
+            return
+        try:
+            event = json.loads(data)
+        except ValueError:
+            self.undecodable = True
+            return
+        if not isinstance(event, dict):
+            return
+        if "error" in event:
+            self.finish_reason = "error"
+            return
+        self.model = event.get("model", self.model)
+        if isinstance(event.get("usage"), dict):
+            self.usage = event["usage"]
+        for choice in event.get("choices") or ():
+            self._on_choice(choice, delta=True)
+
+    # -- JSON ----------------------------------------------------------------------------------------
+
+    def _parse_json(self, body: bytes) -> None:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            self.undecodable = True
+            return
+        if not isinstance(payload, dict):
+            self.undecodable = True
+            return
+        self.model = payload.get("model")
+        if isinstance(payload.get("usage"), dict):
+            self.usage = payload["usage"]
+        for choice in payload.get("choices") or ():
+            self._on_choice(choice, delta=False)
+        if self._text:
+            self._mark_token()
+
+    def _on_choice(self, choice: Any, *, delta: bool) -> None:
+        if not isinstance(choice, dict):
+            return
+        index = choice.get("index", 0)
+        self.choices_seen.add(index if isinstance(index, int) else 0)
+        if choice.get("finish_reason"):
+            self.finish_reason = choice["finish_reason"]
+        part = choice.get("delta" if delta else "message")
+        if isinstance(part, dict):
+            content = part.get("content")
+            if isinstance(content, str) and content:
+                self._text.append(content)
+                if delta:
+                    self._mark_token()
+            for call in part.get("tool_calls") or ():
+                self._merge_tool_call(call)
+        text = choice.get("text")
+        if isinstance(text, str) and text:
+            self._text.append(text)
+            if delta:
+                self._mark_token()
+
+    def _merge_tool_call(self, call: Any) -> None:
+        if not isinstance(call, dict):
+            return
+        index = call.get("index", len(self._tool_calls))
+        slot = self._tool_calls.setdefault(index, {"id": None, "type": "function",
+                                                   "function": {"name": "", "arguments": ""}})
+        if call.get("id"):
+            slot["id"] = call["id"]
+        function = call.get("function") or {}
+        if isinstance(function, dict):
+            slot["function"]["name"] += function.get("name") or ""
+            slot["function"]["arguments"] += function.get("arguments") or ""
+        self._mark_token()
+
+    def _mark_token(self) -> None:
+        now = time.perf_counter()
+        if self.first_token_at is None:
+            self.first_token_at = now
+        self.last_token_at = now
+        self.token_events += 1
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    @property
+    def complete_ok(self) -> bool:
+        """A whole 200 the client received: the only kind of response worth keeping."""
+        if self.status != 200 or not self.completed or self.disconnected or self.undecodable:
+            return False
+        if self.finish_reason in (None, "content_filter", "error"):
+            return False
+        return self.done_marker if self.is_sse else True
+
+    def answer(self) -> Answer | None:
+        """The answer as the cache keeps it, or None when it is not a single complete choice."""
+        if not self.complete_ok or self.choices_seen - {0}:
+            return None
+        tool_calls = tuple(self._tool_calls[i] for i in sorted(self._tool_calls))
+        return Answer(text=self.text, finish_reason=self.finish_reason, tool_calls=tool_calls,
+                      usage=self.usage, model=self.model)
