@@ -1,0 +1,221 @@
+"""FastEmbedEmbedder with the real model: batching, bounded queue, time budgets, clean failures."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from asgi_llmguard.embedding import Embedder, EmbeddingUnavailable, FastEmbedEmbedder, load_text_embedding
+
+pytestmark = pytest.mark.model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+async def embedder(model_dir: Path) -> AsyncIterator[FastEmbedEmbedder]:
+    # A generous budget: the machine is shared, and these tests are not about latency.
+    started = FastEmbedEmbedder(model_dir=str(model_dir), timeout=10.0)
+    await started.start()
+    yield started
+    await started.close()
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+async def test_vectors_are_float32_unit_length_and_paraphrases_score_higher(
+    embedder: FastEmbedEmbedder,
+) -> None:
+    question = await embedder.embed("How do I reset my password?")
+    paraphrase = await embedder.embed("What's the way to reset my password?")
+    unrelated = await embedder.embed("What is the capital of France?")
+
+    assert isinstance(embedder, Embedder)
+    assert question.dtype == np.float32
+    assert question.shape == (embedder.dimensions,) == (384,)
+    assert float(np.linalg.norm(question)) == pytest.approx(1.0, abs=1e-5)
+    assert cosine(question, paraphrase) > 0.8
+    assert cosine(question, paraphrase) > cosine(question, unrelated) + 0.4
+
+
+async def test_concurrent_callers_share_batches_and_each_gets_its_own_vector(
+    embedder: FastEmbedEmbedder,
+) -> None:
+    texts = [f"question number {i} about topic {i % 7}" for i in range(64)]
+    before = embedder.stats()
+
+    vectors = await asyncio.gather(*(embedder.embed(text) for text in texts))
+
+    after = embedder.stats()
+    assert after.texts_embedded - before.texts_embedded == 64
+    assert after.batches - before.batches <= 8  # 64 one-text batches without batching
+    assert after.largest_batch > 1
+    # Results reach the caller that asked: compare with each text embedded alone.
+    for index in (0, 13, 63):
+        alone = await embedder.embed(texts[index])
+        assert cosine(vectors[index], alone) > 0.999
+
+
+async def test_full_queue_refuses_at_once_and_the_embedder_keeps_working(model_dir: Path) -> None:
+    embedder = FastEmbedEmbedder(model_dir=str(model_dir), max_batch=1, max_pending=4, timeout=10.0)
+    await embedder.start()
+    refusals: list[tuple[str, float]] = []
+    served: list[np.ndarray] = []
+
+    async def attempt(text: str) -> None:
+        started = time.perf_counter()
+        try:
+            served.append(await embedder.embed(text))
+        except EmbeddingUnavailable as exc:
+            refusals.append((str(exc), time.perf_counter() - started))
+
+    try:
+        await asyncio.gather(*(attempt(f"text {i}") for i in range(40)))
+
+        # All 40 calls enqueue in one pass of the loop; the worker takes at most a few meanwhile.
+        assert len(refusals) >= 30
+        assert len(served) + len(refusals) == 40
+        assert all("queue full" in message for message, _ in refusals)
+        assert max(seconds for _, seconds in refusals) < 0.05  # refused at once, not after waiting
+        assert embedder.stats().rejected == len(refusals)
+        assert (await embedder.embed("still working")).shape == (384,)
+    finally:
+        await embedder.close()
+
+
+async def test_tiny_timeout_raises_skips_the_text_and_the_embedder_keeps_working(
+    model_dir: Path,
+) -> None:
+    embedder = FastEmbedEmbedder(model_dir=str(model_dir), max_batch=1, timeout=10.0)
+    await embedder.start()
+    try:
+        before = embedder.stats()
+        outcomes = await asyncio.gather(
+            *(embedder.embed(f"late text {i}", timeout=0.0001) for i in range(32)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(outcome, EmbeddingUnavailable) for outcome in outcomes)
+        assert "within" in str(outcomes[0])
+        after = embedder.stats()
+        assert after.timed_out - before.timed_out == 32
+        # Texts whose callers gave up before the worker took them are never embedded.
+        assert after.texts_embedded - before.texts_embedded < 8
+        assert after.pending == 0
+
+        vector = await embedder.embed("on time")
+        assert vector.shape == (384,)
+    finally:
+        await embedder.close()
+
+
+async def test_embed_before_start_and_after_close_raises(model_dir: Path) -> None:
+    embedder = FastEmbedEmbedder(model_dir=str(model_dir))
+    with pytest.raises(EmbeddingUnavailable, match="not started"):
+        await embedder.embed("too early")
+
+    await embedder.start()
+    await embedder.close()
+    await embedder.close()  # idempotent
+
+    with pytest.raises(EmbeddingUnavailable, match="closed"):
+        await embedder.embed("too late")
+    with pytest.raises(EmbeddingUnavailable, match="closed"):
+        await embedder.start()
+    assert embedder._thread is not None and not embedder._thread.is_alive()
+
+
+async def test_close_releases_waiting_callers(model_dir: Path) -> None:
+    embedder = FastEmbedEmbedder(model_dir=str(model_dir), max_batch=1, timeout=10.0)
+    await embedder.start()
+    calls = [asyncio.ensure_future(embedder.embed(f"text {i}")) for i in range(20)]
+    await asyncio.sleep(0)  # every call is queued now
+
+    await embedder.close()
+    outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), timeout=5)
+
+    released = [o for o in outcomes if isinstance(o, EmbeddingUnavailable)]
+    assert released, "callers still queued at close must be released, not left waiting"
+    assert all(isinstance(o, EmbeddingUnavailable | np.ndarray) for o in outcomes)
+
+
+async def test_concurrent_starts_load_the_model_once(model_dir: Path) -> None:
+    embedder = FastEmbedEmbedder(model_dir=str(model_dir))
+    try:
+        await asyncio.gather(embedder.start(), embedder.start(), embedder.start())
+        thread = embedder._thread
+        await embedder.start()
+        assert embedder._thread is thread
+        assert embedder.ready
+    finally:
+        await embedder.close()
+
+
+async def test_model_folder_without_model_files_gives_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    embedder = FastEmbedEmbedder(model_dir=str(tmp_path))
+
+    with pytest.raises(EmbeddingUnavailable) as raised:
+        await embedder.start()
+
+    message = str(raised.value)
+    assert str(tmp_path) in message
+    assert "model.onnx" in message and "tokenizer.json" in message
+    with pytest.raises(EmbeddingUnavailable, match=r"model\.onnx"):
+        await embedder.embed("anything")
+    with pytest.raises(EmbeddingUnavailable, match=r"model\.onnx"):
+        await embedder.start()  # the failure is remembered, not retried on every request
+    await embedder.close()
+
+
+def test_missing_model_folder_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    with pytest.raises(EmbeddingUnavailable, match="does not exist") as raised:
+        load_text_embedding("sentence-transformers/all-MiniLM-L6-v2", str(missing), 1)
+    assert str(missing) in str(raised.value)
+
+
+def test_corrupt_model_file_is_reported_as_unavailable(tmp_path: Path, model_dir: Path) -> None:
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json"):
+        (tmp_path / name).write_bytes((model_dir / name).read_bytes())
+    (tmp_path / "model.onnx").write_bytes(b"not an onnx model")
+
+    with pytest.raises(EmbeddingUnavailable, match="could not load") as raised:
+        load_text_embedding("sentence-transformers/all-MiniLM-L6-v2", str(tmp_path), 1)
+    assert str(tmp_path) in str(raised.value)
+
+
+@pytest.mark.parametrize("user_value", [None, "0"])
+def test_local_load_sets_hub_offline_only_for_the_load_and_never_clobbers_the_user(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch, user_value: str | None
+) -> None:
+    if user_value is None:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    else:
+        monkeypatch.setenv("HF_HUB_OFFLINE", user_value)
+
+    model = load_text_embedding("sentence-transformers/all-MiniLM-L6-v2", str(model_dir), 1)
+
+    assert os.environ.get("HF_HUB_OFFLINE") == user_value
+    assert len(next(iter(model.embed(["hello"])))) == 384
+
+
+def test_importing_the_module_does_not_load_onnxruntime() -> None:
+    code = (
+        "import sys, asgi_llmguard.embedding\n"
+        "heavy = sorted(m for m in ('onnxruntime', 'fastembed', 'tokenizers') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
