@@ -1,0 +1,84 @@
+"""Serve the demo with uvicorn.
+
+    python -m demo_app --host 127.0.0.1 --port 8000    # the demo app behind the whole stack
+    python -m demo_app --no-guard                      # the same app without the stack (benchmark baseline)
+    python -m demo_app --mock-only                     # just the mock LLM (an upstream for proxy tests)
+    python -m demo_app --proxy                         # LLMProxy behind the stack (not available yet)
+
+The mock's delays come from ``LLMGUARD_DEMO_TTFT_MS`` and ``LLMGUARD_DEMO_TOKEN_MS``; the stack's
+settings from ``LLMGUARD_*`` variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+# Import strings, so that uvicorn can start several workers.
+APPS = {
+    "guarded": "demo_app.app:create_guarded_app",
+    "no-guard": "demo_app.app:create_unguarded_app",
+    "mock-only": "demo_app.mock_llm:create_mock_llm",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m demo_app",
+        description="Serve the asgi_llmguard demo: a mock streaming LLM endpoint behind the guard stack.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--no-guard", action="store_true", help="serve the same app without the stack")
+    mode.add_argument("--mock-only", action="store_true", help="serve just the mock LLM")
+    mode.add_argument(
+        "--proxy", action="store_true", help="serve LLMProxy to LLMGUARD_UPSTREAMS (not available yet)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help="uvicorn log level (default: %(default)s)",
+    )
+    parser.add_argument("--no-access-log", action="store_true", help="turn off uvicorn's access log")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.proxy:
+        print(
+            "python -m demo_app: error: --proxy is not available yet (LLMProxy is not part of this build); "
+            "use --mock-only to serve the mock LLM as an upstream",
+            file=sys.stderr,
+        )
+        return 2
+    if args.workers < 1:
+        print("python -m demo_app: error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    mode = "no-guard" if args.no_guard else "mock-only" if args.mock_only else "guarded"
+
+    import uvicorn
+
+    uvicorn.run(
+        APPS[mode],
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=not args.no_access_log,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
