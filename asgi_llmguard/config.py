@@ -136,6 +136,10 @@ class Settings:
     rate_limit_rpm: int = field(default=0, metadata=_env(_parse_int))
     rate_limit_tpm: int = field(default=0, metadata=_env(_parse_int))
     global_rpm: int = field(default=0, metadata=_env(_parse_int))
+    rate_limit_window_seconds: float = field(default=60.0, metadata=_env(_parse_float))
+    rate_limit_fail_closed: bool = field(default=False, metadata=_env(_parse_bool))
+    rate_limit_count_cache_hits: bool = field(default=True, metadata=_env(_parse_bool))
+    rate_limit_cache_hits_cost_tokens: bool = field(default=False, metadata=_env(_parse_bool))
 
     # Router and proxy
     router_aliases: Mapping[str, tuple[str, ...]] = field(
@@ -193,7 +197,8 @@ def _coerce(settings: Settings, name: str, value: object) -> None:
 
 def _validate(s: Settings) -> None:
     for name in ("cache_enabled", "cache_verify", "cache_semantic", "cache_bypass_time_sensitive",
-                 "metrics_enabled", "log_prompts"):
+                 "metrics_enabled", "log_prompts", "rate_limit_fail_closed", "rate_limit_count_cache_hits",
+                 "rate_limit_cache_hits_cost_tokens"):
         _require(isinstance(getattr(s, name), bool), name, "a boolean", getattr(s, name))
     for name in ("max_body_bytes", "cache_ttl_seconds", "cache_max_entries", "cache_max_bytes",
                  "embedding_threads", "embedding_max_batch", "embedding_max_pending"):
@@ -202,7 +207,8 @@ def _validate(s: Settings) -> None:
     for name in ("rate_limit_rpm", "rate_limit_tpm", "global_rpm"):
         value = getattr(s, name)
         _require(_is_int(value) and value >= 0, name, "an integer ≥ 0 (0 turns the limit off)", value)
-    for name in ("redis_timeout_ms", "embedding_timeout_ms", "cache_single_flight_timeout_ms"):
+    for name in ("redis_timeout_ms", "embedding_timeout_ms", "cache_single_flight_timeout_ms",
+                 "rate_limit_window_seconds"):
         value = getattr(s, name)
         _require(_is_number(value) and value > 0, name, "a positive number of milliseconds", value)
     if s.cache_threshold is not None:
