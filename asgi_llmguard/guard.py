@@ -21,6 +21,8 @@ from .openai_protocol import ParsedRequest
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from redis.asyncio import Redis
+
     from .cache import SemanticCache
     from .embedding import Embedder
     from .metrics import Metrics
@@ -57,6 +59,7 @@ class Guard:
         self._lock = asyncio.Lock()
         self._started = False
         self.cache: SemanticCache | None = None
+        self.redis: Redis | None = None
         self.metrics: Metrics | None = None
         if settings.metrics_enabled:
             from .metrics import Metrics
@@ -92,6 +95,7 @@ class Guard:
         async with self._lock:
             if self._started:
                 return
+            self.redis = self._open_redis()
             self.cache = await self._open_cache() if self.settings.cache_enabled else None
             self._started = True
             log.info("llmguard.started", cache=self.cache is not None,
@@ -106,6 +110,9 @@ class Guard:
                     await self.cache.embedder.close()
                 await self.cache.store.close()
             self.cache = None
+            if self.redis is not None:
+                await self.redis.aclose()
+                self.redis = None
             self._started = False
 
     def lifespan_receive(self, receive: Receive) -> Receive:
@@ -120,6 +127,19 @@ class Guard:
             return message
 
         return lifespan
+
+    def _open_redis(self) -> Redis | None:
+        """A client for ``LLMGUARD_REDIS_URL``; it connects on first use, so a Redis that is down
+        at startup does not stop the app (calls fail open and recover when Redis returns)."""
+        url = self.settings.redis_url
+        if url is None:
+            return None
+        from redis.asyncio import Redis
+
+        timeout = self.settings.redis_timeout_ms / 1000
+        client: Redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                       health_check_interval=30)
+        return client
 
     async def _open_cache(self) -> SemanticCache:
         from .cache import SemanticCache
