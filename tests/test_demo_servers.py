@@ -101,6 +101,52 @@ def mock_calls(base_url: str) -> int:
     return calls
 
 
+# --- in process: settings and pages -------------------------------------------------------------------
+
+
+def test_demo_settings_apply_demo_defaults_unless_env_or_keywords_say_otherwise() -> None:
+    from demo_app.app import demo_settings
+
+    plain = demo_settings({})
+    assert plain.stats_path == "/stats"
+    assert plain.dashboard_path == "/dashboard"
+    assert plain.metrics_path == "/metrics"
+    assert plain.router_aliases["auto"] == ("mock-small", "mock-large")
+
+    from_env = demo_settings({"LLMGUARD_STATS_PATH": "/my-stats", "LLMGUARD_ROUTER_ALIASES": '{"x": ["a"]}'})
+    assert from_env.stats_path == "/my-stats"
+    assert "auto" not in from_env.router_aliases
+    assert from_env.dashboard_path == "/dashboard"
+
+    keywords = demo_settings({"LLMGUARD_STATS_PATH": "/my-stats"}, stats_path="/kw-stats")
+    assert keywords.stats_path == "/kw-stats"
+
+
+async def test_unguarded_app_serves_index_health_docs_and_the_mock_in_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from demo_app.app import create_app
+
+    for name, value in FAST_MOCK.items():
+        monkeypatch.setenv(name, value)
+
+    app = create_app(guarded=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo") as client:
+        assert (await client.get("/health")).json() == {"status": "ok"}
+        index = await client.get("/")
+        assert index.headers["content-type"].startswith("text/html")
+        for link in ("/stats", "/dashboard", "/metrics", "/docs"):
+            assert f'href="{link}"' in index.text
+        assert (await client.get("/docs")).status_code == 200
+        openapi = (await client.get("/openapi.json")).json()
+        assert "/v1/chat/completions" in openapi["paths"]
+        body = {"model": "mock-large", "messages": [{"role": "user", "content": "in process"}]}
+        answer = (await client.post("/v1/chat/completions", json=body)).json()
+        assert answer["choices"][0]["message"]["content"] == expected_answer("in process")
+    with pytest.raises(TypeError):
+        create_app(guarded=False, stats_path="/x")
+
+
 # --- the demo, guarded -----------------------------------------------------------------------------
 
 
