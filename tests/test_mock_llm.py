@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -253,6 +255,44 @@ async def test_cut_knob_aborts_the_stream_after_n_content_chunks(mock: Starlette
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "You said: "
     assert not any(m.get("more_body") is False for m in sent[1:])
     assert "[DONE]" not in text
+
+
+async def test_a_client_disconnect_stops_a_slow_stream_at_once() -> None:
+    slow = create_mock_llm(ttft_ms=0, token_ms=10_000)
+    body = json.dumps(chat_body(stream=True)).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/chat/completions",
+        "raw_path": b"/v1/chat/completions",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1234),
+        "server": ("mock", 80),
+    }
+    sent: list[Message] = []
+    calls = 0
+
+    async def receive() -> Message:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(0.05)
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    started = time.monotonic()
+    await asyncio.wait_for(slow(scope, receive, send), timeout=5)
+    assert time.monotonic() - started < 2
+    # The role chunk and the first piece went out; the 10 s pause before the second was cancelled.
+    assert len([m for m in sent if m.get("body")]) == 2
 
 
 async def test_calls_are_counted(mock: Starlette, client: httpx.AsyncClient) -> None:
