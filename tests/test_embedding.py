@@ -13,7 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asgi_llmguard.embedding import Embedder, EmbeddingUnavailable, FastEmbedEmbedder, load_text_embedding
+from asgi_llmguard.embedding import (
+    Embedder,
+    EmbeddingUnavailable,
+    FastEmbedEmbedder,
+    _length_groups,
+    load_text_embedding,
+)
 
 pytestmark = pytest.mark.model
 
@@ -64,6 +70,29 @@ async def test_concurrent_callers_share_batches_and_each_gets_its_own_vector(
     for index in (0, 13, 63):
         alone = await embedder.embed(texts[index])
         assert cosine(vectors[index], alone) > 0.999
+
+
+def test_a_long_prompt_is_not_batched_with_short_ones() -> None:
+    """One call pads all texts to the longest: a long prompt among short ones gets its own call."""
+    texts = [f"short question {i}" for i in range(20)] + ["a long prompt with context " * 20]
+
+    groups = _length_groups(texts)
+
+    assert sorted(i for group in groups for i in group) == list(range(21))
+    assert [20] in groups
+    assert len(groups) == 2
+    assert _length_groups([f"question number {i}" for i in range(32)]) == [list(range(32))]
+    assert _length_groups([]) == []
+
+
+async def test_mixed_length_callers_each_get_their_own_vector(embedder: FastEmbedEmbedder) -> None:
+    texts = [f"short question {i}" for i in range(12)] + ["a long prompt with context " * 20] * 2
+
+    vectors = await asyncio.gather(*(embedder.embed(text) for text in texts))
+
+    for index in (0, 5, 12):
+        assert cosine(vectors[index], await embedder.embed(texts[index])) > 0.999
+    assert cosine(vectors[12], vectors[13]) > 0.999
 
 
 async def test_full_queue_refuses_at_once_and_the_embedder_keeps_working(model_dir: Path) -> None:
