@@ -104,10 +104,14 @@ class SemanticCache:
             if self.verifier is not None and self.settings.cache_verify:
                 verdict = self.verifier.check(text, entry.prompt, neighbour.similarity)
                 if not verdict.accepted:
-                    log.debug("llmguard.cache.rejected", reason=verdict.reason, similarity=neighbour.similarity)
                     continue
             return Hit(entry, neighbour.similarity)
         return None
+
+    def namespace_for(self, exchange: Exchange) -> str:
+        """The namespace a request's answers live in (for invalidation from an app's own code)."""
+        identity = exchange.identity if self.settings.cache_scope == "identity" else None
+        return namespace_of(exchange.request, identity)
 
     # -- single flight -------------------------------------------------------------------------------
 
@@ -196,7 +200,7 @@ class SemanticCacheMiddleware(GuardLayer):
 
     async def handle(self, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
         cache = self.guard.cache
-        lookup = self._decide(exchange, scope) if cache is not None else None
+        lookup = self._decide(cache, exchange, scope) if cache is not None else None
         if cache is None or lookup is None:
             await self.app(scope, receive, send)
             return
@@ -224,7 +228,7 @@ class SemanticCacheMiddleware(GuardLayer):
             exchange.on_finish(_release(cache, lookup.exact_key, leader))
         await self.app(scope, receive, send)
 
-    def _decide(self, exchange: Exchange, scope: Scope) -> Lookup | None:
+    def _decide(self, cache: SemanticCache, exchange: Exchange, scope: Scope) -> Lookup | None:
         """None when the request has nothing to do with the cache; otherwise what it may do."""
         settings = self.guard.settings
         request = exchange.request
@@ -246,8 +250,7 @@ class SemanticCacheMiddleware(GuardLayer):
             exchange.cache_reason = reason
             exchange.set_header("X-LLMGuard-Cache", "bypass")
             return None
-        identity = exchange.identity if settings.cache_scope == "identity" else None
-        namespace = namespace_of(request, identity)
+        namespace = cache.namespace_for(exchange)
         semantic = bool(settings.cache_semantic and text and not request.tools)
         return Lookup(namespace=namespace, exact_key=exact_key_of(namespace, request), read=read, write=write,
                       semantic=semantic)

@@ -153,9 +153,15 @@ class Guard:
             from .verify import DEFAULT_THRESHOLD, Verifier
 
             embedder = await self._open_embedder()
+            if embedder is not None and settings.cache_verify:
+                try:
+                    verifier = Verifier()
+                except Exception as exc:  # without its verifier the semantic tier must not serve
+                    log.error("llmguard.verifier_unavailable", error=str(exc))
+                    await embedder.close()
+                    embedder = None
             if embedder is not None:
                 index = VectorIndex(embedder.dimensions)
-                verifier = Verifier() if settings.cache_verify else None
                 threshold = settings.cache_threshold or DEFAULT_THRESHOLD
         cache = SemanticCache(settings, store, index=index, embedder=embedder, verifier=verifier,
                               threshold=threshold)
@@ -176,6 +182,7 @@ class Guard:
                                          timeout=s.embedding_timeout_ms / 1000)
         try:
             await embedder.start()
+            await embedder.embed("warm up")  # ONNX's first run is ~100x slower than the next ones
         except Exception as exc:
             log.error("llmguard.embedding_unavailable", error=str(exc),
                       hint="set LLMGUARD_EMBEDDING_MODEL_DIR to a local model folder "
