@@ -50,9 +50,9 @@ def _read(log: IO[bytes]) -> str:
     return log.read().decode(errors="replace")
 
 
-def _report(args: list[str], stdout: IO[bytes], stderr: IO[bytes], why: str) -> str:
+def _report(args: list[str], port: int, stdout: IO[bytes], stderr: IO[bytes], why: str) -> str:
     text = (
-        f"--- server {' '.join(args)}: {why} ---\n"
+        f"--- server {' '.join(args)} on port {port}: {why} ---\n"
         f"--- stdout ---\n{_read(stdout)}\n"
         f"--- stderr ---\n{_read(stderr)}\n"
         f"--- end of server output ---"
@@ -130,13 +130,15 @@ def run_server(
         try:
             why = _wait_ready(proc, base_url + ready_path, timeout_s)
             if why is not None:
-                raise ServerError(_report(args, stdout, stderr, why))
+                raise ServerError(_report(args, port, stdout, stderr, why))
             try:
                 yield base_url
             except BaseException:
-                _report(args, stdout, stderr, "the test failed while the server ran")
+                _report(args, port, stdout, stderr, "the test failed while the server ran")
                 raise
             if proc.poll() is not None:
-                raise ServerError(_report(args, stdout, stderr, f"exited with code {proc.returncode} during the test"))
+                raise ServerError(
+                    _report(args, port, stdout, stderr, f"exited with code {proc.returncode} during the test")
+                )
         finally:
             _stop(proc, grace_s)
