@@ -336,6 +336,15 @@ async def test_django_demo_answers_async_stream(django_demo: str) -> None:
     assert await chat_async_stream(django_demo, prompt) == expected_answer(prompt)
 
 
+def test_django_demo_sees_the_model_the_router_chose(django_demo: str) -> None:
+    raw = sync_client(django_demo).chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": new_prompt()}]
+    )
+    completion = raw.parse()
+    assert completion.model in {"mock-small", "mock-large"}
+    assert raw.headers["x-llmguard-model"] == completion.model
+
+
 def test_django_demo_guards_the_llm_endpoint_but_not_health(django_demo: str) -> None:
     raw = sync_client(django_demo).chat.completions.with_raw_response.create(
         model="mock-small", messages=[{"role": "user", "content": new_prompt()}]
