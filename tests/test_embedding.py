@@ -248,3 +248,21 @@ def test_importing_the_module_does_not_load_onnxruntime() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_usearch_imported_before_onnxruntime_does_not_crash(model_dir: Path) -> None:
+    """usearch 2.26.2-2.26.6 segfault in this order; the pin must keep it working."""
+    code = (
+        "import sys, usearch.index\n"
+        "from asgi_llmguard.embedding import load_text_embedding\n"
+        "from asgi_llmguard.vectorindex import VectorIndex\n"
+        f"model = load_text_embedding('sentence-transformers/all-MiniLM-L6-v2', {str(model_dir)!r}, 1)\n"
+        "vector = next(iter(model.embed(['hello'])))\n"
+        "index = VectorIndex(384, brute_force_below=0)\n"
+        "index.add('ns', 1, vector)\n"
+        "assert index.search('ns', vector)[0].key == 1\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
