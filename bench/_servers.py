@@ -1,0 +1,140 @@
+"""Start and stop the demo app as real uvicorn processes for benchmarks.
+
+    with demo_server(port, guarded=True, env={"LLMGUARD_CACHE_ENABLED": "false"}) as server:
+        ...  # server.base_url, server.pid
+
+Each server is ``sys.executable -m demo_app --host 127.0.0.1 --port P [--no-guard]`` run from the
+repository root in its own session, with uvicorn's access log off (it would cost the same in both
+servers and only add noise). Readiness is polled on ``GET /health`` with a bounded wait. On exit the
+server's process group (whose id is the server's pid) gets SIGTERM, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+__all__ = ["HOST", "ROOT", "Server", "ServerError", "demo_server", "pick_free_port", "server_command"]
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+
+class ServerError(RuntimeError):
+    """The server process did not come up, or died."""
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running demo server."""
+
+    name: str
+    pid: int
+    port: int
+    command: tuple[str, ...]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
+def pick_free_port() -> int:
+    """A port that was free a moment ago on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def server_command(port: int, *, guarded: bool) -> list[str]:
+    """The command line that serves the demo (guarded or the ``--no-guard`` baseline)."""
+    command = [sys.executable, "-m", "demo_app", "--host", HOST, "--port", str(port)]
+    if not guarded:
+        command.append("--no-guard")
+    command += ["--no-access-log", "--log-level", "warning"]
+    return command
+
+
+def _read(log: IO[bytes]) -> str:
+    log.flush()
+    log.seek(0)
+    return log.read().decode(errors="replace")[-4000:]
+
+
+def _stop(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    """SIGTERM the process group we started (its id is the server's pid), then SIGKILL it."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace_s)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace_s)
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout_s: float) -> str | None:
+    """``None`` once ``url`` answers 200, else why not."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            return f"exited with code {code} before it was ready"
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as response:
+                if response.status == 200:
+                    return None
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        time.sleep(0.1)
+    return f"not ready after {timeout_s:.0f} s"
+
+
+@contextlib.contextmanager
+def demo_server(
+    port: int,
+    *,
+    guarded: bool,
+    env: Mapping[str, str] | None = None,
+    name: str | None = None,
+    ready_timeout_s: float = 60.0,
+) -> Iterator[Server]:
+    """Serve the demo on ``127.0.0.1:port`` for the duration of the block; always stopped after."""
+    command = server_command(port, guarded=guarded)
+    full_env = {**os.environ, **(env or {})}
+    label = name or ("guarded" if guarded else "baseline")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+        try:
+            why = _wait_ready(proc, f"http://{HOST}:{port}/health", ready_timeout_s)
+            if why is not None:
+                raise ServerError(
+                    f"server {label} ({' '.join(command)}) {why}\n"
+                    f"--- stdout ---\n{_read(out)}\n--- stderr ---\n{_read(err)}"
+                )
+            yield Server(name=label, pid=proc.pid, port=port, command=tuple(command))
+            if proc.poll() is not None:
+                raise ServerError(f"server {label} died during the bench:\n{_read(err)}")
+        finally:
+            _stop(proc)
