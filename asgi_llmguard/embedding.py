@@ -2,9 +2,9 @@
 
 The ONNX model runs in one dedicated worker thread. Callers queue their text
 and await an asyncio future; the worker takes every text waiting (up to
-``max_batch``), embeds them in one call (batches are several times cheaper per
-text than single calls) and hands each result back to its caller's loop with
-``loop.call_soon_threadsafe``. The queue is bounded: when ``max_pending`` texts
+``max_batch``), embeds them in as few calls as padding makes worthwhile (texts
+of similar length share a call; see ``_length_groups``) and hands each result
+back to its caller's loop with ``loop.call_soon_threadsafe``. The queue is bounded: when ``max_pending`` texts
 already wait, or a caller's time budget runs out, the caller gets
 :class:`EmbeddingUnavailable` and the cache fails open.
 
@@ -341,7 +341,7 @@ class FastEmbedEmbedder:
             abandoned = list(self._waiting)
             self._waiting.clear()
             self._cond.notify_all()
-        _deliver(abandoned, [EmbeddingUnavailable("the embedder was closed")] * len(abandoned))
+        _deliver(abandoned, [EmbeddingUnavailable("the embedder was closed") for _ in abandoned])
         thread = self._thread
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():
             # A batch in flight finishes first; that is a few milliseconds.
@@ -408,7 +408,7 @@ class FastEmbedEmbedder:
             vectors = _unit_rows(list(model.embed(texts, batch_size=len(texts))))
         except Exception as exc:
             self._failed += len(jobs)
-            _deliver(jobs, [EmbeddingUnavailable(f"embedding failed: {exc}")] * len(jobs))
+            _deliver(jobs, [EmbeddingUnavailable(f"embedding failed: {exc}") for _ in jobs])
             return
         self._calls += 1
         self._texts += len(jobs)
