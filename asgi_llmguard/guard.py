@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .cache import SemanticCache
     from .embedding import Embedder
     from .metrics import Metrics
+    from .ratelimit import LimitOverrides, RateLimiter
 
 log = structlog.get_logger("asgi_llmguard")
 
@@ -45,6 +46,7 @@ class Guard:
         identity: IdentityFunc | None = None,
         registry: CollectorRegistry | None = None,
         embedder: Embedder | None = None,
+        limit_overrides: LimitOverrides | None = None,
         **overrides: Any,
     ) -> None:
         if settings is None:
@@ -56,6 +58,8 @@ class Guard:
         self._paths = frozenset(settings.guarded_paths)
         self._registry = registry
         self._embedder = embedder
+        self.limit_overrides = limit_overrides  # rate limits per identity (ratelimit.py)
+        self.limiter: RateLimiter | None = None
         self._lock = asyncio.Lock()
         self._started = False
         self.cache: SemanticCache | None = None
@@ -97,6 +101,9 @@ class Guard:
                 return
             self.redis = self._open_redis()
             self.cache = await self._open_cache() if self.settings.cache_enabled else None
+            from .ratelimit import RateLimiter  # rate limits (ratelimit.py)
+
+            self.limiter = RateLimiter.for_guard(self)
             self._started = True
             log.info("llmguard.started", cache=self.cache is not None,
                      semantic=self.cache is not None and self.cache.embedder is not None)
@@ -161,7 +168,8 @@ class Guard:
                     await embedder.close()
                     embedder = None
             if embedder is not None:
-                index = VectorIndex(embedder.dimensions)
+                # Exact numpy search beats usearch below a few thousand vectors per namespace here.
+                index = VectorIndex(embedder.dimensions, brute_force_below=4096)
                 threshold = settings.cache_threshold or DEFAULT_THRESHOLD
         cache = SemanticCache(settings, store, index=index, embedder=embedder, verifier=verifier,
                               threshold=threshold)
@@ -182,7 +190,6 @@ class Guard:
                                          timeout=s.embedding_timeout_ms / 1000)
         try:
             await embedder.start()
-            await embedder.embed("warm up")  # ONNX's first run is ~100x slower than the next ones
         except Exception as exc:
             log.error("llmguard.embedding_unavailable", error=str(exc),
                       hint="set LLMGUARD_EMBEDDING_MODEL_DIR to a local model folder "
