@@ -152,6 +152,9 @@ class Settings:
     metrics_path: str | None = field(default="/metrics", metadata=_env(_parse_optional_path))
     stats_path: str | None = field(default=None, metadata=_env(_parse_optional_path))
     dashboard_path: str | None = field(default=None, metadata=_env(_parse_optional_path))
+    price_table: Mapping[str, Mapping[str, float]] = field(
+        default_factory=lambda: MappingProxyType({}), metadata=_env(_parse_json)
+    )
     log_prompts: bool = field(default=False, metadata=_env(_parse_bool))
     request_log_dsn: str | None = field(default=None, metadata=_env(_parse_optional_str))
 
@@ -236,6 +239,7 @@ def _validate(s: Settings) -> None:
                  "a token when LLMGUARD_CACHE_ADMIN_PATH is set (admin endpoints require one)", s.admin_token)
     _coerce(s, "router_aliases", _aliases(s.router_aliases))
     _coerce(s, "upstreams", _upstreams(s.upstreams))
+    _coerce(s, "price_table", _prices(s.price_table))
 
 
 def _aliases(raw: object) -> Mapping[str, tuple[str, ...]]:
@@ -249,6 +253,21 @@ def _aliases(raw: object) -> Mapping[str, tuple[str, ...]]:
         _require(ok, "router_aliases", expected, raw)
         aliases[alias] = tuple(models)
     return MappingProxyType(aliases)
+
+
+def _prices(raw: object) -> Mapping[str, Mapping[str, float]]:
+    """Model to USD per million prompt and completion tokens: what a cache hit saved."""
+    expected = 'a JSON object of model to {"prompt": USD, "completion": USD} per 1M tokens, numbers >= 0'
+    if not isinstance(raw, Mapping):
+        raise _fail("price_table", expected, raw)
+    prices: dict[str, Mapping[str, float]] = {}
+    for model, price in raw.items():
+        ok = isinstance(model, str) and bool(model) and isinstance(price, Mapping)
+        ok = ok and set(price) == {"prompt", "completion"}
+        ok = ok and all(_is_number(v) and v >= 0 for v in price.values())
+        _require(ok, "price_table", expected, raw)
+        prices[model] = MappingProxyType({k: float(v) for k, v in price.items()})
+    return MappingProxyType(prices)
 
 
 def _upstreams(raw: object) -> tuple[Upstream, ...]:

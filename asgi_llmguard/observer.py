@@ -15,13 +15,14 @@ from ._types import Message
 from .openai_protocol import Answer
 
 MAX_JSON_BYTES = 8 * 1024 * 1024
+MAX_GAPS = 4096  # inter-token gaps kept per response: enough for the histogram, bounded for long streams
 
 
 class ResponseObserver:
     __slots__ = (
         "_json_chunks", "_json_size", "_line_tail", "_text", "_tool_calls", "choices_seen", "completed",
         "content_type", "disconnected", "done_marker", "finish_reason", "first_byte_at", "first_token_at",
-        "last_token_at", "model", "started_at", "status", "token_events", "undecodable", "usage",
+        "last_token_at", "model", "started_at", "status", "token_events", "token_gaps", "undecodable", "usage",
     )
 
     def __init__(self) -> None:
@@ -32,6 +33,7 @@ class ResponseObserver:
         self.first_token_at: float | None = None
         self.last_token_at: float | None = None
         self.token_events = 0
+        self.token_gaps: list[float] = []  # seconds between token events, the first MAX_GAPS of them
         self.completed = False
         self.disconnected = False
         self.done_marker = False
@@ -169,10 +171,22 @@ class ResponseObserver:
         now = time.perf_counter()
         if self.first_token_at is None:
             self.first_token_at = now
+        elif len(self.token_gaps) < MAX_GAPS and self.last_token_at is not None:
+            self.token_gaps.append(now - self.last_token_at)
         self.last_token_at = now
         self.token_events += 1
 
     # -- reading -------------------------------------------------------------------------------------
+
+    @property
+    def inter_token_mean(self) -> float | None:
+        """Mean seconds between token events (streamed responses with two or more tokens)."""
+        return sum(self.token_gaps) / len(self.token_gaps) if self.token_gaps else None
+
+    @property
+    def inter_token_max(self) -> float | None:
+        """The longest stall between two token events: what a reader of the stream notices."""
+        return max(self.token_gaps) if self.token_gaps else None
 
     @property
     def text(self) -> str:
