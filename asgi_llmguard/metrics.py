@@ -50,6 +50,12 @@ class Metrics:
                               ["direction", "source"], registry=r)
         self.degraded = Counter("llmguard_degraded", "Optional dependencies that failed open.", ["part"],
                                 registry=r)
+        # rate limits (ratelimit.py)
+        self.rate_limited = Counter("llmguard_rate_limited", "Requests refused with a 429, by the limit that refused.",
+                                    ["limit"], registry=r)
+        self.ratelimit_degraded = Counter("llmguard_ratelimit_degraded",
+                                          "Rate-limit calls made without their store (Redis down), by fail mode.",
+                                          ["mode"], registry=r)
         self._recent: dict[str, deque[float]] = {"hit": deque(maxlen=2048), "miss": deque(maxlen=2048)}
         self._counts = {"hit": 0, "miss": 0, "bypass": 0}
         self._saved_tokens = 0
