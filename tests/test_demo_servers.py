@@ -195,6 +195,32 @@ def test_guarded_demo_serves_a_repeated_request_from_the_cache(guarded_demo: str
     assert mock_calls(guarded_demo) == calls
 
 
+@pytest.mark.xfail(
+    reason="core: under uvicorn (ASGI spec 2.3) StreamingResponse's disconnect listener receives http.disconnect "
+    "once the response is complete, the exchange marks the response disconnected, and the stream is never kept",
+    strict=False,
+)
+def test_guarded_demo_serves_a_repeated_stream_from_the_cache(guarded_demo: str) -> None:
+    prompt = new_prompt()
+    assert chat_sync_stream(guarded_demo, prompt) == expected_answer(prompt)
+    calls = mock_calls(guarded_demo)
+    with httpx.stream(
+        "POST",
+        guarded_demo + "/v1/chat/completions",
+        json={
+            "model": "mock-small",
+            "messages": [{"role": "user", "content": prompt}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+        timeout=30,
+    ) as response:
+        assert response.headers["x-llmguard-cache"] == "hit"
+        response.read()
+    assert mock_calls(guarded_demo) == calls
+    assert chat_sync_stream(guarded_demo, prompt) == expected_answer(prompt)
+
+
 def test_guarded_demo_routes_the_auto_alias_to_a_mock_model(guarded_demo: str) -> None:
     raw = sync_client(guarded_demo).chat.completions.with_raw_response.create(
         model="auto", messages=[{"role": "user", "content": new_prompt()}]
