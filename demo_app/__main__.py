@@ -35,12 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--no-guard", action="store_true", help="serve the same app without the stack")
     mode.add_argument("--mock-only", action="store_true", help="serve just the mock LLM")
-    mode.add_argument(
-        "--proxy", action="store_true", help="serve LLMProxy to LLMGUARD_UPSTREAMS (not available yet)"
-    )
-    parser.add_argument(
-        "--workers", type=int, default=1, help="uvicorn worker processes (default: %(default)s)"
-    )
+    mode.add_argument("--proxy", action="store_true", help="serve LLMProxy to LLMGUARD_UPSTREAMS (not available yet)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default: %(default)s)")
     parser.add_argument(
         "--log-level",
         default="info",

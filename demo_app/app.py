@@ -67,9 +67,7 @@ def demo_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
 
     env = os.environ if environ is None else environ
     defaults = {
-        name: value
-        for name, value in DEMO_SETTINGS.items()
-        if _env_name(name) not in env and name not in overrides
+        name: value for name, value in DEMO_SETTINGS.items() if _env_name(name) not in env and name not in overrides
     }
     return Settings.from_env(env, **defaults, **overrides)
 

@@ -247,9 +247,7 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
 def _model(payload: Mapping[str, Any]) -> str:
     model = payload.get("model")
     if not isinstance(model, str) or not model:
-        raise MockRequestError(
-            "you must provide a model parameter", param="model", code="missing_required_parameter"
-        )
+        raise MockRequestError("you must provide a model parameter", param="model", code="missing_required_parameter")
     return model
 
 
@@ -447,9 +445,7 @@ def sse_data(obj: Mapping[str, Any]) -> bytes:
     return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 
 
-async def stream_events(
-    completion: Completion, delays: Delays, cut_after: int | None = None
-) -> AsyncIterator[bytes]:
+async def stream_events(completion: Completion, delays: Delays, cut_after: int | None = None) -> AsyncIterator[bytes]:
     """The SSE bytes of a streamed answer, paced by ``delays``.
 
     Chat: a role chunk, one chunk per piece, a final chunk with the finish reason, a usage chunk when

@@ -53,9 +53,7 @@ async def _complete(request: HttpRequest, kind: CompletionKind) -> HttpResponse:
     status = failure_status_from_headers(request.headers)
     if status is not None:
         error_type = "server_error" if status >= 500 else "invalid_request_error"
-        return _error(
-            error_body(f"mock failure requested by X-Mock-Fail ({status})", error_type=error_type), status
-        )
+        return _error(error_body(f"mock failure requested by X-Mock-Fail ({status})", error_type=error_type), status)
     try:
         payload = parse_json_body(request.body)
         completion = plan_chat_completion(payload) if kind == "chat" else plan_text_completion(payload)
