@@ -51,7 +51,12 @@ class GuardLayer:
         await self._open_and_handle(scope, receive, send)
 
     async def _open_and_handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.guard.ensure_started()
+        try:
+            await self.guard.ensure_started()
+        except Exception:  # the stack's trouble never fails a request: serve it unguarded
+            log.exception("llmguard.startup_failed")
+            await self.app(scope, receive, send)
+            return
         try:
             body = await read_body(scope, receive, self.guard.settings.max_body_bytes)
             request = parse_request(body, kind_of_path(scope["path"]), get_header(scope, b"content-type"))

@@ -116,13 +116,19 @@ class Exchange:
                 message = self._with_headers(message)
                 observer.on_start(message)
             elif kind == "http.response.body":
-                observer.on_body(message)
+                try:
+                    observer.on_body(message)
+                except Exception:  # an odd answer must reach the client as it is, just not be kept
+                    observer.undecodable = True
             try:
                 await send(message)
             except BaseException:
                 observer.disconnected = True
                 raise
-            observer.on_sent(message)
+            try:
+                observer.on_sent(message)
+            except Exception:
+                observer.undecodable = True
 
         return observed_send
 
@@ -132,7 +138,10 @@ class Exchange:
         return replay
 
     def _mark_disconnected(self) -> None:
-        self.response.disconnected = True
+        # Servers answer a disconnect listener once the response is over (uvicorn does); only a
+        # disconnect before the last byte means the client left.
+        if not self.response.completed:
+            self.response.disconnected = True
 
     def _with_headers(self, message: Message) -> Message:
         if not self.response_headers:

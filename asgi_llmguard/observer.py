@@ -18,6 +18,11 @@ MAX_JSON_BYTES = 8 * 1024 * 1024
 MAX_GAPS = 4096  # inter-token gaps kept per response: enough for the histogram, bounded for long streams
 
 
+def _list(value: Any) -> list[Any]:
+    """The app's answer is not ours to trust: a field of the wrong type reads as empty."""
+    return value if isinstance(value, list) else []
+
+
 class ResponseObserver:
     __slots__ = (
         "_json_chunks", "_json_size", "_line_tail", "_text", "_tool_calls", "choices_seen", "completed",
@@ -109,7 +114,7 @@ class ResponseObserver:
         self.model = event.get("model", self.model)
         if isinstance(event.get("usage"), dict):
             self.usage = event["usage"]
-        for choice in event.get("choices") or ():
+        for choice in _list(event.get("choices")):
             self._on_choice(choice, delta=True)
 
     # -- JSON ----------------------------------------------------------------------------------------
@@ -126,7 +131,7 @@ class ResponseObserver:
         self.model = payload.get("model")
         if isinstance(payload.get("usage"), dict):
             self.usage = payload["usage"]
-        for choice in payload.get("choices") or ():
+        for choice in _list(payload.get("choices")):
             self._on_choice(choice, delta=False)
         if self._text:
             self._mark_token()
@@ -145,7 +150,7 @@ class ResponseObserver:
                 self._text.append(content)
                 if delta:
                     self._mark_token()
-            for call in part.get("tool_calls") or ():
+            for call in _list(part.get("tool_calls")):
                 self._merge_tool_call(call)
         text = choice.get("text")
         if isinstance(text, str) and text:
@@ -157,14 +162,21 @@ class ResponseObserver:
         if not isinstance(call, dict):
             return
         index = call.get("index", len(self._tool_calls))
+        if not isinstance(index, int):
+            self.undecodable = True
+            return
         slot = self._tool_calls.setdefault(index, {"id": None, "type": "function",
                                                    "function": {"name": "", "arguments": ""}})
         if call.get("id"):
             slot["id"] = call["id"]
         function = call.get("function") or {}
         if isinstance(function, dict):
-            slot["function"]["name"] += function.get("name") or ""
-            slot["function"]["arguments"] += function.get("arguments") or ""
+            name, arguments = function.get("name") or "", function.get("arguments") or ""
+            if not (isinstance(name, str) and isinstance(arguments, str)):
+                self.undecodable = True
+                return
+            slot["function"]["name"] += name
+            slot["function"]["arguments"] += arguments
         self._mark_token()
 
     def _mark_token(self) -> None:

@@ -182,7 +182,7 @@ def _messages(payload: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(message, dict):
             raise _field_error(param, "a message object", message)
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise RequestError(f"Invalid value for '{param}.role': expected one of {', '.join(sorted(ROLES))}.",
                                param=f"{param}.role", code="invalid_value")
         content = message.get("content")
