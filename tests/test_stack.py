@@ -524,3 +524,15 @@ async def test_stack_error_answers_are_json(guard: Guard) -> None:
         response = await c.post(CHAT, content=b"[]", headers={"content-type": "application/json"})
     assert response.headers["content-type"] == "application/json"
     assert int(response.headers["content-length"]) == len(response.content)
+
+
+async def test_a_model_that_cannot_load_leaves_the_exact_tier_working(tmp_path: Any, llm: FakeLLM) -> None:
+    guard = Guard(embedding_model_dir=str(tmp_path / "no-model-here"))
+    async with LifespanManager(guard.wrap(llm.app)) as manager:
+        assert guard.started and guard.cache is not None and guard.cache.embedder is None
+        async with client(manager.app) as c:
+            await c.post(CHAT, json=chat("hi"))
+            second = await c.post(CHAT, json=chat("hi"))
+    assert second.headers["x-llmguard-cache"] == "hit"
+    assert guard.metrics is not None
+    assert guard.metrics.registry.get_sample_value("llmguard_degraded_total", {"part": "embedding_load"}) == 1.0
