@@ -68,7 +68,7 @@ class Guard:
         if settings.metrics_enabled:
             from .metrics import Metrics
 
-            self.metrics = Metrics(registry)
+            self.metrics = Metrics(registry, price_table=settings.price_table, aliases=settings.router_aliases)
 
     # -- per request -------------------------------------------------------------------------------
 
@@ -120,6 +120,8 @@ class Guard:
             if self.redis is not None:
                 await self.redis.aclose()
                 self.redis = None
+            if self.metrics is not None:
+                self.metrics.mark_process_dead()
             self._started = False
 
     def lifespan_receive(self, receive: Receive) -> Receive:
@@ -174,6 +176,7 @@ class Guard:
         cache = SemanticCache(settings, store, index=index, embedder=embedder, verifier=verifier,
                               threshold=threshold)
         if self.metrics is not None:
+            self.metrics.instrument(embedder, index)
             degraded = self.metrics.degraded
             cache.on_lookup_error = lambda part, exc: degraded.labels(part).inc()
         return cache

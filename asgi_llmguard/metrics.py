@@ -1,25 +1,48 @@
 """Prometheus metrics and the /stats summary, fed by each exchange when it finishes.
 
 Labels are bounded: route is the guarded path (a configured, finite set), outcome
-and cache status are small enums. No prompt, identity or raw path becomes a label.
+and cache status are small enums, model and backend come from configuration (the
+price table, the router's aliases, the upstreams). No prompt, identity or raw
+path becomes a label.
+
+With several worker processes, set ``PROMETHEUS_MULTIPROC_DIR`` to an empty
+directory shared by the workers (prometheus-client's multiprocess mode): each
+worker writes its values there, and whichever worker answers a scrape, or
+``/stats``, reads and sums them all. ``/stats`` is computed from the same
+samples, so it is right across workers too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
 import time
-from collections import deque
-from statistics import median
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 
 from ._asgi import send_bytes, send_json
 from ._layer import GuardLayer
 from ._types import Receive, Scope, Send
 from .exchange import Exchange
+from .logevent import log_finisher
 
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+TOKEN_GAP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5)
+STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 SIMILARITY_BUCKETS = (0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.96, 0.98, 0.99, 1.0)
+BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
+OTHER_MODEL = "other"
+
+
+def multiprocess_dir() -> str | None:
+    """The directory of prometheus-client's multiprocess mode, when the workers share one."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 def outcome_of(exchange: Exchange) -> str:
@@ -31,10 +54,21 @@ def outcome_of(exchange: Exchange) -> str:
 
 
 class Metrics:
-    """The stack's metrics; pass ``registry`` to put them in an app's own registry."""
+    """The stack's metrics; pass ``registry`` to put them in an app's own registry.
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    ``price_table`` (model -> USD per 1M prompt/completion tokens) prices what
+    cache hits saved and what misses spent. A hit asked for a router alias
+    (served before the router chose) is priced as the alias' cheapest model:
+    the saving is never overstated.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, *,
+                 price_table: Mapping[str, Mapping[str, float]] | None = None,
+                 aliases: Mapping[str, tuple[str, ...]] | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.multiprocess = multiprocess_dir() is not None
+        self.prices: Mapping[str, Mapping[str, float]] = price_table or {}
+        self.aliases: Mapping[str, tuple[str, ...]] = aliases or {}
         r = self.registry
         self.requests = Counter("llmguard_requests", "Guarded requests by route, outcome and cache status.",
                                 ["route", "outcome", "cache"], registry=r)
@@ -56,47 +90,248 @@ class Metrics:
         self.ratelimit_degraded = Counter("llmguard_ratelimit_degraded",
                                           "Rate-limit calls made without their store (Redis down), by fail mode.",
                                           ["mode"], registry=r)
-        self._recent: dict[str, deque[float]] = {"hit": deque(maxlen=2048), "miss": deque(maxlen=2048)}
-        self._counts = {"hit": 0, "miss": 0, "bypass": 0}
-        self._saved_tokens = 0
+        # streaming, cache stages, savings, routing, backends (metrics.py)
+        self.inter_token = Histogram("llmguard_inter_token_latency_seconds",
+                                     "Time between two token events of a streamed response.", ["cache"],
+                                     buckets=TOKEN_GAP_BUCKETS, registry=r)
+        self.embedding_latency = Histogram("llmguard_embedding_duration_seconds",
+                                           "Time to embed a prompt (queue and model).", buckets=STAGE_BUCKETS,
+                                           registry=r)
+        self.index_latency = Histogram("llmguard_index_search_duration_seconds",
+                                       "Time to search the vector index of a namespace.", buckets=STAGE_BUCKETS,
+                                       registry=r)
+        self.tokens_saved = Counter("llmguard_tokens_saved", "Tokens a cache hit did not ask upstream for.",
+                                    ["direction"], registry=r)
+        self.cost_saved = Counter("llmguard_cost_saved_usd", "USD cache hits saved, by the price table.",
+                                  ["model"], registry=r)
+        self.cost_spent = Counter("llmguard_cost_usd", "USD spent upstream by misses and bypasses, by the price table.",
+                                  ["model"], registry=r)
+        self.routed = Counter("llmguard_routed_requests", "Requests the router sent to a model of an alias.",
+                              ["model"], registry=r)
+        self.backend_up = Gauge("llmguard_backend_up", "1 when a backend is healthy, 0 when not.", ["backend"],
+                                multiprocess_mode="livemax", registry=r)
+        self.backend_breaker = Gauge("llmguard_backend_breaker_state",
+                                     "Circuit breaker of a backend: 0 closed, 1 half-open, 2 open.", ["backend"],
+                                     multiprocess_mode="livemax", registry=r)
+
+    # -- recording -----------------------------------------------------------------------------------
 
     def observe(self, exchange: Exchange) -> None:
+        """Record one finished exchange (runs after the response, never on the streaming path)."""
         observer = exchange.response
-        cache = exchange.cache_status or "none"
-        route = exchange.scope.get("path", "")
+        status = exchange.cache_status
+        cache = status or "none"
         elapsed = time.perf_counter() - exchange.started_at
-        self.requests.labels(route, outcome_of(exchange), cache).inc()
-        self.latency.labels(cache).observe(elapsed)
-        if exchange.cache_status is not None:
-            self.cache.labels(exchange.cache_status).inc()
-            self._counts[exchange.cache_status] += 1
+        self.requests.labels(exchange.scope.get("path", ""), outcome_of(exchange), cache).inc()
+        if observer.status == 200 and observer.completed:
+            self.latency.labels(cache).observe(elapsed)
+        if status is not None:
+            self.cache.labels(status).inc()
         if exchange.similarity is not None:
             self.similarity.observe(exchange.similarity)
+        if exchange.routed_model is not None:
+            self.routed.labels(exchange.routed_model).inc()
         if observer.first_token_at is not None:
             self.ttft.labels(cache).observe(observer.first_token_at - exchange.started_at)
-        usage = observer.usage or {}
-        source = "cache" if exchange.cache_status == "hit" else "upstream"
+        if observer.token_gaps:
+            gaps = self.inter_token.labels(cache)
+            for gap in observer.token_gaps:
+                gaps.observe(gap)
+        self._count_tokens(exchange)
+
+    def _count_tokens(self, exchange: Exchange) -> None:
+        usage = exchange.response.usage or {}
+        hit = exchange.cache_status == "hit"
+        source = "cache" if hit else "upstream"
+        counts = {}
         for direction in ("prompt", "completion"):
             count = usage.get(f"{direction}_tokens")
-            if isinstance(count, int) and count > 0:
+            if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+                counts[direction] = count
                 self.tokens.labels(direction, source).inc(count)
-                if source == "cache":
-                    self._saved_tokens += count
-        if exchange.cache_status in self._recent and observer.status == 200:
-            self._recent[exchange.cache_status].append(elapsed)
+                if hit:
+                    self.tokens_saved.labels(direction).inc(count)
+        if not counts:
+            return
+        model = exchange.request.model
+        if model not in self.prices and model in self.aliases:
+            model = self.aliases[model][0]
+        price = self.prices.get(model)
+        if price is None:
+            return
+        cost = sum(counts.get(d, 0) * price[d] for d in ("prompt", "completion")) / 1_000_000
+        (self.cost_saved if hit else self.cost_spent).labels(model).inc(cost)
+
+    def set_backend(self, backend: str, *, up: bool, breaker: str = "closed") -> None:
+        """For a balancer: a configured backend's health and breaker state (``BREAKER_STATES``)."""
+        self.backend_up.labels(backend).set(1 if up else 0)
+        self.backend_breaker.labels(backend).set(BREAKER_STATES[breaker])
+
+    def instrument(self, embedder: object | None, index: object | None) -> None:
+        """Time the embedder's ``embed`` and the index's ``search`` on these instances (no wrapper type,
+        so the cache keeps the very objects it was given)."""
+        if embedder is not None:
+            _wrap_async(embedder, "embed", self.embedding_latency)
+        if index is not None:
+            _wrap_sync(index, "search", self.index_latency)
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def scrape_registry(self) -> CollectorRegistry:
+        """The registry to expose: in multiprocess mode, one that sums every worker's files."""
+        if not self.multiprocess:
+            return self.registry
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.scrape_registry())
 
     def stats(self) -> dict[str, Any]:
-        looked = self._counts["hit"] + self._counts["miss"]
-        return {
-            "requests": dict(self._counts),
-            "hit_rate": round(self._counts["hit"] / looked, 4) if looked else 0.0,
-            "tokens_saved": self._saved_tokens,
-            "latency_p50_ms": {k: round(median(v) * 1000, 3) if v else None for k, v in self._recent.items()},
-        }
+        """The /stats summary, from the same samples a scrape sees (so every worker's when shared)."""
+        return stats_from(self.scrape_registry().collect())
+
+    def mark_process_dead(self) -> None:
+        """At a worker's shutdown: drop its live gauges (backend health) from the shared directory."""
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def _wrap_async(target: object, name: str, histogram: Histogram) -> None:
+    method: Callable[..., Awaitable[Any]] | None = getattr(target, name, None)
+    if method is None or getattr(method, "_llmguard_timed", False):
+        return
+
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return await method(*args, **kwargs)
+        finally:
+            histogram.observe(time.perf_counter() - start)
+
+    timed._llmguard_timed = True  # type: ignore[attr-defined]
+    with contextlib.suppress(AttributeError):  # a slotted object: left untimed rather than replaced
+        setattr(target, name, timed)
+
+
+def _wrap_sync(target: object, name: str, histogram: Histogram) -> None:
+    method: Callable[..., Any] | None = getattr(target, name, None)
+    if method is None or getattr(method, "_llmguard_timed", False):
+        return
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            histogram.observe(time.perf_counter() - start)
+
+    timed._llmguard_timed = True  # type: ignore[attr-defined]
+    with contextlib.suppress(AttributeError):
+        setattr(target, name, timed)
+
+
+# -- /stats from samples ---------------------------------------------------------------------------
+
+
+class _Samples:
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.by_name: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
+        for family in families:
+            if family.name.startswith("llmguard_"):
+                for sample in family.samples:
+                    self.by_name[sample.name].append((sample.labels, sample.value))
+
+    def total(self, name: str, **match: str) -> float:
+        return sum(v for labels, v in self.by_name.get(name, ()) if _matches(labels, match))
+
+    def by(self, name: str, label: str) -> dict[str, float]:
+        result: dict[str, float] = defaultdict(float)
+        for labels, value in self.by_name.get(name, ()):
+            result[labels.get(label, "")] += value
+        return dict(result)
+
+    def quantile(self, q: float, name: str, **match: str) -> float | None:
+        """Prometheus' histogram_quantile over the buckets of ``name`` (linear inside a bucket)."""
+        buckets: dict[float, float] = defaultdict(float)
+        for labels, value in self.by_name.get(name + "_bucket", ()):
+            if _matches(labels, match):
+                buckets[float(labels["le"])] += value
+        return bucket_quantile(q, sorted(buckets.items()))
+
+
+def _matches(labels: Mapping[str, str], match: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in match.items())
+
+
+def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """The ``q`` quantile of cumulative ``(upper bound, count)`` buckets, as Prometheus estimates it."""
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            if math.isinf(upper):
+                return lower
+            if count == below:
+                return upper
+            return lower + (upper - lower) * (rank - below) / (count - below)
+        lower, below = upper, count
+    return lower
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+def stats_from(families: Iterable[Metric]) -> dict[str, Any]:
+    """Hit rate, savings and latencies: what a hosted gateway shows its users, from metric samples."""
+    s = _Samples(families)
+    lookups = {r: int(s.total("llmguard_cache_lookups_total", result=r)) for r in ("hit", "miss", "bypass")}
+    looked = lookups["hit"] + lookups["miss"]
+    saved = {d: int(s.total("llmguard_tokens_saved_total", direction=d)) for d in ("prompt", "completion")}
+    backends = {name: {"up": bool(up), "breaker": _breaker_name(s.total("llmguard_backend_breaker_state",
+                                                                          backend=name))}
+                for name, up in s.by("llmguard_backend_up", "backend").items()}
+    return {
+        "requests": int(s.total("llmguard_requests_total")),
+        "outcomes": {k: int(v) for k, v in sorted(s.by("llmguard_requests_total", "outcome").items())},
+        "cache": lookups,
+        "hit_rate": round(lookups["hit"] / looked, 4) if looked else 0.0,
+        "tokens_saved": {**saved, "total": saved["prompt"] + saved["completion"]},
+        "money_saved_usd": round(s.total("llmguard_cost_saved_usd_total"), 6),
+        "money_spent_usd": round(s.total("llmguard_cost_usd_total"), 6),
+        "latency_p50_ms": {c: _ms(s.quantile(0.5, "llmguard_request_duration_seconds", cache=c))
+                           for c in ("hit", "miss")},
+        "latency_p95_ms": {c: _ms(s.quantile(0.95, "llmguard_request_duration_seconds", cache=c))
+                           for c in ("hit", "miss")},
+        "ttft_p50_ms": {c: _ms(s.quantile(0.5, "llmguard_time_to_first_token_seconds", cache=c))
+                        for c in ("hit", "miss")},
+        "inter_token_p50_ms": _ms(s.quantile(0.5, "llmguard_inter_token_latency_seconds", cache="miss")),
+        "similarity_p50": s.quantile(0.5, "llmguard_cache_similarity"),
+        "rate_limited": {k: int(v) for k, v in sorted(s.by("llmguard_rate_limited_total", "limit").items())},
+        "routed": {k: int(v) for k, v in sorted(s.by("llmguard_routed_requests_total", "model").items())},
+        "backends": backends,
+        "degraded": {k: int(v) for k, v in sorted(s.by("llmguard_degraded_total", "part").items())},
+        "quantiles": "estimated from histogram buckets, like Prometheus' histogram_quantile",
+    }
+
+
+def _breaker_name(value: float) -> str:
+    for name, number in BREAKER_STATES.items():
+        if number == int(value):
+            return name
+    return "unknown"
 
 
 class MetricsMiddleware(GuardLayer):
-    """Records each guarded exchange and serves the metrics and /stats paths."""
+    """Records and logs each guarded exchange; serves the metrics path, /stats and the dashboard."""
 
     async def serve_endpoint(self, scope: Scope, receive: Receive, send: Send) -> bool:
         settings = self.guard.settings
@@ -105,21 +340,28 @@ class MetricsMiddleware(GuardLayer):
         if metrics is None or scope["method"] not in ("GET", "HEAD"):
             return False
         if path == settings.metrics_path:
-            await send_bytes(send, 200, generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.encode())
+            await send_bytes(send, 200, metrics.exposition(), content_type=CONTENT_TYPE_LATEST.encode())
             return True
         if path == settings.stats_path:
-            await send_json(send, 200, metrics.stats())
+            await send_json(send, 200, metrics.stats(), headers=[("cache-control", "no-store")])
             return True
+        if settings.dashboard_path is not None and path.startswith(settings.dashboard_path):
+            from .dashboard import serve_dashboard
+
+            return await serve_dashboard(self.guard, metrics, scope, send)
         return False
 
     async def handle(self, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
         metrics = self.guard.metrics
+        settings = self.guard.settings
         if metrics is not None:
             exchange.on_finish(_record(metrics))
-        await self.app(scope, receive, send)
+        exchange.on_finish(log_finisher(settings.log_prompts))
+        with structlog.contextvars.bound_contextvars(llmguard_request_id=exchange.request_id):
+            await self.app(scope, receive, send)
 
 
-def _record(metrics: Metrics) -> Any:
+def _record(metrics: Metrics) -> Callable[[Exchange], Awaitable[None]]:
     async def record(exchange: Exchange) -> None:
         metrics.observe(exchange)
 

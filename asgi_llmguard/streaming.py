@@ -16,6 +16,7 @@ import asyncio
 from ._layer import GuardLayer
 from ._types import Message, Receive, Scope, Send
 from .exchange import Exchange
+from .observer import ResponseObserver
 
 
 class _DisconnectWatch:
@@ -25,17 +26,21 @@ class _DisconnectWatch:
     own calls are answered from what the watcher received.
     """
 
-    __slots__ = ("_inbox", "_listening", "_receive", "_task", "_watcher", "cancelled", "disconnected", "done")
+    __slots__ = ("_inbox", "_listening", "_observer", "_receive", "_task", "_watcher", "cancelled", "disconnected",
+                 "done", "final_sent", "send_failed")
 
-    def __init__(self, receive: Receive, task: asyncio.Task[object]) -> None:
+    def __init__(self, receive: Receive, task: asyncio.Task[object], observer: ResponseObserver) -> None:
         self._receive = receive
         self._task = task
+        self._observer = observer
         self._inbox: asyncio.Queue[Message] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._listening = 0  # app calls waiting on receive(): such an app handles the disconnect itself
         self.disconnected = False
         self.cancelled = False  # whether the watcher cancelled the task (and so owes it an uncancel)
         self.done = False
+        self.final_sent = False  # the app handed over its last body message
+        self.send_failed = False
 
     async def receive(self) -> Message:
         """The app's ``receive``: the body straight through, then what the watcher saw."""
@@ -56,7 +61,13 @@ class _DisconnectWatch:
         async def watched_send(message: Message) -> None:
             if self._inbox is None:
                 self.start()
-            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self.final_sent = True
+            try:
+                await send(message)
+            except BaseException:
+                self.send_failed = True
+                raise
 
         return watched_send
 
@@ -72,6 +83,12 @@ class _DisconnectWatch:
             self._inbox.put_nowait(message)
             if message["type"] == "http.disconnect":
                 self.disconnected = True
+                if self.final_sent:
+                    # Servers (uvicorn) answer receive() with a disconnect once the response is complete:
+                    # the end of the exchange, not a client that left. A failed send says so itself.
+                    if not self.send_failed:
+                        self._observer.disconnected = False
+                    return
                 if not self.done and not self._listening:
                     self.cancelled = True
                     self._task.cancel()
@@ -94,7 +111,7 @@ class SSEPassthroughMiddleware(GuardLayer):
         if task is None:
             await self.app(scope, receive, send)
             return
-        watch = _DisconnectWatch(receive, task)
+        watch = _DisconnectWatch(receive, task, exchange.response)
         try:
             await self.app(scope, watch.receive, watch.wrap_send(send))
         except asyncio.CancelledError:

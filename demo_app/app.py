@@ -32,6 +32,14 @@ DEMO_SETTINGS: Mapping[str, Any] = {
     "dashboard_path": "/dashboard",
     "metrics_path": "/metrics",
     "router_aliases": {"auto": ("mock-small", "mock-large")},
+    # USD per 1M tokens, so the dashboard and /stats can show money saved (OpenAI's list prices of the
+    # models the mock names stand in for).
+    "price_table": {
+        "mock-small": {"prompt": 0.15, "completion": 0.6},
+        "mock-large": {"prompt": 2.5, "completion": 10.0},
+        "gpt-4o-mini": {"prompt": 0.15, "completion": 0.6},
+        "gpt-4o": {"prompt": 2.5, "completion": 10.0},
+    },
 }
 
 INDEX_HTML = """<!doctype html>
