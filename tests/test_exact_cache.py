@@ -38,12 +38,6 @@ async def stored(guard: Guard) -> int:
 # --- hits and replay --------------------------------------------------------------------------------
 
 
-STREAM_BUG = ("exchange.py Exchange._mark_disconnected marks the response disconnected when the http.disconnect "
-              "arrives after the response completed (uvicorn and httpx answer a pending receive with it as soon as "
-              "the last body is sent; starlette's StreamingResponse listens for it under spec 2.3), so "
-              "complete_ok is False and a streamed answer is never cached")
-
-
 async def test_a_repeat_is_a_hit_served_without_calling_the_app(llm: FakeLLM) -> None:
     _, app = make(llm)
     async with client(app) as c:
@@ -66,7 +60,6 @@ async def test_whitespace_and_case_differences_still_hit_the_exact_tier(llm: Fak
     assert second.headers["x-llmguard-cache"] == "hit"
 
 
-@pytest.mark.xfail(reason=STREAM_BUG, strict=True)
 async def test_a_streamed_miss_is_replayed_as_sse_and_as_json(llm: FakeLLM) -> None:
     _, app = make(llm)
     async with client(app) as c:
@@ -108,8 +101,7 @@ async def test_a_streamed_miss_from_a_spec_2_4_server_is_replayed_as_sse_and_as_
     assert llm.calls == 1
 
 
-@pytest.mark.xfail(reason=STREAM_BUG, strict=True)
-async def test_a_disconnect_after_the_complete_stream_still_caches_it(llm: FakeLLM) -> None:
+async def test_a_disconnect_reported_after_the_complete_stream_still_caches_it(llm: FakeLLM) -> None:
     guard, app = make(llm)
     body = json.dumps(chat("q", stream=True)).encode()
     rec = Recorder(body_message(body))
@@ -135,7 +127,6 @@ async def test_a_json_miss_is_replayed_as_sse_with_usage_when_asked(llm: FakeLLM
     assert events[-1]["choices"] == [] and events[-1]["usage"]["total_tokens"] == 10
 
 
-@pytest.mark.xfail(reason=STREAM_BUG, strict=True)
 async def test_completions_stream_is_replayed(llm: FakeLLM) -> None:
     _, app = make(llm)
     body = {"model": "m", "prompt": "finish this", "stream": True}

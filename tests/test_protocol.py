@@ -110,8 +110,6 @@ def test_refuses_a_body_that_is_not_an_object(payload: Any) -> None:
     assert error.status == 400 and error.code == "invalid_json"
 
 
-@pytest.mark.xfail(reason="openai_protocol.py:185 `role not in ROLES` raises TypeError for an unhashable role "
-                          "(list/dict) instead of a RequestError", strict=True)
 @pytest.mark.parametrize("role", [["user"], {"name": "user"}])
 def test_refuses_unhashable_roles_with_a_request_error(role: Any) -> None:
     error = refuse({"model": "m", "messages": [{"role": role, "content": "x"}]})
