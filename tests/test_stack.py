@@ -536,3 +536,15 @@ async def test_a_model_that_cannot_load_leaves_the_exact_tier_working(tmp_path: 
     assert second.headers["x-llmguard-cache"] == "hit"
     assert guard.metrics is not None
     assert guard.metrics.registry.get_sample_value("llmguard_degraded_total", {"part": "embedding_load"}) == 1.0
+
+
+async def test_a_guard_that_cannot_start_serves_the_request_unguarded(guard: Guard, llm: FakeLLM) -> None:
+    async def broken_open() -> Any:
+        raise ConnectionError("the store is down")
+
+    guard._open_cache = broken_open  # type: ignore[method-assign]
+    async with client(guard.wrap(llm.app)) as c:
+        response = await c.post(CHAT, json=chat("hi"))
+    assert response.status_code == 200 and llm.calls == 1
+    assert json.loads(llm.bodies[0]) == chat("hi")
+    assert "x-llmguard-cache" not in response.headers and not guard.started
