@@ -488,3 +488,23 @@ async def test_admin_endpoint_is_off_unless_configured(llm: FakeLLM) -> None:
     async with client(app) as c:
         response = await c.post(ADMIN, json={"action": "flush"}, headers={"authorization": "Bearer t"})
     assert response.status_code == 404  # the app's own answer: the stack serves nothing there
+
+
+@pytest.mark.xfail(reason="a kept answer whose text holds a lone surrogate (the app sent the JSON escape \"\\ud800\") "
+                          "makes every later hit raise UnicodeEncodeError in _asgi.py send_json / sse_event "
+                          "(json.dumps(ensure_ascii=False).encode()); such an answer should not be kept, or be "
+                          "encoded with ensure_ascii=True", strict=True)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_with_a_lone_surrogate_never_breaks_a_later_hit(stream: bool) -> None:
+    answer = b'{"choices":[{"index":0,"message":{"role":"assistant","content":"ok \\ud800"},"finish_reason":"stop"}]}'
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": answer})
+
+    guard = Guard(cache_semantic=False)
+    async with client(guard.wrap(app)) as c:
+        await c.post(CHAT, json=chat("q"))
+        second = await c.post(CHAT, json=chat("q", stream=stream))
+    assert second.status_code == 200

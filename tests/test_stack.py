@@ -548,3 +548,31 @@ async def test_a_guard_that_cannot_start_serves_the_request_unguarded(guard: Gua
     assert response.status_code == 200 and llm.calls == 1
     assert json.loads(llm.bodies[0]) == chat("hi")
     assert "x-llmguard-cache" not in response.headers and not guard.started
+
+
+SURROGATE_BUG = ("a lone surrogate escape (valid JSON, e.g. \"\\ud800\") survives json.loads into a str that "
+                 "cannot be UTF-8 encoded: cache_keys.py:25 _digest (json.dumps(ensure_ascii=False).encode()) and "
+                 "exchange.py set_field raise UnicodeEncodeError, so the stack raises (a 500) instead of a 400 or "
+                 "the app's answer")
+
+
+@pytest.mark.xfail(reason=SURROGATE_BUG, strict=True)
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"model":"m","messages":[{"role":"user","content":"hi \\ud800"}]}',
+        b'{"model":"m","messages":[{"role":"system","content":"\\udfff"},{"role":"user","content":"hi"}]}',
+        b'{"model":"auto","messages":[{"role":"user","content":"hi"}],"metadata":{"k":"\\ud800"}}',
+    ],
+    ids=["last-message", "system-prompt", "routed"],
+)
+async def test_a_lone_surrogate_in_the_request_is_a_400_or_reaches_the_app(raw: bytes) -> None:
+    guard = Guard(cache_semantic=False, router_aliases={"auto": ["small"]})
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"app"})
+
+    async with client(guard.wrap(app)) as c:
+        response = await c.post(CHAT, content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 400 or response.text == "app"
