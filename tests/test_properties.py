@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asgi_llmguard import Guard, RequestError
+from asgi_llmguard.cache_keys import namespace_of
 from asgi_llmguard.openai_protocol import ROLES, parse_request
 
 EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -227,3 +228,30 @@ async def test_malformed_app_answers_pass_through_unchanged_and_are_not_kept(sse
     first, second = await post_through_stack(body, sse=sse)
     assert first.content == body
     assert second.headers["x-llmguard-cache"] == "miss" and second.content == body  # not kept
+
+
+# --- namespaces -------------------------------------------------------------------------------------
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+@EXAMPLES
+@given(params=st.dictionaries(st.sampled_from(["seed", "stop", "logit_bias", "x_custom", "reasoning_effort"]),
+                              json_values, max_size=4), data=st.data())
+def test_namespace_ignores_key_order_and_changes_with_any_shaping_value(params: dict[str, Any],
+                                                                        data: st.DataObject) -> None:
+    base = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **params}
+
+    def namespace(payload: dict[str, Any], identity: str | None = "id") -> str:
+        return namespace_of(parse_request(json.dumps(payload).encode(), "chat"), identity)
+
+    assert namespace(base) == namespace(dict(reversed(list(base.items()))))
+    assert namespace(base) == namespace({**base, "stream": True, "user": "someone else"})
+    assert namespace(base) != namespace(base, "other-id")
+    assert namespace(base, None) != namespace(base, "id")
+    if params:
+        key = data.draw(st.sampled_from(sorted(params)))
+        changed = data.draw(json_values.filter(lambda v: canonical(v) != canonical(params[key])))
+        assert namespace(base) != namespace({**base, key: changed})
