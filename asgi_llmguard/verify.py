@@ -1,0 +1,653 @@
+"""Verification of a semantic-cache candidate: do two near prompts share an answer?
+
+Embedding similarity alone cannot tell "5 km to miles" from "8 km to miles", or
+"English to French" from "French to English": the vectors are nearly the same
+while the answers differ. The cache therefore asks this module, after finding a
+neighbour above :data:`DEFAULT_THRESHOLD`, whether the two prompts differ in a
+way that changes the answer.
+
+The check is a small logistic model over cheap features of the pair (the
+cosine, how much and what kind of wording differs, whether numbers, negation,
+direction, comparatives, named things and the kind of question agree). Its
+weights were learned from paraphrase data plus generated hard negatives (see
+``scripts/train_verifier.py``) and ship as a few-KB JSON file. It is pure
+Python: no second embedding call, a few tens of microseconds per check.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+__all__ = ["DEFAULT_THRESHOLD", "FEATURE_NAMES", "Verdict", "Verifier", "pair_features"]
+
+#: Cosine floor below which a cached prompt is not even considered. Chosen by
+#: ``scripts/train_verifier.py`` from cross-validated MQP and perturbation data;
+#: the packaged weight file records the same value.
+DEFAULT_THRESHOLD: float = 0.85
+
+_DEFAULT_WEIGHTS = "verifier.json"
+
+
+def _words(text: str) -> list[str]:
+    """Split a space-separated word list: keeps the long lists below readable."""
+    return text.split()
+
+
+_WORD = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+")
+_RAW_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+(?:[.,]\d+)*")
+_CONTRACTIONS = (
+    (re.compile(r"\b(can)'?t\b"), r"\1 not"),
+    (re.compile(r"\bwon'?t\b"), "will not"),
+    (re.compile(r"n't\b"), " not"),
+    (re.compile(r"'(s|re|m|ll|ve|d)\b"), ""),
+)
+
+# Function words carry no topic; wording changes among them rarely change an answer.
+_STOP = frozenset(
+    _words(
+        "a an the this that these those it its i me my mine we us our you your yours he him his she "
+        "her they them their is are was were be been being am do does did done doing have has had "
+        "having can could would should will shall may might must of in on at for with by about as "
+        "into onto and or but so if then than there here please tell know want need like just also "
+        "any some very really get got make let give show help explain someone something way thing "
+        "things one ones s t ok okay hi hello hey thanks thank kindly quick question best"
+    )
+)
+_QWORDS = frozenset(_words("what how why when where which who whom whose"))
+_AUX_START = frozenset(_words("is are was were do does did can could would should will shall may might"))
+_NEGATIONS = frozenset(_words("not no never none nor neither without nothing nobody nowhere cannot avoid"))
+_CONTRAST = frozenset(_words("other others else besides apart alternative alternatives instead except tried already"))
+# Words whose change flips direction, order or degree. General antonyms, not a
+# domain list: each pair is stored once and looked up both ways.
+_OPPOSITES = (
+    "before:after above:below over:under up:down increase:decrease "
+    "raise:lower buy:sell import:export upload:download encode:decode encrypt:decrypt send:receive "
+    "push:pull enable:disable add:remove start:stop open:close win:lose gain:lose first:last "
+    "early:late earlier:later earliest:latest min:max minimum:maximum more:less more:fewer most:least "
+    "best:worst better:worse high:low higher:lower highest:lowest big:small bigger:smaller "
+    "biggest:smallest large:small larger:smaller largest:smallest fast:slow faster:slower "
+    "fastest:slowest cheap:expensive cheaper:pricier cheapest:priciest long:short longer:shorter "
+    "longest:shortest old:young older:younger oldest:youngest hot:cold warm:cool heavy:light "
+    "north:south east:west left:right positive:negative true:false safe:dangerous good:bad "
+    "pros:cons advantage:disadvantage benefit:risk allow:block accept:reject import:export "
+    "ascending:descending forward:backward forwards:backwards inside:outside top:bottom "
+    "morning:evening morning:night day:night summer:winter upper:lower start:stop am:pm"
+)
+_OPPOSITE: dict[str, frozenset[str]] = {}
+for _pair in _OPPOSITES.split():
+    _a, _b = _pair.split(":")
+    _OPPOSITE[_a] = _OPPOSITE.get(_a, frozenset()) | {_b}
+    _OPPOSITE[_b] = _OPPOSITE.get(_b, frozenset()) | {_a}
+_DEGREE = frozenset(
+    _words(
+        "more less fewer most least best worst better worse max maximum min minimum highest lowest "
+        "higher lower largest smallest larger smaller biggest bigger fastest slowest faster slower "
+        "cheapest cheaper longest shortest longer shorter oldest youngest older younger earliest "
+        "latest top least first last"
+    )
+)
+_DIRECTION_MARKERS = frozenset(_words("to from into in than before after over under"))
+# Joining words whose two sides can swap without changing the question: "X and Y", "X vs Y".
+_SYMMETRIC = frozenset(_words("and or vs versus between with"))
+_ARTICLES = frozenset(_words("the a an my your our their this that"))
+_MARKER_OPPOSITE = {
+    "to": frozenset({"from"}),
+    "from": frozenset({"to", "into"}),
+    "into": frozenset({"from"}),
+    "before": frozenset({"after"}),
+    "after": frozenset({"before"}),
+    "over": frozenset({"under"}),
+    "under": frozenset({"over"}),
+}
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
+_NUMBER_WORDS.update(
+    {
+        "thirty": "30",
+        "forty": "40",
+        "fifty": "50",
+        "sixty": "60",
+        "seventy": "70",
+        "eighty": "80",
+        "ninety": "90",
+        "hundred": "100",
+        "thousand": "1000",
+        "million": "1000000",
+        "dozen": "12",
+        "half": "0.5",
+        "twice": "2",
+        "once": "1",
+        "single": "1",
+        "double": "2",
+        "triple": "3",
+    }
+)
+# Spellings of one unit map to one token, so "5 km" and "5 kilometres" agree.
+_UNITS = {
+    "kilometer": "km",
+    "kilometre": "km",
+    "kms": "km",
+    "meter": "m",
+    "metre": "m",
+    "centimeter": "cm",
+    "centimetre": "cm",
+    "millimeter": "mm",
+    "millimetre": "mm",
+    "mile": "mi",
+    "foot": "ft",
+    "feet": "ft",
+    "inch": "in",
+    "inches": "in",
+    "yard": "yd",
+    "kilogram": "kg",
+    "kilo": "kg",
+    "kgs": "kg",
+    "gram": "g",
+    "grams": "g",
+    "pound": "lb",
+    "lbs": "lb",
+    "ounce": "oz",
+    "liter": "l",
+    "litre": "l",
+    "milliliter": "ml",
+    "millilitre": "ml",
+    "gallon": "gal",
+    "celsius": "c",
+    "centigrade": "c",
+    "fahrenheit": "f",
+    "hour": "h",
+    "hr": "h",
+    "hrs": "h",
+    "minute": "min",
+    "mins": "min",
+    "second": "sec",
+    "secs": "sec",
+    "megabyte": "mb",
+    "gigabyte": "gb",
+    "kilobyte": "kb",
+    "terabyte": "tb",
+    "dollar": "usd",
+    "euro": "eur",
+    "percent": "pct",
+    "per": "per",
+    "cent": "pct",
+    "mph": "mph",
+    "kph": "kmh",
+    "kmph": "kmh",
+}
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "cos",
+    "cos_sq",
+    "jaccard",
+    "sub_min",
+    "sub_max",
+    "focused_sub",
+    "add_only",
+    "len_ratio",
+    "cap_sub",
+    "num_diff",
+    "num_diff_focus",
+    "num_one_side",
+    "neg_diff",
+    "neg_diff_focus",
+    "direction",
+    "order_inv",
+    "order_inv_focus",
+    "opposite",
+    "opposite_focus",
+    "degree",
+    "degree_focus",
+    "swap",
+    "num_unit_diff",
+    "qtype_diff",
+    "contrast_diff",
+    "identical",
+)
+# Which reason a rejection is blamed on, by the feature that pushed hardest.
+_REASONS = {
+    "num_diff": "numbers_differ",
+    "num_diff_focus": "numbers_differ",
+    "num_one_side": "numbers_differ",
+    "neg_diff": "negation",
+    "neg_diff_focus": "negation",
+    "direction": "direction",
+    "order_inv": "direction",
+    "order_inv_focus": "direction",
+    "opposite": "comparative",
+    "opposite_focus": "comparative",
+    "degree": "comparative",
+    "degree_focus": "comparative",
+    "swap": "direction",
+    "num_unit_diff": "numbers_differ",
+    "cap_sub": "entity",
+    "focused_sub": "entity",
+    "sub_min": "entity",
+    "qtype_diff": "question_type",
+    "contrast_diff": "question_type",
+    "add_only": "more_specific",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The verifier's answer: serve the cached answer or not, and why not."""
+
+    accepted: bool
+    score: float
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """One prompt reduced to what the features compare."""
+
+    tokens: tuple[str, ...]
+    content: frozenset[str]
+    numbers: tuple[str, ...]
+    number_order: tuple[str, ...]
+    negations: int
+    proper: frozenset[str]
+    qtype: str
+    contrast: bool
+
+
+def _norm_word(word: str) -> str:
+    """Fold number words, unit spellings and plurals so that wording alone does not differ."""
+    if word in _NUMBER_WORDS:
+        return _NUMBER_WORDS[word]
+    if word in _UNITS:
+        return _UNITS[word]
+    if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
+        stem = word[:-1]
+        return _UNITS.get(stem, stem)
+    return word
+
+
+def _parse(text: str) -> _Parsed:
+    """Tokenise a prompt once into normalised tokens plus the facts the features need."""
+    lowered = text.lower()
+    for pattern, repl in _CONTRACTIONS:
+        lowered = pattern.sub(repl, lowered)
+    tokens = tuple(_norm_word(w) for w in _WORD.findall(lowered))
+    number_order = tuple(t.replace(",", "") for t in tokens if t[0].isdigit())
+    numbers = tuple(sorted(number_order))
+    content = frozenset(
+        t
+        for t in tokens
+        if not t[0].isdigit()
+        and t not in _STOP
+        and t not in _QWORDS
+        and t not in _NEGATIONS
+        and t not in _DIRECTION_MARKERS
+    )
+    proper: set[str] = set()
+    for match in _RAW_WORD.finditer(text):
+        word = match.group()
+        # A capital inside a sentence (or an acronym) marks a name: a city, a drug, a library.
+        before = text[: match.start()].rstrip()
+        mid_sentence = bool(before) and before[-1] not in ".?!:;\"'("
+        if (
+            word[0].isupper()
+            and (mid_sentence or word.isupper())
+            and len(word) > 1
+            and word.lower() not in _STOP
+            and word != "I"
+        ):
+            proper.add(_norm_word(word.lower().replace("'", "")))
+    qtype = ""
+    for i, tok in enumerate(tokens):
+        if tok in _QWORDS:
+            qtype = tok
+            if (
+                tok == "how"
+                and i + 1 < len(tokens)
+                and tokens[i + 1] in ("much", "many", "long", "often", "far", "old")
+            ):
+                qtype = "how " + tokens[i + 1]
+            break
+    if not qtype and tokens and tokens[0] in _AUX_START:
+        qtype = "yesno"
+    return _Parsed(
+        tokens=tokens,
+        content=content,
+        numbers=numbers,
+        number_order=number_order,
+        negations=sum(1 for t in tokens if t in _NEGATIONS),
+        proper=frozenset(proper),
+        qtype=qtype,
+        contrast=any(t in _CONTRAST for t in tokens),
+    )
+
+
+def _marker_pairs(tokens: tuple[str, ...]) -> set[tuple[str, str, str]]:
+    """(left word, marker, right word) around direction markers, past articles: "string to (an) integer"."""
+    words = [t for t in tokens if t not in _ARTICLES]
+    out: set[tuple[str, str, str]] = set()
+    for i in range(1, len(words) - 1):
+        if words[i] in _DIRECTION_MARKERS:
+            out.add((words[i - 1], words[i], words[i + 1]))
+    return out
+
+
+def _marker_objects(tokens: tuple[str, ...]) -> dict[str, set[str]]:
+    """The word each direction marker points at, past articles: "from the us" -> from: us."""
+    out: dict[str, set[str]] = {}
+    for i, tok in enumerate(tokens):
+        if tok in _MARKER_OPPOSITE:
+            j = i + 1
+            while j < len(tokens) and tokens[j] in _ARTICLES:
+                j += 1
+            if j < len(tokens):
+                out.setdefault(tok, set()).add(tokens[j])
+    return out
+
+
+def _direction_swapped(a: tuple[str, ...], b: tuple[str, ...]) -> float:
+    """1 when the two prompts go opposite ways: "A to B" vs "B to A", "from X" vs "into X"."""
+    pairs_b = _marker_pairs(b)
+    for left, marker, right in _marker_pairs(a):
+        if left != right and (right, marker, left) in pairs_b:
+            return 1.0
+        if any((left, other, right) in pairs_b for other in _MARKER_OPPOSITE.get(marker, ())):
+            return 1.0
+    obj_a, obj_b = _marker_objects(a), _marker_objects(b)
+    for marker, targets in obj_a.items():
+        for other in _MARKER_OPPOSITE[marker]:
+            moved = targets & obj_b.get(other, set())
+            if moved and not moved & obj_b.get(marker, set()):
+                return 1.0
+    return 0.0
+
+
+def _order_inversions(a: tuple[str, ...], b: tuple[str, ...], shared: frozenset[str]) -> float:
+    """Share of shared-word pairs that appear in opposite order: "A to B" vs "B to A"."""
+    pos_a: dict[str, int] = {}
+    pos_b: dict[str, int] = {}
+    for i, t in enumerate(a):
+        if t in shared:
+            pos_a.setdefault(t, i)
+    for i, t in enumerate(b):
+        if t in shared:
+            pos_b.setdefault(t, i)
+    words = sorted(pos_a, key=pos_a.__getitem__)
+    n = len(words)
+    if n < 2:
+        return 0.0
+    discordant = 0
+    total = 0
+    for i in range(n):
+        for j in range(i + 1, min(n, i + 6)):
+            total += 1
+            if pos_b[words[i]] > pos_b[words[j]]:
+                discordant += 1
+    return discordant / total
+
+
+def _symmetric_swap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """True when the words change places across "and"/"or"/"vs": the same question either way."""
+    return any(t in _SYMMETRIC for t in a) and any(t in _SYMMETRIC for t in b)
+
+
+def _exchanged(a: tuple[str, ...], b: tuple[str, ...], shared: frozenset[str]) -> bool:
+    """True when two words that are apart trade places and all else keeps its order.
+
+    "string to an integer" vs "integer to a string" is a swap; "center a div in
+    CSS" vs "CSS: center a div" (a moved phrase) and "tallest building" vs
+    "building ... tallest" (neighbours) are rewordings.
+    """
+    first_a: dict[str, int] = {}
+    for i, t in enumerate(a):
+        if t in shared:
+            first_a.setdefault(t, i)
+    seq_a = sorted(first_a, key=first_a.__getitem__)
+    first_b: dict[str, int] = {}
+    for i, t in enumerate(b):
+        if t in shared:
+            first_b.setdefault(t, i)
+    seq_b = sorted(first_b, key=first_b.__getitem__)
+    if len(seq_a) != len(seq_b):
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(seq_a, seq_b, strict=True)) if x != y]
+    if len(diff) != 2:
+        return False
+    i, j = diff
+    return seq_a[i] == seq_b[j] and seq_a[j] == seq_b[i] and abs(first_a[seq_a[i]] - first_a[seq_a[j]]) >= 2
+
+
+def _unit_diff(a: tuple[str, ...], b: tuple[str, ...]) -> float:
+    """1 when the same number is followed by a different word: "250 acres" vs "250 hectares"."""
+    after_a: dict[str, str] = {}
+    for i in range(len(a) - 1):
+        if a[i][0].isdigit():
+            after_a.setdefault(a[i], a[i + 1])
+    for i in range(len(b) - 1):
+        if b[i][0].isdigit() and b[i] in after_a:
+            x, y = after_a[b[i]], b[i + 1]
+            if x != y and x not in _STOP and y not in _STOP and not x[0].isdigit() and not y[0].isdigit():
+                return 1.0
+    return 0.0
+
+
+def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
+    """Features of a prompt pair, in :data:`FEATURE_NAMES` order; symmetric in the two prompts."""
+    a = _parse(query)
+    b = _parse(candidate)
+    shared = a.content & b.content
+    union = a.content | b.content
+    da = a.content - b.content
+    db = b.content - a.content
+    jac = len(shared) / len(union) if union else 1.0
+    sub_min = min(len(da), len(db))
+    sub_max = max(len(da), len(db))
+    focused = 1.0 if da and db and len(da) + len(db) <= 4 else 0.0
+    add_only = 1.0 if (not da) != (not db) and len(da) + len(db) <= 3 else 0.0
+    la, lb = max(len(a.tokens), 1), max(len(b.tokens), 1)
+    len_ratio = abs(math.log(la / lb))
+    cap_a = a.proper - b.proper - b.content
+    cap_b = b.proper - a.proper - a.content
+    cap_sub = 1.0 if (cap_a and cap_b) else 0.0
+    num_diff = 1.0 if a.numbers and b.numbers and a.numbers != b.numbers else 0.0
+    num_one = 1.0 if bool(a.numbers) != bool(b.numbers) else 0.0
+    neg_diff = 1.0 if (a.negations % 2) != (b.negations % 2) else 0.0
+    direction = _direction_swapped(a.tokens, b.tokens)
+    order_inv = _order_inversions(a.tokens, b.tokens, shared)
+    set_a, set_b = set(a.tokens), set(b.tokens)
+    only_a, only_b = set_a - set_b, set_b - set_a
+    opposite = 0.0
+    for t in only_a:
+        if _OPPOSITE.get(t, frozenset()) & only_b:
+            opposite = 1.0
+            break
+    degree = 1.0 if (only_a | only_b) & _DEGREE else 0.0
+    # Words that moved are a swap unless "and"/"vs" joins them or every marker still points the same way.
+    objects_a = _marker_objects(a.tokens)
+    same_targets = bool(objects_a) and objects_a == _marker_objects(b.tokens)
+    same_words_moved = (
+        not da
+        and not db
+        and not same_targets
+        and _exchanged(a.tokens, b.tokens, shared)
+        and not _symmetric_swap(a.tokens, b.tokens)
+    )
+    numbers_moved = a.numbers == b.numbers and a.number_order != b.number_order
+    swap = 1.0 if same_words_moved or numbers_moved else 0.0
+    direction = max(direction, swap)
+    qtype_diff = 1.0 if a.qtype != b.qtype else 0.0
+    contrast_diff = 1.0 if a.contrast != b.contrast else 0.0
+    identical = 1.0 if a.tokens == b.tokens else 0.0
+    return [
+        similarity,
+        similarity * similarity,
+        jac,
+        min(sub_min, 3) / 3.0,
+        min(sub_max, 6) / 6.0,
+        focused,
+        add_only,
+        min(len_ratio, 2.0),
+        cap_sub,
+        num_diff,
+        num_diff * jac,
+        num_one,
+        neg_diff,
+        neg_diff * jac,
+        direction,
+        order_inv,
+        order_inv * jac,
+        opposite,
+        opposite * jac,
+        degree,
+        degree * jac,
+        swap,
+        _unit_diff(a.tokens, b.tokens),
+        qtype_diff,
+        contrast_diff,
+        identical,
+    ]
+
+
+class _Head:
+    """One logistic model over the pair features: standardise, weigh, squash."""
+
+    __slots__ = ("_shift", "bias", "mean", "scale", "weights")
+
+    def __init__(self, data: Any, where: str) -> None:
+        if not isinstance(data, dict):
+            raise ValueError(f"verifier weights {where}: head must be a JSON object")
+        n = len(FEATURE_NAMES)
+        self.weights = _floats(data, "weights", n, where)
+        self.mean = _floats(data, "mean", n, where)
+        self.scale = _floats(data, "scale", n, where)
+        if not isinstance(data.get("bias"), int | float):
+            raise ValueError(f"verifier weights {where}: head lacks a numeric 'bias'")
+        self.bias = float(data["bias"])
+        # Standardisation folded into one constant: sum of w * mean / scale.
+        self._shift = sum(w * m / s for w, m, s in zip(self.weights, self.mean, self.scale, strict=True))
+
+    def predict(self, feats: list[float]) -> tuple[float, list[float]]:
+        """Probability that one answer serves both, and each present feature's push on it.
+
+        The push is measured from the feature being absent (w * x / s), not from its
+        training mean, so a rejection is blamed on something the pair has.
+        """
+        push = [w * x / s for w, x, s in zip(self.weights, feats, self.scale, strict=True)]
+        z = max(-30.0, min(30.0, self.bias - self._shift + sum(push)))
+        return 1.0 / (1.0 + math.exp(-z)), push
+
+
+class Verifier:
+    """Decides whether a cached prompt's answer may be served for a new prompt.
+
+    Two heads share the features. The *paraphrase* head learned from real
+    paraphrase pairs when a rewording still asks the same thing; the *edit*
+    head learned from generated near-duplicates which small edits (a number,
+    a negation, a direction, a name, a comparative) change the answer. A
+    candidate is served only when both agree. The weight file is read once at
+    construction; :meth:`check` is pure computation on the strings and cosine.
+    """
+
+    __slots__ = ("_edit", "_paraphrase", "accept_score", "edit_floor", "threshold")
+
+    def __init__(self, weights_path: str | os.PathLike[str] | None = None) -> None:
+        where = str(weights_path) if weights_path is not None else f"asgi_llmguard/data/{_DEFAULT_WEIGHTS}"
+        data = _load_weights(weights_path, where)
+        if data["features"] != list(FEATURE_NAMES):
+            raise ValueError(
+                f"verifier weights {where} were trained for features {data['features']!r}, "
+                f"this code computes {list(FEATURE_NAMES)!r}"
+            )
+        heads = data["heads"]
+        if not isinstance(heads, dict) or "paraphrase" not in heads or "edit" not in heads:
+            raise ValueError(f"verifier weights {where}: 'heads' needs 'paraphrase' and 'edit'")
+        self._paraphrase = _Head(heads["paraphrase"], where)
+        self._edit = _Head(heads["edit"], where)
+        self.accept_score: float = float(data["accept_score"])
+        self.edit_floor: float = float(data["edit_floor"])
+        self.threshold: float = float(data["threshold"])
+
+    def scores(self, query: str, candidate: str, similarity: float) -> tuple[float, float]:
+        """The two heads' probabilities (paraphrase, edit) for a pair; for training and benches."""
+        feats = pair_features(query, candidate, similarity)
+        return self._paraphrase.predict(feats)[0], self._edit.predict(feats)[0]
+
+    def check(self, query: str, candidate: str, similarity: float) -> Verdict:
+        """Accept only when neither head finds a difference that changes the answer."""
+        feats = pair_features(query, candidate, similarity)
+        p_para, c_para = self._paraphrase.predict(feats)
+        p_edit, c_edit = self._edit.predict(feats)
+        score = p_para * p_edit
+        if p_edit < self.edit_floor:
+            return Verdict(accepted=False, score=score, reason=_blame(c_edit))
+        if p_para < self.accept_score:
+            return Verdict(accepted=False, score=score, reason=_blame(c_para))
+        return Verdict(accepted=True, score=score, reason=None)
+
+
+def _blame(contrib: list[float]) -> str:
+    """The reason named by the feature that pushed the score down hardest."""
+    worst = min(range(len(contrib)), key=contrib.__getitem__)
+    if contrib[worst] > -0.5:
+        return "low_score"
+    return _REASONS.get(FEATURE_NAMES[worst], "low_score")
+
+
+def _load_weights(path: str | os.PathLike[str] | None, where: str) -> dict[str, Any]:
+    """Read the packaged weight file, or the one given; fail loudly with the path on any problem."""
+    try:
+        if path is None:
+            text = resources.files("asgi_llmguard").joinpath("data", _DEFAULT_WEIGHTS).read_text("utf-8")
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+    except OSError as exc:
+        raise FileNotFoundError(f"cannot read verifier weights {where}: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"verifier weights {where} are not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"verifier weights {where} must be a JSON object")
+    for key in ("features", "heads", "accept_score", "edit_floor", "threshold"):
+        if key not in data:
+            raise ValueError(f"verifier weights {where} lack the key {key!r}")
+    return data
+
+
+def _floats(data: dict[str, Any], key: str, n: int, where: str) -> list[float]:
+    """A list of n floats from the weight file, or a clear error."""
+    values = data.get(key)
+    if not isinstance(values, list) or len(values) != n:
+        raise ValueError(f"verifier weights {where}: {key!r} must be a list of {n} numbers")
+    return [float(v) for v in values]
