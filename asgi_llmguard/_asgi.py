@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -111,7 +110,9 @@ async def send_bytes(
 
 
 async def send_json(send: Send, status: int, payload: Any, headers: Iterable[tuple[str, str]] = ()) -> None:
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    from .openai_protocol import dump_json
+
+    body = dump_json(payload)
     await send_bytes(send, status, body, headers=headers)
 
 

@@ -70,6 +70,9 @@ class GuardLayer:
         scope[SCOPE_KEY] = exchange
         try:
             await self.handle(exchange, scope, exchange.wrap_receive(receive), exchange.wrap_send(send))
+        except BaseException:
+            exchange.response.failed = True
+            raise
         finally:
             try:
                 await exchange.finish()

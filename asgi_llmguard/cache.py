@@ -24,6 +24,7 @@ from .cache_keys import exact_key_of, is_time_sensitive, namespace_of
 from .exchange import Exchange
 from .openai_protocol import Answer, answer_chunks, answer_json, sse_event
 from .storage.base import CacheEntry, CacheStore
+from .storage.redis import StorageUnavailable
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -77,7 +78,11 @@ class SemanticCache:
     # -- reading -------------------------------------------------------------------------------------
 
     async def find_exact(self, exact_key: str) -> Hit | None:
-        entry = await self.store.get_exact(exact_key)
+        try:
+            entry = await self.store.get_exact(exact_key)
+        except StorageUnavailable as exc:  # shared store slow or down: a miss (fail open)
+            self._lookup_failed("redis", exc)
+            return None
         return None if entry is None else Hit(entry, None)
 
     async def embed(self, text: str) -> np.ndarray | None:
@@ -97,7 +102,11 @@ class SemanticCache:
         for neighbour in self.index.search(namespace, vector, k=4):
             if neighbour.similarity < self.threshold:
                 break
-            entry = await self.store.get(neighbour.key)
+            try:
+                entry = await self.store.get(neighbour.key)
+            except StorageUnavailable as exc:
+                self._lookup_failed("redis", exc)
+                return None
             if entry is None or entry.prompt is None:
                 self.index.remove(namespace, neighbour.key)
                 continue
@@ -273,13 +282,17 @@ class SemanticCacheMiddleware(GuardLayer):
             exchange.set_header("X-LLMGuard-Similarity", f"{hit.similarity:.4f}")
         request = exchange.request
         answer = hit.entry.answer
+        # The model that made the answer: for a routed alias ("auto") that is the router's choice.
+        model = answer.model or request.model
+        if model != request.model:
+            exchange.set_header("X-LLMGuard-Model", model)
         if not request.stream:
-            await send_json(send, 200, answer_json(answer, request.kind, request.model))
+            await send_json(send, 200, answer_json(answer, request.kind, model))
             return
         headers = encode_headers([("content-type", "text/event-stream; charset=utf-8"),
                                   ("cache-control", "no-cache"), ("x-accel-buffering", "no")])
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        for chunk in answer_chunks(answer, request.kind, request.model, include_usage=request.include_usage):
+        for chunk in answer_chunks(answer, request.kind, model, include_usage=request.include_usage):
             await send({"type": "http.response.body", "body": sse_event(chunk), "more_body": True})
         await send({"type": "http.response.body", "body": sse_event("[DONE]"), "more_body": False})
 
@@ -302,7 +315,10 @@ def _keep(cache: SemanticCache, lookup: Lookup, text: str | None,
         nonlocal vector
         if vector is None and text is not None:
             vector = await cache.embed(text)
-        await cache.store_answer(lookup.namespace, lookup.exact_key, text, answer, vector)
+        try:
+            await cache.store_answer(lookup.namespace, lookup.exact_key, text, answer, vector)
+        except StorageUnavailable as exc:  # the client has its answer; it is just not kept
+            cache._lookup_failed("redis", exc)
 
     return keep
 

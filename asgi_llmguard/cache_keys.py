@@ -21,7 +21,7 @@ TIME_SENSITIVE = re.compile(
 
 
 def _digest(value: Any) -> str:
-    raw = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    raw = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

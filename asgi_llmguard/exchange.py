@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -15,7 +14,7 @@ import structlog
 from ._asgi import BodyReplay, bearer_token, set_request_header
 from ._types import Message, Receive, Scope, Send
 from .observer import ResponseObserver
-from .openai_protocol import ParsedRequest
+from .openai_protocol import ParsedRequest, dump_json
 
 log = structlog.get_logger("asgi_llmguard")
 
@@ -85,7 +84,7 @@ class Exchange:
         self.request.payload[name] = value
         if name == "model":
             self.request.model = value
-        self._body = json.dumps(self.request.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        self._body = dump_json(self.request.payload)
         set_request_header(self.scope, b"content-length", str(len(self._body)).encode())
 
     # -- the response --------------------------------------------------------------------------------

@@ -25,9 +25,28 @@ def _list(value: Any) -> list[Any]:
 
 class ResponseObserver:
     __slots__ = (
-        "_json_chunks", "_json_size", "_line_tail", "_text", "_tool_calls", "choices_seen", "completed",
-        "content_type", "disconnected", "done_marker", "finish_reason", "first_byte_at", "first_token_at",
-        "last_token_at", "model", "started_at", "status", "token_events", "token_gaps", "undecodable", "usage",
+        "_json_chunks",
+        "_json_size",
+        "_line_tail",
+        "_text",
+        "_tool_calls",
+        "choices_seen",
+        "completed",
+        "content_type",
+        "disconnected",
+        "done_marker",
+        "failed",
+        "finish_reason",
+        "first_byte_at",
+        "first_token_at",
+        "last_token_at",
+        "model",
+        "started_at",
+        "status",
+        "token_events",
+        "token_gaps",
+        "undecodable",
+        "usage",
     )
 
     def __init__(self) -> None:
@@ -43,6 +62,7 @@ class ResponseObserver:
         self.disconnected = False
         self.done_marker = False
         self.undecodable = False
+        self.failed = False  # the app raised, even if it had sent a whole response first
         self.finish_reason: str | None = None
         self.usage: dict[str, int] | None = None
         self.model: str | None = None
@@ -141,8 +161,12 @@ class ResponseObserver:
             return
         index = choice.get("index", 0)
         self.choices_seen.add(index if isinstance(index, int) else 0)
-        if choice.get("finish_reason"):
-            self.finish_reason = choice["finish_reason"]
+        reason = choice.get("finish_reason")
+        if reason:
+            if isinstance(reason, str):
+                self.finish_reason = reason
+            else:
+                self.undecodable = True
         part = choice.get("delta" if delta else "message")
         if isinstance(part, dict):
             content = part.get("content")
@@ -207,7 +231,7 @@ class ResponseObserver:
     @property
     def complete_ok(self) -> bool:
         """A whole 200 the client received: the only kind of response worth keeping."""
-        if self.status != 200 or not self.completed or self.disconnected or self.undecodable:
+        if self.status != 200 or not self.completed or self.disconnected or self.undecodable or self.failed:
             return False
         if self.finish_reason in (None, "content_filter", "error"):
             return False

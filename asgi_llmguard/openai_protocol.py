@@ -17,6 +17,7 @@ from typing import Any, Literal
 from .errors import RequestError
 
 Kind = Literal["chat", "completion"]
+MAX_NESTING = 64
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 JSON_TYPES = (b"application/json",)
 
@@ -110,6 +111,8 @@ def parse_request(body: bytes, kind: Kind, content_type: bytes | None = None) ->
         ) from None
     if not isinstance(payload, dict):
         raise RequestError("The request body must be a JSON object.", code="invalid_json")
+    if _too_deep(payload):
+        raise RequestError(f"The request body nests deeper than {MAX_NESTING} levels.", code="invalid_json")
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise _field_error("model", "a non-empty string", model, missing="model" not in payload)
@@ -142,6 +145,20 @@ def parse_request(body: bytes, kind: Kind, content_type: bytes | None = None) ->
     else:
         request.prompt = _prompt(payload)
     return request
+
+
+def _too_deep(value: Any) -> bool:
+    """Refuse bodies nested so deep that re-encoding them would exhaust the recursion limit."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values() if isinstance(child, dict | list))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
+    return False
 
 
 def _optional(payload: dict[str, Any], name: str, kind: type, expected: str, default: Any) -> Any:
@@ -279,9 +296,17 @@ def answer_chunks(answer: Answer, kind: Kind, model: str, *, include_usage: bool
                "usage": answer.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
 
 
+def dump_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON; falls back to ASCII escapes for strings UTF-8 cannot carry (lone surrogates)."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
 def sse_event(data: dict[str, Any] | str) -> bytes:
-    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return b"data: " + text.encode() + b"\n\n"
+    raw = data.encode() if isinstance(data, str) else dump_json(data)
+    return b"data: " + raw + b"\n\n"
 
 
 def error_payload(message: str, type: str = "invalid_request_error", param: str | None = None,

@@ -398,8 +398,6 @@ async def test_an_exception_mid_stream_propagates_and_nothing_is_cached(guard: G
     assert guard.cache is not None and await guard.cache.store.count() == 0
 
 
-@pytest.mark.xfail(reason="cache.py _keep stores a complete 200 even when the app raised afterwards: finishers run "
-                          "in _layer.py's finally without knowing an exception is on its way", strict=True)
 async def test_an_exception_after_a_complete_response_is_not_cached(guard: Guard) -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await receive()
@@ -550,13 +548,6 @@ async def test_a_guard_that_cannot_start_serves_the_request_unguarded(guard: Gua
     assert "x-llmguard-cache" not in response.headers and not guard.started
 
 
-SURROGATE_BUG = ("a lone surrogate escape (valid JSON, e.g. \"\\ud800\") survives json.loads into a str that "
-                 "cannot be UTF-8 encoded: cache_keys.py:25 _digest (json.dumps(ensure_ascii=False).encode()) and "
-                 "exchange.py set_field raise UnicodeEncodeError, so the stack raises (a 500) instead of a 400 or "
-                 "the app's answer")
-
-
-@pytest.mark.xfail(reason=SURROGATE_BUG, strict=True)
 @pytest.mark.parametrize(
     "raw",
     [
@@ -578,11 +569,6 @@ async def test_a_lone_surrogate_in_the_request_is_a_400_or_reaches_the_app(raw: 
     assert response.status_code == 400 or response.text == "app"
 
 
-@pytest.mark.xfail(reason="parse_request accepts any nesting json.loads survives, but the stack re-encodes the payload "
-                          "deeper in the call stack (cache_keys.py:24 _digest for shaping fields such as tools, "
-                          "exchange.py:88 set_field on a routed request), so a body nested just under the "
-                          "recursion limit raises RecursionError (a 500); suggested fix: parse_request refuses "
-                          "nesting beyond a fixed depth (e.g. 64) with a 400", strict=True)
 @pytest.mark.parametrize("field", ["tools", "metadata"])
 async def test_deeply_nested_bodies_get_a_400_or_reach_the_app(field: str) -> None:
     guard = Guard(cache_semantic=False, router_aliases={"auto": ["small"]})
