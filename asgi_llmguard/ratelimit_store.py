@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from functools import lru_cache
+from typing import NamedTuple, Protocol
 
 from .errors import LLMGuardError
 
@@ -52,9 +53,11 @@ class Charge:
     cost: int
 
 
-@dataclass(frozen=True, slots=True)
-class LimitState:
-    """One limit after a decision: what the ``x-ratelimit-*`` headers and ``Retry-After`` say."""
+class LimitState(NamedTuple):
+    """One limit after a decision: what the ``x-ratelimit-*`` headers and ``Retry-After`` say.
+
+    (Named tuples, not dataclasses: they are built on every guarded request, and cost less.)
+    """
 
     limit: int
     allowed: bool
@@ -63,8 +66,7 @@ class LimitState:
     retry_us: int  # until this charge would fit (0 when it fits now)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The verdict over every limit of one request, in the order they were charged."""
 
     allowed: bool
@@ -75,6 +77,7 @@ class Decision:
         return max((state.retry_us for state in self.states), default=0)
 
 
+@lru_cache(maxsize=1024)
 def gcra_params(limit: int, window: float) -> tuple[int, int]:
     """``(interval_us, capacity_us)`` of a limit: the refill time of one unit, and of a full bucket."""
     interval = max(1, -(-round(window * MICROS) // limit))
@@ -84,11 +87,10 @@ def gcra_params(limit: int, window: float) -> tuple[int, int]:
 def states_from(flat: Sequence[int], charges: Sequence[Charge]) -> Decision:
     """A :class:`Decision` from the flat reply both twins produce (four integers per charge)."""
     states = tuple(
-        LimitState(limit=charge.limit, allowed=not flat[4 * i], remaining=max(0, int(flat[4 * i + 1])),
-                   reset_us=int(flat[4 * i + 2]), retry_us=int(flat[4 * i + 3]))
+        LimitState(charge.limit, not flat[4 * i], max(0, flat[4 * i + 1]), flat[4 * i + 2], flat[4 * i + 3])
         for i, charge in enumerate(charges)
     )
-    return Decision(allowed=all(state.allowed for state in states), states=states)
+    return Decision(not any(flat[0::4]), states)
 
 
 class RateLimitStore(Protocol):
