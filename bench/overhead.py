@@ -303,10 +303,16 @@ class RoundResult:
     order: str
     health: dict[str, Measurement]
     chat: dict[str, Measurement]
+    health_nocache: dict[str, Measurement]
 
 
 def _median(values: Sequence[float]) -> float:
     return statistics.median(values)
+
+
+def _median_present(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return _median(present) if present else None
 
 
 def _fmt_cpu(value: float | None) -> str:
@@ -422,6 +428,22 @@ def run_bench(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
                     first=first,
                 ),
             )
+            # The same without the cache: tells the layers' pass-through from the cache's machinery.
+            health_nocache = compare(
+                (nocache, baseline),
+                LoadSpec(
+                    ports=(nocache.port, baseline.port),
+                    method="GET",
+                    path=PLAIN_PATH,
+                    requests=args.requests // 2,
+                    slice_requests=args.slice,
+                    concurrency=args.concurrency,
+                    warmup=args.warmup,
+                    timeout_s=timeout_s,
+                    record_latencies=False,
+                    first=1 - first,
+                ),
+            )
             chat = compare(
                 (nocache, baseline),
                 LoadSpec(
@@ -438,7 +460,7 @@ def run_bench(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
                 ),
             )
             order = "guarded first" if first == 0 else "baseline first"
-            rounds.append(RoundResult(order=order, health=health, chat=chat))
+            rounds.append(RoundResult(order=order, health=health, chat=chat, health_nocache=health_nocache))
             ratio = _median(pair_ratios(health["guarded"], health["baseline"]))
             added = percentile(chat["guarded-nocache"].latencies_ms, 50) - percentile(chat["baseline"].latencies_ms, 50)
             log(f"round {number + 1}/{args.rounds}: throughput ratio {ratio:.3f}, added p50 {added:+.3f} ms")
@@ -462,6 +484,11 @@ def summarise(args: argparse.Namespace, rounds: list[RoundResult], stack_counted
     thr_b = per_round(lambda r: r.health["baseline"].throughput_rps)
     ratios = per_round(lambda r: _median(pair_ratios(r.health["guarded"], r.health["baseline"])))
     all_pairs = [x for r in rounds for x in pair_ratios(r.health["guarded"], r.health["baseline"])]
+    nocache_pairs = [
+        x for r in rounds for x in pair_ratios(r.health_nocache["guarded-nocache"], r.health_nocache["baseline"])
+    ]
+    nocache_cpu = [r.health_nocache["guarded-nocache"].server_cpu_us_per_request for r in rounds]
+    nocache_base_cpu = [r.health_nocache["baseline"].server_cpu_us_per_request for r in rounds]
     p50_g = per_round(lambda r: percentile(r.chat["guarded-nocache"].latencies_ms, 50))
     p50_b = per_round(lambda r: percentile(r.chat["baseline"].latencies_ms, 50))
     p99_g = per_round(lambda r: percentile(r.chat["guarded-nocache"].latencies_ms, 99))
@@ -501,6 +528,11 @@ def summarise(args: argparse.Namespace, rounds: list[RoundResult], stack_counted
             "cpu_ratio": cpu_ratio,
             "cpu_pass": None if cpu_ratio is None else cpu_ratio >= THROUGHPUT_GOAL,
             "server_core_share": core_share,
+            "nocache_ratio": _median(nocache_pairs),
+            "nocache_ratio_q1": percentile(nocache_pairs, 25),
+            "nocache_ratio_q3": percentile(nocache_pairs, 75),
+            "nocache_cpu_us": _median_present(nocache_cpu),
+            "nocache_baseline_cpu_us": _median_present(nocache_base_cpu),
         },
         "chat": {
             "guarded_p50_ms": _median(p50_g),
@@ -545,6 +577,15 @@ def render(summary: dict[str, Any], args: argparse.Namespace) -> str:
             "n/a" if health["cpu_ratio"] is None else f"ratio {health['cpu_ratio']:.3f} (baseline/guarded CPU)",
             f">= {THROUGHPUT_GOAL}",
             "" if health["cpu_pass"] is None else verdict(health["cpu_pass"]),
+        ),
+        (
+            "   same, guarded-nocache vs baseline",
+            _fmt_cpu(health["nocache_cpu_us"]) + " us",
+            _fmt_cpu(health["nocache_baseline_cpu_us"]) + " us",
+            f"ratio {health['nocache_ratio']:.3f} "
+            f"(IQR {health['nocache_ratio_q1']:.3f}-{health['nocache_ratio_q3']:.3f})",
+            "(info)",
+            "",
         ),
         (
             f"2. POST {GUARDED_PATH} miss p50 (ms, c={args.latency_concurrency})",
