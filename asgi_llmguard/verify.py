@@ -29,7 +29,7 @@ __all__ = ["DEFAULT_THRESHOLD", "FEATURE_NAMES", "Verdict", "Verifier", "pair_fe
 #: Cosine floor below which a cached prompt is not even considered. Chosen by
 #: ``scripts/train_verifier.py`` from cross-validated MQP and perturbation data;
 #: the packaged weight file records the same value.
-DEFAULT_THRESHOLD: float = 0.85
+DEFAULT_THRESHOLD: float = 0.84
 
 _DEFAULT_WEIGHTS = "verifier.json"
 
@@ -77,7 +77,8 @@ _OPPOSITES = (
     "north:south east:west left:right positive:negative true:false safe:dangerous good:bad "
     "pros:cons advantage:disadvantage benefit:risk allow:block accept:reject import:export "
     "ascending:descending forward:backward forwards:backwards inside:outside top:bottom "
-    "morning:evening morning:night day:night summer:winter upper:lower start:stop am:pm"
+    "morning:evening morning:night day:night summer:winter upper:lower start:stop am:pm "
+    "warm:cold warmer:colder warmest:coldest hottest:coldest"
 )
 _OPPOSITE: dict[str, frozenset[str]] = {}
 for _pair in _OPPOSITES.split():
@@ -92,6 +93,10 @@ _DEGREE = frozenset(
         "latest top least first last"
     )
 )
+_NOT_SUPERLATIVE = frozenset(
+    _words("interest request forest honest harvest suggest digest protest contest invest arrest manifest modest")
+)
+_SPECIFIC = frozenset(_words("numbers_differ negation direction comparative"))
 _DIRECTION_MARKERS = frozenset(_words("to from into in than before after over under"))
 # Joining words whose two sides can swap without changing the question: "X and Y", "X vs Y".
 _SYMMETRIC = frozenset(_words("and or vs versus between with"))
@@ -416,6 +421,11 @@ def _order_inversions(a: tuple[str, ...], b: tuple[str, ...], shared: frozenset[
     return discordant / total
 
 
+def _is_degree(word: str) -> bool:
+    """A comparative or superlative: listed, or a superlative by its "-est" ending."""
+    return word in _DEGREE or (len(word) >= 6 and word.endswith("est") and word not in _NOT_SUPERLATIVE)
+
+
 def _symmetric_swap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """True when the words change places across "and"/"or"/"vs": the same question either way."""
     return any(t in _SYMMETRIC for t in a) and any(t in _SYMMETRIC for t in b)
@@ -491,7 +501,7 @@ def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
         if _OPPOSITE.get(t, frozenset()) & only_b:
             opposite = 1.0
             break
-    degree = 1.0 if (only_a | only_b) & _DEGREE else 0.0
+    degree = 1.0 if any(_is_degree(t) for t in only_a | only_b) else 0.0
     # Words that moved are a swap unless "and"/"vs" joins them or every marker still points the same way.
     objects_a = _marker_objects(a.tokens)
     same_targets = bool(objects_a) and objects_a == _marker_objects(b.tokens)
@@ -615,12 +625,17 @@ class Verifier:
         return Verdict(accepted=True, score=score, reason=None)
 
 
-def _blame(contrib: list[float]) -> str:
-    """The reason named by the feature that pushed the score down hardest."""
-    worst = min(range(len(contrib)), key=contrib.__getitem__)
-    if contrib[worst] > -0.5:
-        return "low_score"
-    return _REASONS.get(FEATURE_NAMES[worst], "low_score")
+def _blame(push: list[float]) -> str:
+    """The reason for a refusal: a specific difference (numbers, negation, direction,
+    comparative) that pushed the score down wins over a generic one (a changed word,
+    the question's kind); with no clear push the reason is ``low_score``."""
+    pushed = [(p, FEATURE_NAMES[i]) for i, p in enumerate(push) if p < -0.25 and FEATURE_NAMES[i] in _REASONS]
+    specific = [(p, name) for p, name in pushed if _REASONS[name] in _SPECIFIC]
+    if specific:
+        return _REASONS[min(specific)[1]]
+    if pushed and min(pushed)[0] < -0.5:
+        return _REASONS[min(pushed)[1]]
+    return "low_score"
 
 
 def _load_weights(path: str | os.PathLike[str] | None, where: str) -> dict[str, Any]:

@@ -779,8 +779,8 @@ def choose(
     Among rules that let at most GEN_FALSE_BUDGET of the generated traps through
     and keep the MQP paraphrase hit rate at least HIT_FLOOR (raw cosine at 0.86
     gives 33%), take the one with the fewest wrong answers per MQP hit; ties go
-    to more hits. If no rule keeps the hit floor, the floor is lowered in steps
-    (to 10%), then the trap budget is raised in steps.
+    to more hits. If no rule meets both, the trap budget is raised in steps to 3%,
+    and only then is the hit floor lowered.
     """
     m, g = is_mqp, ~is_mqp
     table = []
@@ -792,15 +792,14 @@ def choose(
                 hr, _fp, wrong, _h, _f = rates(cos[m], hit[m], y[m])
                 _hg, fp_g, _wg, _h2, _f2 = rates(cos[g], hit[g], y[g])
                 table.append((hr, wrong, fp_g, rule))
-    budget = GEN_FALSE_BUDGET
+    # The hit floor is the requirement; the trap budget gives way first (to 3%), then the floor.
+    floor = HIT_FLOOR
     while True:
-        floor = HIT_FLOOR
-        while floor > 0.1:
+        for budget in (GEN_FALSE_BUDGET, 0.015, 0.02, 0.025, 0.03):
             ok = [(wrong, -hr, rule) for hr, wrong, fp_g, rule in table if hr >= floor and fp_g <= budget]
             if ok:
                 return min(ok)[2]
-            floor -= 0.02
-        budget += 0.005
+        floor -= 0.02
 
 
 def oof_scores(

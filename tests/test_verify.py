@@ -1,0 +1,181 @@
+"""The semantic cache's verifier: near-duplicates with different answers are refused, rewordings served.
+
+Similarities come from the real embedding model, as the cache would see them;
+the aggregate test runs the whole of tests/data/trap_pairs.csv (our own trap set,
+never used for training).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from asgi_llmguard.verify import DEFAULT_THRESHOLD, FEATURE_NAMES, Verdict, Verifier, pair_features
+
+TRAPS = Path(__file__).parent / "data" / "trap_pairs.csv"
+PACKAGED = Path(__file__).resolve().parent.parent / "asgi_llmguard" / "data" / "verifier.json"
+
+Cosine = Callable[[str, str], float]
+
+
+@pytest.fixture(scope="module")
+def cosine(model_dir: Path) -> Cosine:
+    """Cosine of two prompts under the real model (vectors are unit length)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import fastembed
+
+    model = fastembed.TextEmbedding(
+        "sentence-transformers/all-MiniLM-L6-v2", specific_model_path=str(model_dir), threads=1
+    )
+    cache: dict[str, list[float]] = {}
+
+    def vec(text: str) -> list[float]:
+        if text not in cache:
+            cache[text] = [float(x) for x in next(iter(model.embed([text])))]
+        return cache[text]
+
+    def cos(a: str, b: str) -> float:
+        return sum(x * y for x, y in zip(vec(a), vec(b), strict=True))
+
+    return cos
+
+
+@pytest.fixture(scope="module")
+def verifier() -> Verifier:
+    return Verifier()
+
+
+def served(verifier: Verifier, cosine: Cosine, a: str, b: str) -> tuple[bool, float, Verdict]:
+    """What the cache does: consider the candidate above the threshold, then ask the verifier."""
+    sim = cosine(a, b)
+    verdict = verifier.check(a, b, sim)
+    return sim >= DEFAULT_THRESHOLD and verdict.accepted, sim, verdict
+
+
+# Pairs written for this test, not in the trap file: (query, cached prompt, reason expected).
+TRAPS_BY_CATEGORY = [
+    ("Convert 5 km to miles", "Convert 8 km to miles", "numbers_differ"),
+    (
+        "Translate 'where is the station' from English to French",
+        "Translate 'where is the station' from French to English",
+        "direction",
+    ),
+    ("How do I convert a tuple to a list in Python?", "How do I convert a list to a tuple in Python?", "direction"),
+    ("Which houseplants are safe for cats?", "Which houseplants are not safe for cats?", "negation"),
+    ("What is the warmest month in Lisbon?", "What is the coldest month in Lisbon?", "comparative"),
+    ("Find the largest number in a Python list", "Find the smallest number in a Python list", "comparative"),
+]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("query", "cached", "reason"), TRAPS_BY_CATEGORY)
+def test_near_duplicates_with_different_answers_are_refused_with_a_reason(
+    verifier: Verifier, cosine: Cosine, query: str, cached: str, reason: str
+) -> None:
+    hit, _sim, verdict = served(verifier, cosine, query, cached)
+    assert not hit
+    assert not verdict.accepted, "the verifier itself must refuse, whatever the cosine"
+    assert verdict.reason == reason
+    assert 0.0 <= verdict.score < 0.5
+
+
+REWORDINGS = [
+    ("How do I reverse a string in Python?", "Python: how can I reverse a string?"),
+    ("What is the capital of Canada?", "Which city is the capital of Canada?"),
+    ("Hi! How many grams are in a kilogram?", "How many grams are in a kilogram?"),
+    ("What's the boiling point of water?", "What is the boiling point of water?"),
+]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("query", "cached"), REWORDINGS)
+def test_true_rewordings_are_served(verifier: Verifier, cosine: Cosine, query: str, cached: str) -> None:
+    hit, _sim, verdict = served(verifier, cosine, query, cached)
+    assert hit, verdict
+    assert verdict.reason is None
+
+
+@pytest.mark.model
+def test_trap_set_wrong_answers_stay_under_five_percent_of_hits(verifier: Verifier, cosine: Cosine) -> None:
+    with TRAPS.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sum(r["same_answer"] == "0" for r in rows) >= 100
+    assert sum(r["same_answer"] == "1" for r in rows) >= 40
+    hits = wrong = rewordings = rewordings_hit = 0
+    for r in rows:
+        hit, _sim, _verdict = served(verifier, cosine, r["prompt_a"], r["prompt_b"])
+        same = r["same_answer"] == "1"
+        hits += hit
+        wrong += hit and not same
+        rewordings += same
+        rewordings_hit += hit and same
+    # Measured when the weights were made: 0 wrong of 28 hits, 28/45 rewordings served (62%).
+    assert wrong <= 0.05 * hits, f"{wrong} wrong answers in {hits} hits"
+    assert rewordings_hit / rewordings >= 0.5, f"only {rewordings_hit}/{rewordings} rewordings served"
+
+
+def test_identical_prompts_are_accepted(verifier: Verifier) -> None:
+    verdict = verifier.check("How do I boil an egg?", "How do I boil an egg?", 1.0)
+    assert verdict.accepted and verdict.score > 0.9
+
+
+def test_packaged_weights_load_and_agree_with_the_module_threshold(verifier: Verifier) -> None:
+    assert verifier.threshold == pytest.approx(DEFAULT_THRESHOLD)
+    assert PACKAGED.stat().st_size < 10_000
+    assert Verifier(PACKAGED).check("a 5 km run", "a 5 km run", 1.0).accepted
+
+
+def test_missing_weights_file_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.json"
+    with pytest.raises(FileNotFoundError, match=r"nope\.json"):
+        Verifier(missing)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"features": []}', "lack the key"),
+    ],
+)
+def test_broken_weights_file_gives_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "w.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        Verifier(path)
+
+
+def test_weights_for_other_features_are_refused(tmp_path: Path) -> None:
+    data = json.loads(PACKAGED.read_text(encoding="utf-8"))
+    data["features"] = data["features"][:-1]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="trained for features"):
+        Verifier(path)
+
+
+def test_features_are_symmetric_and_complete() -> None:
+    a, b = "Flights from Oslo to Rome on Monday", "Flights from Rome to Oslo on Monday"
+    fa, fb = pair_features(a, b, 0.97), pair_features(b, a, 0.97)
+    assert len(fa) == len(FEATURE_NAMES)
+    assert fa == pytest.approx(fb)
+    assert dict(zip(FEATURE_NAMES, fa, strict=True))["direction"] == 1.0
+
+
+def test_check_costs_well_under_a_millisecond(verifier: Verifier) -> None:
+    a = "Can I take ibuprofen with my blood pressure pills if I weigh 80 kg and I'm 65 years old?"
+    b = "Is it safe to take ibuprofen together with blood pressure medication at 65, weighing 80 kg?"
+    verifier.check(a, b, 0.9)
+    n = 500
+    start = time.perf_counter()
+    for _ in range(n):
+        verifier.check(a, b, 0.9)
+    per_call = (time.perf_counter() - start) / n
+    assert per_call < 0.001, f"{per_call * 1e6:.0f} us per check"
