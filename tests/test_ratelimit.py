@@ -21,14 +21,14 @@ import structlog.testing
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from asgi_llmguard import Guard
 from asgi_llmguard.exchange import Exchange, hash_identity
 from asgi_llmguard.ratelimit import RateLimits, format_duration
 from asgi_llmguard.ratelimit_store import Charge, RateLimitStore, gcra_params
-from asgi_llmguard.storage.ratelimit_memory import MemoryRateLimitStore
+from asgi_llmguard.storage.ratelimit_memory import SWEEP_EVERY, MemoryRateLimitStore
 from asgi_llmguard.storage.ratelimit_redis import RedisRateLimitStore
 from asgi_llmguard.tokens import estimate_request_tokens
 
@@ -135,6 +135,17 @@ class TestStoreTwins:
         assert await burst(store, [Charge("c", 1, HOUR, 1)], 2) == [True, False]
 
 
+async def test_the_memory_store_forgets_buckets_that_are_full_again() -> None:
+    now = [0]
+    store = MemoryRateLimitStore(clock=lambda: now[0])
+    for n in range(SWEEP_EVERY - 1):
+        await store.acquire([Charge(f"id-{n}", 10, 1.0, 1)])
+    assert len(store) == SWEEP_EVERY - 1
+    now[0] = 2_000_000  # two one-second windows later: every bucket is full again
+    await store.acquire([Charge("fresh", 10, 1.0, 1)])
+    assert len(store) == 1
+
+
 async def test_redis_keys_expire_when_their_bucket_is_full_again(redis_url: str) -> None:
     from redis.asyncio import Redis
 
@@ -170,8 +181,22 @@ class FakeLLM:
             "usage": USAGE,
         })
 
+    async def stream(self, request: Request) -> StreamingResponse:
+        """SSE without a usage chunk: the limiter has only the text to go by."""
+        self.calls += 1
+
+        async def events() -> AsyncIterator[bytes]:
+            for piece in ("x" * 40, "y" * 40):
+                chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
     def app(self) -> Starlette:
-        return Starlette(routes=[Route(CHAT, self.chat, methods=["POST"])])
+        return Starlette(routes=[Route(CHAT, self.chat, methods=["POST"]),
+                                 Route("/stream" + CHAT, self.stream, methods=["POST"])])
 
 
 def body(content: str = "hello", **extra: Any) -> dict[str, Any]:
@@ -286,6 +311,15 @@ class TestLayer:
         second = await client.post(CHAT, json=request, headers=auth("k"))
         # the first request was settled at its real usage (30), not its reservation
         assert second.headers["x-ratelimit-remaining-tokens"] == str(2000 - USAGE["total_tokens"] - estimate)
+
+    async def test_a_stream_without_usage_is_reconciled_from_its_text(self, make_stack: Any) -> None:
+        client, _, _ = await make_stack(rate_limit_tpm=2000, guarded_paths=("/stream" + CHAT,))
+        request = body("stream me", max_tokens=500, stream=True)
+        await client.post("/stream" + CHAT, json=request, headers=auth("k"))
+        after = await client.post("/stream" + CHAT, json=request, headers=auth("k"))
+        prompt = estimate_of(request) - 500
+        spent = 2000 - int(after.headers["x-ratelimit-remaining-tokens"])
+        assert spent == prompt + 20 + estimate_of(request)  # 80 characters of answer = 20 tokens
 
     async def test_a_request_larger_than_the_token_limit_is_told_not_to_retry(self, make_stack: Any) -> None:
         client, guard, llm = await make_stack(rate_limit_tpm=100)
