@@ -12,7 +12,9 @@ and measures, in rounds that alternate which server goes first (so the drift of 
 machine falls on both sides alike):
 
 1. throughput of ``GET /health`` (a path the stack does not guard) at ``--concurrency`` keep-alive
-   connections, ``guarded`` against ``baseline``: goal ratio >= 0.97;
+   connections, ``guarded`` against ``baseline``: goal ratio >= 0.97 (also shown from the servers' CPU
+   time per request, and for ``guarded-nocache`` against ``baseline``, which separates the layers'
+   pass-through from the cache's machinery);
 2. latency of ``POST /v1/chat/completions`` (a guarded path; with the cache off every request is a
    miss that goes through the rate limiter, router, SSE passthrough and metrics to the app) at
    ``--latency-concurrency`` connections (default 1, so that queueing does not hide the per-request
