@@ -56,28 +56,50 @@ class Stream:
     arrivals: list[float]  # perf_counter of each data: event, as the client read it
 
 
+class _Closed(ConnectionError):
+    """The server had closed the connection before this request."""
+
+
 class Client:
     """One keep-alive connection that reads a streamed answer event by event."""
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.sock = socket.create_connection((HOST, port), timeout=30)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = self._connect()
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection((HOST, self.port), timeout=30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
 
     def stream(self, prompt: str) -> Stream:
+        try:
+            return self._stream(prompt)
+        except _Closed:  # uvicorn closes keep-alive connections idle for 5 s: reconnect, then measure
+            self.sock.close()
+            self.sock = self._connect()
+            return self._stream(prompt)
+
+    def _stream(self, prompt: str) -> Stream:
         body = json.dumps({"model": "mock-small", "stream": True,
                            "messages": [{"role": "user", "content": prompt}]}, separators=(",", ":")).encode()
         request = (f"POST {PATH} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\nContent-Type: application/json\r\n"
                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         start = time.perf_counter()
-        self.sock.sendall(request)
         buffer = b""
         arrivals: list[float] = []
+        try:
+            self.sock.sendall(request)
+        except OSError:
+            raise _Closed from None
         while True:
-            data = self.sock.recv(65536)
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
             now = time.perf_counter()
             if not data:
-                raise ConnectionError("the server closed the connection")
+                raise _Closed if not buffer else ConnectionError("the server closed the connection mid-response")
             buffer += data
             seen = buffer.count(b"data: ")
             arrivals.extend([now] * (seen - len(arrivals)))

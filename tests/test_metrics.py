@@ -183,3 +183,17 @@ def test_two_workers_are_summed_by_one_scrape(tmp_path: Path, free_port: int, mo
                           "llmguard_request_duration_seconds_count") == sent
             assert stats["requests"] == sent
             assert stats["cache"]["miss"] == sent
+
+
+# --- the Grafana dashboard --------------------------------------------------------------------------
+
+
+def test_the_grafana_dashboard_only_queries_metrics_the_stack_exports() -> None:
+    dashboard = json.loads((Path(__file__).resolve().parent.parent / "docs" / "grafana-dashboard.json").read_text())
+    exported = Guard(cache_semantic=False).metrics
+    assert exported is not None
+    names = {s.name for f in exported.registry.collect() for s in f.samples} | {
+        f.name + suffix for f in exported.registry.collect() for suffix in ("_total", "_bucket", "_count", "_sum", "")}
+    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"llmguard_\w+", target["expr"])}
+    assert queried and queried <= names, queried - names
