@@ -12,6 +12,7 @@ settings from ``LLMGUARD_*`` variables.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -60,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("python -m demo_app: error: --workers must be at least 1", file=sys.stderr)
         return 2
     mode = "no-guard" if args.no_guard else "mock-only" if args.mock_only else "guarded"
+    os.environ["LLMGUARD_DEMO_LOG_LEVEL"] = args.log_level  # read by the app factories in every worker
 
     import uvicorn
 

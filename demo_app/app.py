@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp
 
+from demo_app.logging_setup import configure_logging
 from demo_app.mock_llm import Delays, MockLLM
 
 if TYPE_CHECKING:
@@ -41,6 +43,10 @@ DEMO_SETTINGS: Mapping[str, Any] = {
         "gpt-4o": {"prompt": 2.5, "completion": 10.0},
     },
 }
+
+# The local model folder scripts/build_model_dir.py builds: the demo uses it when it exists, so the
+# README's demo command works on machines that cannot reach fastembed's model hub.
+LOCAL_MODEL_DIR = Path(__file__).resolve().parent.parent / ".models" / "all-MiniLM-L6-v2"
 
 INDEX_HTML = """<!doctype html>
 <html lang="en">
@@ -74,8 +80,11 @@ def demo_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     from asgi_llmguard import Settings
 
     env = os.environ if environ is None else environ
+    demo_defaults = dict(DEMO_SETTINGS)
+    if (LOCAL_MODEL_DIR / "model.onnx").is_file():
+        demo_defaults["embedding_model_dir"] = str(LOCAL_MODEL_DIR)
     defaults = {
-        name: value for name, value in DEMO_SETTINGS.items() if _env_name(name) not in env and name not in overrides
+        name: value for name, value in demo_defaults.items() if _env_name(name) not in env and name not in overrides
     }
     return Settings.from_env(env, **defaults, **overrides)
 
@@ -127,9 +136,11 @@ def create_app(*, guarded: bool = True, **settings_overrides: Any) -> ASGIApp:
 
 def create_guarded_app() -> ASGIApp:
     """Factory for ``uvicorn --factory demo_app.app:create_guarded_app`` (the whole stack)."""
+    configure_logging()
     return create_app(guarded=True)
 
 
 def create_unguarded_app() -> ASGIApp:
     """Factory for ``uvicorn --factory demo_app.app:create_unguarded_app`` (no stack: the baseline)."""
+    configure_logging()
     return create_app(guarded=False)
