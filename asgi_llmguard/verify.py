@@ -493,7 +493,9 @@ def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
     num_one = 1.0 if bool(a.numbers) != bool(b.numbers) else 0.0
     neg_diff = 1.0 if (a.negations % 2) != (b.negations % 2) else 0.0
     direction = _direction_swapped(a.tokens, b.tokens)
-    order_inv = _order_inversions(a.tokens, b.tokens, shared)
+    # Words trading places across "and"/"or"/"vs" ask the same thing: "rent or buy" = "buy or rent".
+    symmetric = not da and not db and _symmetric_swap(a.tokens, b.tokens)
+    order_inv = 0.0 if symmetric else _order_inversions(a.tokens, b.tokens, shared)
     set_a, set_b = set(a.tokens), set(b.tokens)
     only_a, only_b = set_a - set_b, set_b - set_a
     opposite = 0.0
@@ -506,11 +508,7 @@ def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
     objects_a = _marker_objects(a.tokens)
     same_targets = bool(objects_a) and objects_a == _marker_objects(b.tokens)
     same_words_moved = (
-        not da
-        and not db
-        and not same_targets
-        and _exchanged(a.tokens, b.tokens, shared)
-        and not _symmetric_swap(a.tokens, b.tokens)
+        not da and not db and not same_targets and _exchanged(a.tokens, b.tokens, shared) and not symmetric
     )
     numbers_moved = a.numbers == b.numbers and a.number_order != b.number_order
     swap = 1.0 if same_words_moved or numbers_moved else 0.0

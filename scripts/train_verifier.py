@@ -468,7 +468,7 @@ def _variants(rng: random.Random, template: str, slots: dict[str, str]) -> list[
         n = int(slots["n"])
         other["n"] = str(rng.choice([m for m in (n + 1, n + 2, n * 2, n + 10, max(1, n - 1), n * 3) if m != n]))
         out.append(("number", _fill(template, other)))
-    pairs = [(x[0], x[0][0] + "2") for x in used if x.endswith("1") and x[0] + "2" in used] + [
+    pairs = [(x, x[0] + "2") for x in used if x.endswith("1") and x[0] + "2" in used] + [
         ("u1", "u2"),
         ("c1", "c2"),
     ]
@@ -486,6 +486,17 @@ def _variants(rng: random.Random, template: str, slots: dict[str, str]) -> list[
     return out
 
 
+# Questions whose two slots can trade places without changing the answer ("A with B" = "B with A").
+SYMMETRIC_INTENTS = frozenset({"interact"})
+
+
+def _variant_pair(intent: str, base: str, text: str, group: str, kind: str) -> Pair:
+    """A perturbed template: a different answer, except slots exchanged in a symmetric question."""
+    if intent in SYMMETRIC_INTENTS and kind.startswith("direction"):
+        return Pair(base, text, 1, "gen", group, "symmetric swap")
+    return Pair(base, text, 0, "gen", group, kind)
+
+
 def generate_templates(rng: random.Random, per_intent: int) -> list[Pair]:
     """Template pairs: same slots reworded (same answer) and one slot changed (different answer)."""
     pairs: list[Pair] = []
@@ -497,12 +508,12 @@ def generate_templates(rng: random.Random, per_intent: int) -> list[Pair]:
             base = _fill(t1, slots)
             pairs.append(Pair(base, _fill(t2, slots), 1, "gen", group, "reworded"))
             for kind, text in _variants(rng, t1, slots):
-                pairs.append(Pair(base, text, 0, "gen", group, kind))
+                pairs.append(_variant_pair(intent, base, text, group, kind))
             # A changed slot behind a rewording: harder, and common in real traffic.
             variants = _variants(rng, t2, slots)
             if variants:
                 kind, text = rng.choice(variants)
-                pairs.append(Pair(base, text, 0, "gen", group, kind + "+reworded"))
+                pairs.append(_variant_pair(intent, base, text, group, kind + "+reworded"))
     for i, (pos, neg) in enumerate(NEGATABLE * 3):
         slots = _slots(rng)
         group = f"gen:neg:{i}"
@@ -590,6 +601,9 @@ def _harmless(rng: random.Random, text: str) -> str | None:
     return text.rstrip("?.! ") + "? Thanks in advance."
 
 
+NOT_MOVABLE = frozenset({"going", "due", "able", "used", "according", "related", "prior", "went", "come", "came"})
+
+
 def _perturb(rng: random.Random, text: str) -> tuple[str, str] | None:
     """A small edit of a real question that changes its answer, or None if none applies."""
     options: list[tuple[str, str]] = []
@@ -618,10 +632,15 @@ def _perturb(rng: random.Random, text: str) -> tuple[str, str] | None:
         for x, y in ((a, b), (b, a)):
             if re.search(rf"\b{x}\b", text):
                 options.append(("comparative", re.sub(rf"\b{x}\b", y, text, count=1)))
-    m = re.search(r"\b(\w+) (to|into|than|before|after) (\w+)\b", text)
-    if m and m.group(1).lower() not in {"want", "have", "going", "how", "need", "due", "able", "used"}:
+    # Only two content words around the marker are swapped ("knee to hip"); swapping
+    # function words ("happens to a") makes word salad, not a question going the other way.
+    for m in re.finditer(r"\b([A-Za-z]{3,}) (to|into|than|before|after|from) ([A-Za-z]{3,})\b", text):
+        left, right = m.group(1).lower(), m.group(3).lower()
+        if left in _verify._STOP or right in _verify._STOP or left in NOT_MOVABLE or right in NOT_MOVABLE:
+            continue
         swapped = text[: m.start()] + f"{m.group(3)} {m.group(2)} {m.group(1)}" + text[m.end() :]
         options.append(("direction", swapped))
+        break
     options = [(k, t) for k, t in options if t != text]
     return rng.choice(options) if options else None
 
@@ -852,7 +871,14 @@ def build_dataset(mqp: Path, seed: int, cache: Path) -> tuple[list[Pair], np.nda
     vecs = embed_all([p.a for p in pairs] + [p.b for p in pairs], cache)
     cos = np.array([float(vecs[p.a] @ vecs[p.b]) for p in pairs])
     x = np.array([pair_features(p.a, p.b, c) for p, c in zip(pairs, cos, strict=True)])
-    return pairs, x, cos
+    # A generated negative whose change no feature can see teaches only that clean pairs are
+    # suspect; drop it (the bench still counts the real sets in full).
+    seen_cols = [i for i, n in enumerate(FEATURE_NAMES) if n not in ("cos", "cos_sq", "jaccard", "identical")]
+    visible = np.array(
+        [p.source == "mqp" or p.label == 1 or bool(f[seen_cols].any()) for p, f in zip(pairs, x, strict=True)]
+    )
+    keep = [i for i in range(len(pairs)) if visible[i]]
+    return [pairs[i] for i in keep], x[keep], cos[keep]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
