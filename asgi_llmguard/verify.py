@@ -29,7 +29,7 @@ __all__ = ["DEFAULT_THRESHOLD", "FEATURE_NAMES", "Verdict", "Verifier", "pair_fe
 #: Cosine floor below which a cached prompt is not even considered. Chosen by
 #: ``scripts/train_verifier.py`` from cross-validated MQP and perturbation data;
 #: the packaged weight file records the same value.
-DEFAULT_THRESHOLD: float = 0.84
+DEFAULT_THRESHOLD: float = 0.85
 
 _DEFAULT_WEIGHTS = "verifier.json"
 
@@ -56,7 +56,7 @@ _STOP = frozenset(
         "having can could would should will shall may might must of in on at for with by about as "
         "into onto and or but so if then than there here please tell know want need like just also "
         "any some very really get got make let give show help explain someone something way thing "
-        "things one ones s t ok okay hi hello hey thanks thank kindly quick question best"
+        "things one ones s t ok okay hi hello hey thanks thank kindly quick question best calculate compute"
     )
 )
 _QWORDS = frozenset(_words("what how why when where which who whom whose"))
@@ -93,6 +93,7 @@ _DEGREE = frozenset(
         "latest top least first last"
     )
 )
+_SUFFIXES = tuple(_words("ational ations ation ated ates ate ating ions ion ings ing ed ness ments ment ly"))
 _NOT_SUPERLATIVE = frozenset(
     _words("interest request forest honest harvest suggest digest protest contest invest arrest manifest modest")
 )
@@ -240,6 +241,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "qtype_diff",
     "contrast_diff",
     "identical",
+    "drift",
 )
 # Which reason a rejection is blamed on, by the feature that pushed hardest.
 _REASONS = {
@@ -263,6 +265,7 @@ _REASONS = {
     "qtype_diff": "question_type",
     "contrast_diff": "question_type",
     "add_only": "more_specific",
+    "drift": "entity",
 }
 
 
@@ -280,6 +283,7 @@ class _Parsed:
     """One prompt reduced to what the features compare."""
 
     tokens: tuple[str, ...]
+    stems: tuple[str, ...]
     content: frozenset[str]
     numbers: tuple[str, ...]
     number_order: tuple[str, ...]
@@ -301,16 +305,27 @@ def _norm_word(word: str) -> str:
     return word
 
 
+def _stem(word: str) -> str:
+    """A crude suffix strip for comparing topic words: "dehydrated" and "dehydration" agree.
+
+    Comparative endings are left alone; they carry meaning ("faster" vs "fast").
+    """
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
 def _parse(text: str) -> _Parsed:
     """Tokenise a prompt once into normalised tokens plus the facts the features need."""
-    lowered = text.lower()
+    lowered = text.lower().replace("%", " percent ")
     for pattern, repl in _CONTRACTIONS:
         lowered = pattern.sub(repl, lowered)
     tokens = tuple(_norm_word(w) for w in _WORD.findall(lowered))
     number_order = tuple(t.replace(",", "") for t in tokens if t[0].isdigit())
     numbers = tuple(sorted(number_order))
     content = frozenset(
-        t
+        _stem(t)
         for t in tokens
         if not t[0].isdigit()
         and t not in _STOP
@@ -347,6 +362,7 @@ def _parse(text: str) -> _Parsed:
         qtype = "yesno"
     return _Parsed(
         tokens=tokens,
+        stems=tuple(_stem(t) for t in tokens),
         content=content,
         numbers=numbers,
         number_order=number_order,
@@ -426,6 +442,23 @@ def _is_degree(word: str) -> bool:
     return word in _DEGREE or (len(word) >= 6 and word.endswith("est") and word not in _NOT_SUPERLATIVE)
 
 
+def _meaningful(words: set[str]) -> set[str]:
+    """Words that can carry an answer: not function words or question words."""
+    return {w for w in words if w not in _STOP and w not in _QWORDS}
+
+
+def _drift(similarity: float, changed: int, total: int) -> float:
+    """How far the embedding moved for the share of words that changed.
+
+    A synonym moves the vector little for the words it changes; a different
+    city, drug or library moves it a lot, even when it is one word in a long
+    prompt. The cosine comes free with the candidate, so this costs nothing.
+    """
+    if changed == 0 or total == 0:
+        return 0.0
+    return min(3.0, (1.0 - similarity) / (changed / total))
+
+
 def _symmetric_swap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """True when the words change places across "and"/"or"/"vs": the same question either way."""
     return any(t in _SYMMETRIC for t in a) and any(t in _SYMMETRIC for t in b)
@@ -495,7 +528,7 @@ def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
     direction = _direction_swapped(a.tokens, b.tokens)
     # Words trading places across "and"/"or"/"vs" ask the same thing: "rent or buy" = "buy or rent".
     symmetric = not da and not db and _symmetric_swap(a.tokens, b.tokens)
-    order_inv = 0.0 if symmetric else _order_inversions(a.tokens, b.tokens, shared)
+    order_inv = 0.0 if symmetric else _order_inversions(a.stems, b.stems, shared)
     set_a, set_b = set(a.tokens), set(b.tokens)
     only_a, only_b = set_a - set_b, set_b - set_a
     opposite = 0.0
@@ -507,9 +540,7 @@ def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
     # Words that moved are a swap unless "and"/"vs" joins them or every marker still points the same way.
     objects_a = _marker_objects(a.tokens)
     same_targets = bool(objects_a) and objects_a == _marker_objects(b.tokens)
-    same_words_moved = (
-        not da and not db and not same_targets and _exchanged(a.tokens, b.tokens, shared) and not symmetric
-    )
+    same_words_moved = not da and not db and not same_targets and _exchanged(a.stems, b.stems, shared) and not symmetric
     numbers_moved = a.numbers == b.numbers and a.number_order != b.number_order
     swap = 1.0 if same_words_moved or numbers_moved else 0.0
     direction = max(direction, swap)
@@ -543,6 +574,7 @@ def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
         qtype_diff,
         contrast_diff,
         identical,
+        _drift(similarity, len(_meaningful(only_a)) + len(_meaningful(only_b)), len(set_a) + len(set_b)),
     ]
 
 
