@@ -29,7 +29,7 @@ __all__ = ["DEFAULT_THRESHOLD", "FEATURE_NAMES", "Verdict", "Verifier", "pair_fe
 #: Cosine floor below which a cached prompt is not even considered. Chosen by
 #: ``scripts/train_verifier.py`` from cross-validated MQP and perturbation data;
 #: the packaged weight file records the same value.
-DEFAULT_THRESHOLD: float = 0.85
+DEFAULT_THRESHOLD: float = 0.83
 
 _DEFAULT_WEIGHTS = "verifier.json"
 
@@ -468,7 +468,8 @@ def _exchanged(a: tuple[str, ...], b: tuple[str, ...], shared: frozenset[str]) -
     """True when two words that are apart trade places and all else keeps its order.
 
     "string to an integer" vs "integer to a string" is a swap; "center a div in
-    CSS" vs "CSS: center a div" (a moved phrase) and "tallest building" vs
+    CSS" vs "CSS: center a div" (a moved phrase), "capital of France" vs "France:
+    what is its capital" (other words between) and "tallest building" vs
     "building ... tallest" (neighbours) are rewordings.
     """
     first_a: dict[str, int] = {}
@@ -487,7 +488,14 @@ def _exchanged(a: tuple[str, ...], b: tuple[str, ...], shared: frozenset[str]) -
     if len(diff) != 2:
         return False
     i, j = diff
-    return seq_a[i] == seq_b[j] and seq_a[j] == seq_b[i] and abs(first_a[seq_a[i]] - first_a[seq_a[j]]) >= 2
+    x, y = seq_a[i], seq_a[j]
+    if not (seq_b[i] == y and seq_b[j] == x and first_a[y] - first_a[x] >= 2):
+        return False
+    # What stands between them must stay: "X to Y" / "Y to X" is a swap, "capital of
+    # France" / "France: what is its capital?" is the same question turned round.
+    between_a = [t for t in a[first_a[x] + 1 : first_a[y]] if t not in _ARTICLES]
+    between_b = [t for t in b[first_b[y] + 1 : first_b[x]] if t not in _ARTICLES]
+    return between_a == between_b
 
 
 def _unit_diff(a: tuple[str, ...], b: tuple[str, ...]) -> float:

@@ -67,7 +67,7 @@ DEFAULT_OUT = ROOT / "asgi_llmguard" / "data" / "verifier.json"
 TRAIN_FLOOR = 0.6  # pairs below this cosine never reach the verifier, so they do not train it
 MQP_WRONG_BUDGET = 0.008  # wrong share of hits allowed on MQP when choosing (target 1%, with margin)
 GEN_FALSE_BUDGET = 0.01  # share of generated traps allowed through (about 3% of hits on a trap set)
-EDIT_FLOORS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+EDIT_FLOORS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9]
 # The paraphrase head sees few real negatives near the threshold: a handful of robust features
 # and a firm prior keep it from fitting the noise of one data set.
 PARA_FEATURES: list[str] | None = [
@@ -85,6 +85,7 @@ PARA_FEATURES: list[str] | None = [
     "contrast_diff",
 ]
 PARA_L2 = 1.0
+WRONG_TOLERANCE = 0.0  # ties only: MQP wrong answers come first
 HIT_FLOOR = 0.34  # chosen in-sample on out-of-fold scores; held-out hit rates come out a little lower
 THRESHOLDS = [round(0.70 + 0.01 * i, 2) for i in range(21)]
 
@@ -797,9 +798,11 @@ def choose(
 
     Among rules that let at most GEN_FALSE_BUDGET of the generated traps through
     and keep the MQP paraphrase hit rate at least HIT_FLOOR (raw cosine at 0.86
-    gives 33%), take the one with the fewest wrong answers per MQP hit; ties go
-    to more hits. If no rule meets both, the trap budget is raised in steps to 3%,
-    and only then is the hit floor lowered.
+    gives 33%), take those within WRONG_TOLERANCE of the fewest wrong answers per
+    MQP hit (closer than that is one or two pairs: noise), and of those the one
+    that serves the most generated rewordings (short general prompts, unlike
+    MQP's long ones). If no rule meets both, the trap budget is raised in steps
+    to 3%, and only then is the hit floor lowered.
     """
     m, g = is_mqp, ~is_mqp
     table = []
@@ -809,15 +812,17 @@ def choose(
                 rule = (t, float(sa), sb)
                 hit = accepted(cos, pa, pb, rule)
                 hr, _fp, wrong, _h, _f = rates(cos[m], hit[m], y[m])
-                _hg, fp_g, _wg, _h2, _f2 = rates(cos[g], hit[g], y[g])
-                table.append((hr, wrong, fp_g, rule))
+                hr_g, fp_g, _wg, _h2, _f2 = rates(cos[g], hit[g], y[g])
+                table.append((hr, wrong, fp_g, hr_g, rule))
     # The hit floor is the requirement; the trap budget gives way first (to 3%), then the floor.
     floor = HIT_FLOOR
     while True:
         for budget in (GEN_FALSE_BUDGET, 0.015, 0.02, 0.025, 0.03):
-            ok = [(wrong, -hr, rule) for hr, wrong, fp_g, rule in table if hr >= floor and fp_g <= budget]
+            ok = [(wrong, hr, hr_g, rule) for hr, wrong, fp_g, hr_g, rule in table if hr >= floor and fp_g <= budget]
             if ok:
-                return min(ok)[2]
+                least = min(w for w, _hr, _hg, _r in ok)
+                near = [(hr_g, hr, rule) for w, hr, hr_g, rule in ok if w <= least + WRONG_TOLERANCE]
+                return max(near)[2]
         floor -= 0.02
 
 
