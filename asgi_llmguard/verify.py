@@ -21,6 +21,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -293,6 +294,7 @@ class _Parsed:
     contrast: bool
 
 
+@lru_cache(maxsize=1 << 16)
 def _norm_word(word: str) -> str:
     """Fold number words, unit spellings and plurals so that wording alone does not differ."""
     if word in _NUMBER_WORDS:
@@ -305,6 +307,7 @@ def _norm_word(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
     """A crude suffix strip for comparing topic words: "dehydrated" and "dehydration" agree.
 
@@ -316,8 +319,13 @@ def _stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=1024)
 def _parse(text: str) -> _Parsed:
-    """Tokenise a prompt once into normalised tokens plus the facts the features need."""
+    """Tokenise a prompt once into normalised tokens plus the facts the features need.
+
+    Cached: the cache checks one query against up to a few neighbours, and a popular
+    stored prompt is checked again and again.
+    """
     lowered = text.lower().replace("%", " percent ")
     for pattern, repl in _CONTRACTIONS:
         lowered = pattern.sub(repl, lowered)
@@ -337,8 +345,12 @@ def _parse(text: str) -> _Parsed:
     for match in _RAW_WORD.finditer(text):
         word = match.group()
         # A capital inside a sentence (or an acronym) marks a name: a city, a drug, a library.
-        before = text[: match.start()].rstrip()
-        mid_sentence = bool(before) and before[-1] not in ".?!:;\"'("
+        if not word[0].isupper():
+            continue
+        i = match.start() - 1
+        while i >= 0 and text[i].isspace():
+            i -= 1
+        mid_sentence = i >= 0 and text[i] not in ".?!:;\"'("
         if (
             word[0].isupper()
             and (mid_sentence or word.isupper())

@@ -170,12 +170,12 @@ def test_features_are_symmetric_and_complete() -> None:
 
 
 def test_check_costs_well_under_a_millisecond(verifier: Verifier) -> None:
-    a = "Can I take ibuprofen with my blood pressure pills if I weigh 80 kg and I'm 65 years old?"
-    b = "Is it safe to take ibuprofen together with blood pressure medication at 65, weighing 80 kg?"
-    verifier.check(a, b, 0.9)
+    # Distinct prompts each time, so the parse cache does not flatter the figure.
+    a = "Can I take ibuprofen with my blood pressure pills if I weigh {} kg and I'm 65 years old?"
+    b = "Is it safe to take ibuprofen together with blood pressure medication at 65, weighing {} kg?"
     n = 500
     start = time.perf_counter()
-    for _ in range(n):
-        verifier.check(a, b, 0.9)
+    for i in range(n):
+        verifier.check(a.format(i), b.format(i + 1000), 0.9)
     per_call = (time.perf_counter() - start) / n
     assert per_call < 0.001, f"{per_call * 1e6:.0f} us per check"
