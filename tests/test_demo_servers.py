@@ -377,3 +377,27 @@ def test_django_demo_guards_the_llm_endpoint_but_not_health(django_demo: str) ->
     assert not any(name.lower().startswith("x-llmguard-") for name in health.headers)
     models = sync_client(django_demo).models.list()
     assert "mock-small" in {m.id for m in models.data}
+
+
+def test_guarded_demo_serves_a_rewording_to_the_sdk_and_refuses_a_near_duplicate(guarded_demo: str) -> None:
+    """Through a real uvicorn and the official SDK: a rewording is a verified hit, another number is not."""
+    distance = uuid.uuid4().int % 900 + 100
+    client = sync_client(guarded_demo)
+    original = f"How many miles are in {distance} km?"
+
+    def ask(prompt: str, *, stream: bool = False) -> tuple[str, str]:
+        messages = [{"role": "user", "content": prompt}]
+        if stream:
+            raw_stream = client.chat.completions.with_raw_response.create(
+                model="mock-small", messages=messages, stream=True)  # type: ignore[arg-type]
+            text = "".join(c.choices[0].delta.content or "" for c in raw_stream.parse() if c.choices)
+            return raw_stream.headers["x-llmguard-cache"], text
+        raw = client.chat.completions.with_raw_response.create(
+            model="mock-small", messages=messages)  # type: ignore[arg-type]
+        return raw.headers["x-llmguard-cache"], raw.parse().choices[0].message.content or ""
+
+    assert ask(original) == ("miss", expected_answer(original))
+    assert ask(f"How many miles are there in {distance} km?") == ("hit", expected_answer(original))
+    assert ask(f"How many miles are there in {distance} km?", stream=True) == ("hit", expected_answer(original))
+    other = f"How many miles are in {distance + 7} km?"
+    assert ask(other) == ("miss", expected_answer(other))

@@ -1,0 +1,181 @@
+"""The semantic tier with the real embedding model: rewordings hit, near-duplicates with other answers miss.
+
+Each test builds a real Starlette app (tests/apps.FakeLLM, whose answer names the prompt it was
+made for) behind a Guard that loads the local model, and talks to it with httpx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apps import CHAT, FakeLLM, chat, client, parse_sse, reply_for
+
+from asgi_llmguard import Guard
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture
+async def make_guard(model_dir: Path) -> AsyncIterator[Any]:
+    guards: list[Guard] = []
+
+    async def make(**settings: Any) -> Guard:
+        settings.setdefault("embedding_model_dir", str(model_dir))
+        guard = Guard(**settings)
+        await guard.startup()
+        guards.append(guard)
+        return guard
+
+    yield make
+    for guard in guards:
+        await guard.shutdown()
+
+
+async def ask(app: Any, prompt: str, **extra: Any) -> tuple[str, str, str | None, str]:
+    """(cache header, similarity header, answer text) for one non-streamed chat request."""
+    headers = extra.pop("headers", {})
+    async with client(app, **headers) as c:
+        response = await c.post(CHAT, json=chat(prompt, **extra))
+    assert response.status_code == 200, response.text
+    content = response.json()["choices"][0]["message"]["content"]
+    return (response.headers["x-llmguard-cache"], response.headers.get("x-llmguard-similarity", ""),
+            response.headers.get("x-llmguard-model"), content)
+
+
+async def test_a_rewording_is_a_semantic_hit_with_the_original_answer(make_guard: Any) -> None:
+    llm = FakeLLM()
+    app = (await make_guard()).wrap(llm.app)
+    assert (await ask(app, "What is the capital of France?"))[0] == "miss"
+    status, similarity, _, answer = await ask(app, "What's the capital of France?")
+    assert status == "hit"
+    assert 0.8 < float(similarity) < 1.0
+    assert answer == reply_for("What is the capital of France?")
+    assert llm.calls == 1
+
+
+@pytest.mark.parametrize(("stored", "asked"), [
+    ("How do I convert 5 km to miles?", "How do I convert 8 km to miles?"),
+    ("Translate 'good morning' from English to French", "Translate 'good morning' from French to English"),
+    ("What is the capital of France?", "What is the capital of Spain?"),
+    ("Is it safe to take ibuprofen with alcohol?", "Is it not safe to take ibuprofen with alcohol?"),
+    ("What is the largest planet in the solar system?", "What is the smallest planet in the solar system?"),
+])
+async def test_a_near_duplicate_with_another_answer_misses(make_guard: Any, stored: str, asked: str) -> None:
+    llm = FakeLLM()
+    app = (await make_guard()).wrap(llm.app)
+    await ask(app, stored)
+    status, _, _, answer = await ask(app, asked)
+    assert status == "miss"
+    assert answer == reply_for(asked)
+    assert llm.calls == 2
+
+
+async def test_raw_similarity_alone_would_serve_the_trap(make_guard: Any) -> None:
+    """The same trap with verification off is served: verification is what stops it."""
+    llm = FakeLLM()
+    app = (await make_guard(cache_verify=False, cache_threshold=0.85)).wrap(llm.app)
+    await ask(app, "Translate 'good morning' from English to French")
+    status, _, _, answer = await ask(app, "Translate 'good morning' from French to English")
+    assert status == "hit"
+    assert answer == reply_for("Translate 'good morning' from English to French")
+
+
+async def test_a_streamed_miss_replays_as_stream_and_as_json(make_guard: Any) -> None:
+    llm = FakeLLM()
+    app = (await make_guard()).wrap(llm.app)
+    async with client(app) as c:
+        first = await c.post(CHAT, json=chat("How do I reverse a list in Python?", stream=True))
+        original, done, _ = parse_sse(first.text)
+        assert first.headers["x-llmguard-cache"] == "miss" and done
+        streamed = await c.post(CHAT, json=chat("How can I reverse a list in Python?", stream=True))
+        as_json = await c.post(CHAT, json=chat("How can I reverse a list in Python?"))
+    replayed, replay_done, events = parse_sse(streamed.text)
+    assert streamed.headers["x-llmguard-cache"] == "hit"
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    assert replay_done and replayed == original
+    assert events[-1]["choices"][0]["finish_reason"] == "stop"
+    assert as_json.headers["x-llmguard-cache"] == "hit"
+    assert as_json.json()["choices"][0]["message"]["content"] == original
+    assert llm.calls == 1
+
+
+@pytest.mark.parametrize("change", [
+    {"model": "another-model"},
+    {"system": "Answer like a pirate."},
+    {"temperature": 1.5},
+    {"history": [{"role": "user", "content": "Let's talk geography."},
+                 {"role": "assistant", "content": "Sure."}]},
+])
+async def test_a_rewording_in_another_namespace_misses(make_guard: Any, change: dict[str, Any]) -> None:
+    llm = FakeLLM()
+    app = (await make_guard()).wrap(llm.app)
+    await ask(app, "What is the capital of France?")
+    assert (await ask(app, "What's the capital of France?", **change))[0] == "miss"
+
+
+async def test_identity_scope_keeps_answers_to_their_identity_and_global_shares(make_guard: Any) -> None:
+    llm = FakeLLM()
+    app = (await make_guard()).wrap(llm.app)
+    await ask(app, "What is the capital of France?", headers={"authorization": "Bearer sk-alice"})
+    assert (await ask(app, "What's the capital of France?",
+                      headers={"authorization": "Bearer sk-bob"}))[0] == "miss"
+    assert (await ask(app, "What's the capital of France?",
+                      headers={"authorization": "Bearer sk-alice"}))[0] == "hit"
+
+    shared = (await make_guard(cache_scope="global")).wrap(FakeLLM().app)
+    await ask(shared, "What is the capital of France?", headers={"authorization": "Bearer sk-alice"})
+    assert (await ask(shared, "What's the capital of France?",
+                      headers={"authorization": "Bearer sk-bob"}))[0] == "hit"
+
+
+async def test_requests_with_tools_use_the_exact_tier_only(make_guard: Any) -> None:
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    app = (await make_guard()).wrap(FakeLLM().app)
+    await ask(app, "What is the capital of France?", tools=tools)
+    assert (await ask(app, "What's the capital of France?", tools=tools))[0] == "miss"
+    assert (await ask(app, "What is the capital of France?", tools=tools))[0] == "hit"
+
+
+async def test_an_embedding_over_budget_is_served_as_a_miss(make_guard: Any) -> None:
+    llm = FakeLLM()
+    guard = await make_guard(embedding_timeout_ms=0.001)
+    app = guard.wrap(llm.app)
+    await ask(app, "What is the capital of France?")
+    status, _, _, answer = await ask(app, "What's the capital of France?")
+    assert status == "miss" and answer == reply_for("What's the capital of France?")
+    assert guard.metrics is not None
+    assert guard.metrics.registry.get_sample_value("llmguard_degraded_total", {"part": "embedding"}) >= 1
+
+
+async def test_a_model_that_cannot_load_leaves_the_exact_tier_working(make_guard: Any, tmp_path: Path) -> None:
+    llm = FakeLLM()
+    guard = await make_guard(embedding_model_dir=str(tmp_path / "no-model-here"))
+    app = guard.wrap(llm.app)
+    assert guard.cache is not None and guard.cache.embedder is None
+    await ask(app, "What is the capital of France?")
+    assert (await ask(app, "What is the capital of France?"))[0] == "hit"
+    assert (await ask(app, "What's the capital of France?"))[0] == "miss"
+    assert llm.calls == 2
+
+
+async def test_time_sensitive_prompts_bypass_and_say_so(make_guard: Any) -> None:
+    llm = FakeLLM()
+    app = (await make_guard()).wrap(llm.app)
+    for _ in range(2):
+        assert (await ask(app, "What's the weather in Paris today?"))[0] == "bypass"
+    assert llm.calls == 2
+
+
+async def test_an_invalidated_namespace_no_longer_serves_its_rewordings(make_guard: Any) -> None:
+    guard = await make_guard()
+    llm = FakeLLM()
+    app = guard.wrap(llm.app)
+    await ask(app, "What is the capital of France?")
+    exchange = llm.exchanges[-1]
+    assert guard.cache is not None
+    namespace = guard.cache.namespace_for(exchange)
+    assert await guard.cache.invalidate_namespace(namespace) == 1
+    assert (await ask(app, "What's the capital of France?"))[0] == "miss"
