@@ -246,7 +246,6 @@ def test_guarded_demo_turns_on_stats_and_metrics(guarded_demo: str) -> None:
     assert "llmguard_" in metrics.text
 
 
-@pytest.mark.xfail(reason="the core does not serve dashboard_path yet", strict=False)
 def test_guarded_demo_turns_on_the_dashboard(guarded_demo: str) -> None:
     dashboard = httpx.get(guarded_demo + "/dashboard", timeout=10)
     assert dashboard.status_code == 200
