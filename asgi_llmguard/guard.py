@@ -20,13 +20,14 @@ from .openai_protocol import ParsedRequest
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
-
     from redis.asyncio import Redis
 
     from .cache import SemanticCache
     from .embedding import Embedder
+    from .indexsync import IndexSync
     from .metrics import Metrics
     from .ratelimit import LimitOverrides, RateLimiter
+    from .storage.base import CacheStore
 
 log = structlog.get_logger("asgi_llmguard")
 
@@ -63,7 +64,8 @@ class Guard:
         self._lock = asyncio.Lock()
         self._started = False
         self.cache: SemanticCache | None = None
-        self.redis: Redis | None = None
+        self.redis: Redis | None = None  # set it before startup to use an app's own client (Sentinel)
+        self.index_sync: IndexSync | None = None  # keeps the local index in step with Redis
         self.metrics: Metrics | None = None
         if settings.metrics_enabled:
             from .metrics import Metrics
@@ -99,7 +101,8 @@ class Guard:
         async with self._lock:
             if self._started:
                 return
-            self.redis = self._open_redis()
+            if self.redis is None:
+                self.redis = self._open_redis()
             self.cache = await self._open_cache() if self.settings.cache_enabled else None
             from .ratelimit import RateLimiter  # rate limits (ratelimit.py)
 
@@ -112,6 +115,9 @@ class Guard:
         async with self._lock:
             if not self._started:
                 return
+            if self.index_sync is not None:
+                await self.index_sync.stop()
+                self.index_sync = None
             if self.cache is not None:
                 if self.cache.embedder is not None:
                     await self.cache.embedder.close()
@@ -155,7 +161,14 @@ class Guard:
         from .storage.memory import MemoryCacheStore
 
         settings = self.settings
-        store = MemoryCacheStore(max_entries=settings.cache_max_entries, max_bytes=settings.cache_max_bytes)
+        store: CacheStore
+        if self.redis is not None:  # replicas share one cache through Redis
+            from .storage.redis import RedisCacheStore
+
+            store = RedisCacheStore(self.redis, prefix=settings.redis_prefix, timeout=settings.redis_timeout_ms / 1000,
+                                    max_entries=settings.cache_max_entries, max_bytes=settings.cache_max_bytes)
+        else:
+            store = MemoryCacheStore(max_entries=settings.cache_max_entries, max_bytes=settings.cache_max_bytes)
         embedder, index, verifier, threshold = None, None, None, settings.cache_threshold or 0.9
         if settings.cache_semantic:
             from .vectorindex import VectorIndex
@@ -179,6 +192,14 @@ class Guard:
             self.metrics.instrument(embedder, index)
             degraded = self.metrics.degraded
             cache.on_lookup_error = lambda part, exc: degraded.labels(part).inc()
+        if index is not None and self.redis is not None:
+            from .indexsync import IndexSync
+            from .storage.redis import RedisCacheStore
+
+            assert isinstance(store, RedisCacheStore)
+
+            self.index_sync = IndexSync(cache, store, metrics=self.metrics, redis_url=settings.redis_url)
+            self.index_sync.start()
         return cache
 
     async def _open_embedder(self) -> Embedder | None:

@@ -14,7 +14,8 @@ lands in one slot, as the Lua scripts need):
   with an event even though Redis drops their hash silently.
 - ``bytes``, ``tick``, ``id``: counters.
 - ``stream``: every addition and removal (``op`` add/del/flush, ``id``, ``ns``,
-  ``origin``), read by each replica's :mod:`asgi_llmguard.indexsync` task.
+  ``origin``, ``seq``), read by each replica's :mod:`asgi_llmguard.indexsync` task;
+  ``seq`` counts events (counter ``seq``), so a reader sees when some were trimmed.
 
 Every change is one Lua script, so the structures cannot disagree and the
 stream event is written with the change. Every call has a time budget; a
@@ -71,7 +72,8 @@ local function remove(id, why, out)
   redis.call('SREM', P .. 'ns:' .. ns, id)
   redis.call('HDEL', P .. 'm', id)
   redis.call('DECRBY', P .. 'bytes', size)
-  redis.call('XADD', P .. 'stream', 'MAXLEN', '~', MAXLEN, '*', 'op', 'del', 'id', id, 'ns', ns, 'why', why)
+  redis.call('XADD', P .. 'stream', 'MAXLEN', '~', MAXLEN, '*', 'op', 'del', 'id', id, 'ns', ns, 'why', why,
+             'seq', redis.call('INCR', P .. 'seq'))
 end
 local function now_ms()
   local t = redis.call('TIME')
@@ -105,7 +107,8 @@ redis.call('ZADD', P .. 'lru', redis.call('INCR', P .. 'tick'), id)
 redis.call('ZADD', P .. 'exp', expires, id)
 redis.call('HSET', P .. 'm', id, size .. ':' .. ns)
 redis.call('INCRBY', P .. 'bytes', size)
-redis.call('XADD', P .. 'stream', 'MAXLEN', '~', MAXLEN, '*', 'op', 'add', 'id', id, 'ns', ns, 'origin', origin)
+redis.call('XADD', P .. 'stream', 'MAXLEN', '~', MAXLEN, '*', 'op', 'add', 'id', id, 'ns', ns, 'origin', origin,
+           'seq', redis.call('INCR', P .. 'seq'))
 while true do
   local count = redis.call('HLEN', P .. 'm')
   local held = tonumber(redis.call('GET', P .. 'bytes') or '0')
@@ -157,6 +160,13 @@ local out = {}
 return prune(tonumber(ARGV[3]), out)
 """
 
+# ARGV: 3 origin
+_FLUSH_EVENT = """
+redis.call('XADD', ARGV[1] .. 'stream', 'MAXLEN', '~', ARGV[2], '*', 'op', 'flush', 'origin', ARGV[3],
+           'seq', redis.call('INCR', ARGV[1] .. 'seq'))
+return 1
+"""
+
 # Ids stay unique across a Redis restart that lost the counter: a new counter starts at the
 # server's clock in ms times 1024, above every id handed out before (and below 2**53).
 _NEXT_ID = """
@@ -195,6 +205,7 @@ class RedisCacheStore:
         from redis.exceptions import RedisError
 
         self.redis = redis
+        self.base_prefix = prefix
         self.prefix = prefix + "cache:"
         self.timeout = timeout
         self.max_entries = max_entries
@@ -209,7 +220,8 @@ class RedisCacheStore:
         self._down_until = 0.0
         self._scripts: dict[str, AsyncScript] = {}
         for name, source in (("put", _PUT), ("get", _GET), ("get_exact", _GET_EXACT), ("delete", _DELETE),
-                             ("delete_namespace", _DELETE_NAMESPACE), ("prune", _PRUNE), ("next_id", _NEXT_ID)):
+                             ("delete_namespace", _DELETE_NAMESPACE), ("prune", _PRUNE), ("next_id", _NEXT_ID),
+                             ("flush_event", _FLUSH_EVENT)):
             self._scripts[name] = redis.register_script(source)
 
     def key(self, name: str) -> str:
@@ -222,25 +234,31 @@ class RedisCacheStore:
 
     # -- the time budget ---------------------------------------------------------------------------
 
-    async def call(self, make: Callable[[], Awaitable[T]], *, budget: float | None = None) -> T:
-        """Run one Redis call within its budget; any Redis trouble becomes :class:`StorageUnavailable`."""
-        if time.monotonic() < self._down_until:
+    async def call(self, make: Callable[[], Awaitable[T]], *, budget: float | None = None,
+                   breaker: bool = True) -> T:
+        """Run one Redis call within its budget; any Redis trouble becomes :class:`StorageUnavailable`.
+
+        ``breaker=False`` (the background sync, which has its own backoff) neither waits for the
+        cool-down nor starts one: a slow background read must not turn requests into misses.
+        """
+        if breaker and time.monotonic() < self._down_until:
             raise StorageUnavailable("Redis failed recently; not trying again yet")
         try:
             async with asyncio.timeout(self.timeout if budget is None else budget):
                 return await make()
         except self._errors as exc:
             self.failures += 1
-            self._down_until = time.monotonic() + self.cooldown
+            if breaker:
+                self._down_until = time.monotonic() + self.cooldown
             if self.on_failure is not None:
                 self.on_failure(exc)
             raise StorageUnavailable(f"Redis call failed: {type(exc).__name__}: {exc}") from exc
 
-    async def _script(self, name: str, *args: Any) -> Any:
+    async def _script(self, name: str, *args: Any, breaker: bool = True) -> Any:
         script = self._scripts[name]
         # One declared key (for Cluster routing); the scripts reach the others through the prefix.
-        return await self.call(lambda: script(keys=[self.key("m")],
-                                              args=[self.prefix, self.stream_maxlen, *args]))
+        return await self.call(lambda: script(keys=[self.key("m")], args=[self.prefix, self.stream_maxlen, *args]),
+                               breaker=breaker)
 
     # -- CacheStore --------------------------------------------------------------------------------
 
@@ -282,8 +300,7 @@ class RedisCacheStore:
                 await self.call(partial(self.redis.unlink, *keys))
         names = [self.key(name) for name in ("m", "lru", "exp", "bytes")]
         await self.call(lambda: self.redis.unlink(*names))
-        await self.call(lambda: self.redis.xadd(self.stream_key, {"op": "flush", "origin": self.origin},
-                                                maxlen=self.stream_maxlen, approximate=True))
+        await self._script("flush_event", self.origin)
 
     async def count(self) -> int:
         await self.prune()
@@ -294,11 +311,11 @@ class RedisCacheStore:
 
     # -- for the index sync ------------------------------------------------------------------------
 
-    async def prune(self, limit: int = 1000) -> int:
+    async def prune(self, limit: int = 1000, *, breaker: bool = True) -> int:
         """Remove expired entries, with a ``del`` event each; returns how many were due."""
-        return int(await self._script("prune", limit))
+        return int(await self._script("prune", limit, breaker=breaker))
 
-    async def vectors(self, ids: Sequence[int]) -> list[tuple[str, np.ndarray] | None]:
+    async def vectors(self, ids: Sequence[int], *, breaker: bool = True) -> list[tuple[str, np.ndarray] | None]:
         """(namespace, vector) of each id, None where the entry is gone or has no vector."""
         if not ids:
             return []
@@ -309,11 +326,11 @@ class RedisCacheStore:
                 pipe.hmget(self.prefix + f"e:{entry_id}", "ns", "vec")
             return list(await pipe.execute())
 
-        rows = await self.call(fetch, budget=self.timeout * (1 + len(ids) / 500))
+        rows = await self.call(fetch, budget=self.timeout * (1 + len(ids) / 500), breaker=breaker)
         return [None if ns is None or vec is None else (ns.decode(), np.frombuffer(vec, dtype=np.float32))
                 for ns, vec in rows]
 
-    async def live_ids(self, batch: int = 2000) -> AsyncIterator[list[tuple[int, str]]]:
+    async def live_ids(self, batch: int = 2000, *, breaker: bool = True) -> AsyncIterator[list[tuple[int, str]]]:
         """Every live entry as (id, namespace), in batches (HSCAN of the ``m`` hash)."""
         cursor = 0
 
@@ -321,7 +338,7 @@ class RedisCacheStore:
             return cast("tuple[int, dict[bytes, bytes]]", await self.redis.hscan(self.key("m"), cursor, count=batch))
 
         while True:
-            cursor, found = await self.call(hscan)
+            cursor, found = await self.call(hscan, breaker=breaker)
             if found:
                 yield [(int(k), v.decode().split(":", 1)[1]) for k, v in found.items()]
             if cursor == 0:
