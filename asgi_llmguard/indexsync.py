@@ -279,6 +279,8 @@ class IndexSync:
                   "seconds": round(time.perf_counter() - started, 3)}
         self.bootstraps.append(report)
         log.info("llmguard.index_sync.bootstrapped", **report)
+        if source == "scan" and any(self.index.uses_usearch(ns) for ns in self.index.namespaces()):
+            await self.write_snapshot()  # spare the next replica the graph building we just did
 
     async def _catch_up(self, fresh: VectorIndex, position: str, seq: int) -> tuple[str, int, int]:
         """Replay the stream from ``position`` into ``fresh``: (position, seq) at its end, events replayed."""
