@@ -190,3 +190,24 @@ async def test_a_stream_trimmed_past_a_replica_position_makes_it_rebuild(make_gu
     assert await eventually(lambda: len(sync_of(second).bootstraps) >= 2, within=5)
     assert await eventually(lambda: index_size(second) == 2)
     assert sync_of(second).bootstraps[-1]["source"] == "scan"
+
+
+async def test_an_app_may_hand_the_guard_its_own_client_as_for_sentinel(model_dir: Path, redis_url: str) -> None:
+    """The documented Sentinel path: ``guard.redis = sentinel.master_for(...)`` before startup."""
+    from redis.asyncio import Redis
+
+    guards = []
+    for _ in range(2):
+        guard = Guard(registry=CollectorRegistry(), embedding_model_dir=str(model_dir), cache_verify=False,
+                      cache_threshold=0.9)
+        guard.redis = Redis.from_url(redis_url, socket_timeout=0.1)  # stands in for master_for("mymaster")
+        await guard.startup()
+        guards.append(guard)
+    try:
+        first, second = [await ready(guard) for guard in guards]
+        await ask(first.wrap(FakeLLM().app), PARIS)
+        assert await eventually(lambda: index_size(second) == 1)
+        assert (await ask(second.wrap(FakeLLM().app), PARIS_AGAIN))[1:] == ("hit", reply_for(PARIS))
+    finally:
+        for guard in guards:
+            await guard.shutdown()
