@@ -104,7 +104,7 @@ class IndexSync:
             store = RedisCacheStore(self._client, prefix=store.base_prefix, timeout=budget,
                                     max_entries=store.max_entries, max_bytes=store.max_bytes,
                                     stream_maxlen=store.stream_maxlen)
-            self._block_ms = int(budget * 500)
+            self._block_ms = max(1, int(min(budget / 2, check_interval) * 1000))  # idle: check every interval
         else:
             self._block_ms = max(1, int(store.timeout * 1000 / 2))  # XREAD must return within the budget
         self.store = store
@@ -144,9 +144,8 @@ class IndexSync:
         with contextlib.suppress(asyncio.CancelledError):
             task.result()
         self._stopping = False
-        if self._client is not None:
+        if self._client is not None:  # closing is idempotent, and the client reconnects if started again
             await self._client.aclose()
-            self._client = None
 
     async def _run(self) -> None:
         failures = 0
