@@ -95,8 +95,10 @@ def limiter_op(limiter: RateLimiter) -> Op:
     request = parse_request(BODY, "chat")
     scope = {"type": "http", "path": "/v1/chat/completions", "headers": []}
 
+    exchange = Exchange(scope=scope, request=request, raw_body=BODY, identity="key:bench")  # admit() keeps none
+
     async def admit() -> object:
-        return await limiter.admit(Exchange(scope=scope, request=request, raw_body=BODY, identity="key:bench"))
+        return await limiter.admit(exchange)
 
     return admit
 
