@@ -5,7 +5,7 @@ give it a hash tag, e.g. ``{llmguard}:``, on Redis Cluster so that every key
 lands in one slot, as the Lua scripts need):
 
 - ``e:{id}``   a hash per entry: namespace, exact key, prompt, answer JSON, vector
-  bytes, times, size; it expires with the entry (PEXPIREAT).
+  bytes (float32), created and expiry times; it expires with the entry (PEXPIREAT).
 - ``x:{exact key}``  the exact tier: the id of the entry, same expiry.
 - ``ns:{namespace}``  a set of ids, for invalidating a namespace.
 - ``m``   a hash id -> ``size:namespace`` of every live entry (count, bytes, pruning).
@@ -16,6 +16,8 @@ lands in one slot, as the Lua scripts need):
 - ``stream``: every addition and removal (``op`` add/del/flush, ``id``, ``ns``,
   ``origin``, ``seq``), read by each replica's :mod:`asgi_llmguard.indexsync` task;
   ``seq`` counts events (counter ``seq``), so a reader sees when some were trimmed.
+- ``epoch``, ``snap``, ``snap:*``: written by the index sync (a marker that Redis
+  still holds this cache; the index snapshot for joining replicas).
 
 Every change is one Lua script, so the structures cannot disagree and the
 stream event is written with the change. Every call has a time budget; a
