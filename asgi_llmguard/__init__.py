@@ -6,7 +6,7 @@ from .errors import ConfigurationError, LLMGuardError, RequestError
 from .exchange import Exchange, get_exchange
 from .guard import Guard, LLMGuardMiddleware
 from .metrics import Metrics, MetricsMiddleware
-from .ratelimit import RateLimitMiddleware
+from .ratelimit import RateLimitMiddleware, RateLimits
 from .router import ModelRouterMiddleware
 from .streaming import SSEPassthroughMiddleware
 
@@ -20,6 +20,7 @@ __all__ = [
     "MetricsMiddleware",
     "ModelRouterMiddleware",
     "RateLimitMiddleware",
+    "RateLimits",
     "RequestError",
     "SSEPassthroughMiddleware",
     "SemanticCache",
