@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (a research script: long report lines read better whole)
 """Research: do contextual token-vector features close the verifier's MQP gap?
 
 Why this exists: the cache's verifier (asgi_llmguard/verify.py, 27 cheap pair
@@ -225,8 +226,27 @@ def token_features(a: Tok, b: Tok) -> list[float]:
     rwb, rub = _weighted(al_b, b.rank_w, b.content)
     rare = np.concatenate([ca[a.rank_w[a.content] >= 6.0], cb[b.rank_w[b.content] >= 6.0]])
     rk_worst = float(rare.min()) if len(rare) else 1.0
-    return [f, min(pa, pb), cm, worst, p10, p25, n50, n60, n70, frac70, worst_num, worst_neg, un_num, un_neg,
-            ucos, one, min(rwa, rwb), max(rua, rub), rk_worst]
+    return [
+        f,
+        min(pa, pb),
+        cm,
+        worst,
+        p10,
+        p25,
+        n50,
+        n60,
+        n70,
+        frac70,
+        worst_num,
+        worst_neg,
+        un_num,
+        un_neg,
+        ucos,
+        one,
+        min(rwa, rwb),
+        max(rua, rub),
+        rk_worst,
+    ]
 
 
 def idf_features(a: Tok, b: Tok, idf: dict[str, float], default: float) -> list[float]:
@@ -267,8 +287,9 @@ def fit_lr(x: np.ndarray, y: np.ndarray, l2: float = 1.0):
 def fit_gbm(x: np.ndarray, y: np.ndarray):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    m = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, max_leaf_nodes=8, min_samples_leaf=20,
-                                       l2_regularization=1.0, random_state=0)
+    m = HistGradientBoostingClassifier(
+        max_iter=150, learning_rate=0.05, max_leaf_nodes=8, min_samples_leaf=20, l2_regularization=1.0, random_state=0
+    )
     m.fit(x, y)
     return lambda z: m.decision_function(z)
 
@@ -276,7 +297,7 @@ def fit_gbm(x: np.ndarray, y: np.ndarray):
 def cutoff(score: np.ndarray, y: np.ndarray, eligible: np.ndarray, floor: float = HIT_FLOOR) -> float:
     """Largest cut-off whose hit rate (over all positives) stays >= floor."""
     pos_scores = np.sort(score[eligible & (y == 1)])[::-1]
-    need = int(math.ceil(floor * (y == 1).sum()))
+    need = math.ceil(floor * (y == 1).sum())
     if need > len(pos_scores):
         return -np.inf
     return float(pos_scores[need - 1])
@@ -320,7 +341,7 @@ def eval_mqp_model(name, fitter, feats_fn, y, cos, groups, texts_q1, seeds, k=5)
 
 def wrong_at(score: np.ndarray, y: np.ndarray, hr: float) -> float:
     order = np.argsort(-score, kind="stable")
-    need = int(math.ceil(hr * (y == 1).sum()))
+    need = math.ceil(hr * (y == 1).sum())
     tp = np.cumsum(y[order] == 1)
     idx = int(np.searchsorted(tp, need))
     if idx >= len(order) or not np.isfinite(score[order[idx]]):
@@ -379,13 +400,19 @@ def main() -> None:
         sample = ordered[:: max(1, len(ordered) // 200)]
         ref = np.array(list(bulk.embed(sample, batch_size=64)))
         maxdiff = float(max(np.abs(toks[t].pooled - r).max() for t, r in zip(sample, ref, strict=True)))
-        cosdiff = float(max(abs(float(toks[p.a].pooled @ toks[p.b].pooled) - c) for p, c in zip(pairs, cos, strict=True)))
+        cosdiff = float(
+            max(abs(float(toks[p.a].pooled @ toks[p.b].pooled) - c) for p, c in zip(pairs, cos, strict=True))
+        )
         pooled_check = (maxdiff, cosdiff)
         cache.write_bytes(pickle.dumps((toks, pooled_check)))
-    print(f"# pooled(onnx_embed hidden state) vs emb.embed: max |diff| {pooled_check[0]:.2e} over 200 texts; "
-          f"pair cosine max |diff| vs train_verifier cosines {pooled_check[1]:.2e}")
-    print(f"# texts {len(texts)}, pairs {len(pairs)} ({sum(p.source == 'mqp' for p in pairs)} MQP); "
-          f"setup {time.time() - t0:.0f}s")
+    print(
+        f"# pooled(onnx_embed hidden state) vs emb.embed: max |diff| {pooled_check[0]:.2e} over 200 texts; "
+        f"pair cosine max |diff| vs train_verifier cosines {pooled_check[1]:.2e}"
+    )
+    print(
+        f"# texts {len(texts)}, pairs {len(pairs)} ({sum(p.source == 'mqp' for p in pairs)} MQP); "
+        f"setup {time.time() - t0:.0f}s"
+    )
 
     y_all = np.array([p.label for p in pairs], float)
     is_mqp = np.array([p.source == "mqp" for p in pairs])
@@ -397,11 +424,15 @@ def main() -> None:
     mpairs = [pairs[i] for i in mq]
     groups = [p.group for p in mpairs]
     q1 = [p.a for p in mpairs]
-    print(f"# MQP positives {int(y.sum())}, negatives {int((1 - y).sum())}; cos>={FLOOR}: "
-          f"{int(((c >= FLOOR) & (y == 1)).sum())} pos, {int(((c >= FLOOR) & (y == 0)).sum())} neg")
+    print(
+        f"# MQP positives {int(y.sum())}, negatives {int((1 - y).sum())}; cos>={FLOOR}: "
+        f"{int(((c >= FLOOR) & (y == 1)).sum())} pos, {int(((c >= FLOOR) & (y == 0)).sum())} neg"
+    )
 
     def idf_block(tr: np.ndarray) -> np.ndarray:
-        train_q = [p.a for p, t in zip(mpairs, tr, strict=True) if t] + [p.b for p, t in zip(mpairs, tr, strict=True) if t]
+        train_q = [p.a for p, t in zip(mpairs, tr, strict=True) if t] + [
+            p.b for p, t in zip(mpairs, tr, strict=True) if t
+        ]
         idf, default = fold_idf(train_q, toks)
         return np.array([idf_features(toks[p.a], toks[p.b], idf, default) for p in mpairs])
 
@@ -413,27 +444,67 @@ def main() -> None:
         per.append(rates(c >= 0.86, y))
         a33.append(wrong_at(c, y, 0.33))
     results.append(Result("raw cosine >= 0.86 (fixed)", per, a33))
-    results.append(eval_mqp_model("raw cosine, cut-off for 34% hits in training part", lambda x_, y_: (lambda z: z[:, 0]),
-                                  lambda tr: c[:, None], y, c, groups, q1, seeds))
+    results.append(
+        eval_mqp_model(
+            "raw cosine, cut-off for 34% hits in training part",
+            lambda x_, y_: lambda z: z[:, 0],
+            lambda tr: c[:, None],
+            y,
+            c,
+            groups,
+            q1,
+            seeds,
+        )
+    )
     # shipped verifier (trained on all MQP: in-sample, reference only)
     ver = V.Verifier()
-    hit = np.array([(cc >= ver.threshold) and ver.check(p.a, p.b, cc).accepted for p, cc in zip(mpairs, c, strict=True)])
-    results.append(Result("shipped verifier, cos>=0.83 (IN-SAMPLE, trained on all MQP)", [rates(hit, y)] * 1, [float("nan")]))
+    hit = np.array(
+        [(cc >= ver.threshold) and ver.check(p.a, p.b, cc).accepted for p, cc in zip(mpairs, c, strict=True)]
+    )
+    results.append(
+        Result("shipped verifier, cos>=0.83 (IN-SAMPLE, trained on all MQP)", [rates(hit, y)] * 1, [float("nan")])
+    )
 
     # single token scores
     names_t = list(TOKEN_FEATURES)
     for fname in ("bs_f", "bs_min", "c_worst", "c_p25", "rk_wmean_min"):
         j = names_t.index(fname)
-        results.append(eval_mqp_model(f"token score {fname} alone", lambda x_, y_: (lambda z: z[:, 0]),
-                                      lambda tr, j=j: xtm[:, j : j + 1], y, c, groups, q1, seeds))
+        results.append(
+            eval_mqp_model(
+                f"token score {fname} alone",
+                lambda x_, y_: lambda z: z[:, 0],
+                lambda tr, j=j: xtm[:, j : j + 1],
+                y,
+                c,
+                groups,
+                q1,
+                seeds,
+            )
+        )
     # logistic regressions, MQP only
-    results.append(eval_mqp_model("LR 27 existing features (MQP only)", fit_lr, lambda tr: x27m, y, c, groups, q1, seeds))
-    results.append(eval_mqp_model("LR cos + 19 token features", fit_lr, lambda tr: np.hstack([c[:, None], xtm]),
-                                  y, c, groups, q1, seeds))
-    results.append(eval_mqp_model("LR 27 + 19 token features", fit_lr, lambda tr: np.hstack([x27m, xtm]),
-                                  y, c, groups, q1, seeds))
-    results.append(eval_mqp_model("LR 27 + 19 token + 3 fold-IDF features", fit_lr,
-                                  lambda tr: np.hstack([x27m, xtm, idf_block(tr)]), y, c, groups, q1, seeds))
+    results.append(
+        eval_mqp_model("LR 27 existing features (MQP only)", fit_lr, lambda tr: x27m, y, c, groups, q1, seeds)
+    )
+    results.append(
+        eval_mqp_model(
+            "LR cos + 19 token features", fit_lr, lambda tr: np.hstack([c[:, None], xtm]), y, c, groups, q1, seeds
+        )
+    )
+    results.append(
+        eval_mqp_model("LR 27 + 19 token features", fit_lr, lambda tr: np.hstack([x27m, xtm]), y, c, groups, q1, seeds)
+    )
+    results.append(
+        eval_mqp_model(
+            "LR 27 + 19 token + 3 fold-IDF features",
+            fit_lr,
+            lambda tr: np.hstack([x27m, xtm, idf_block(tr)]),
+            y,
+            c,
+            groups,
+            q1,
+            seeds,
+        )
+    )
     have_sk = False
     try:
         import sklearn  # noqa: F401
@@ -442,9 +513,14 @@ def main() -> None:
     except ImportError:
         print("# scikit-learn not importable: boosting rows skipped")
     if have_sk:
-        results.append(eval_mqp_model("GBM 27 existing features (MQP only)", fit_gbm, lambda tr: x27m, y, c, groups, q1, seeds))
-        results.append(eval_mqp_model("GBM 27 + 19 token features", fit_gbm, lambda tr: np.hstack([x27m, xtm]),
-                                      y, c, groups, q1, seeds))
+        results.append(
+            eval_mqp_model("GBM 27 existing features (MQP only)", fit_gbm, lambda tr: x27m, y, c, groups, q1, seeds)
+        )
+        results.append(
+            eval_mqp_model(
+                "GBM 27 + 19 token features", fit_gbm, lambda tr: np.hstack([x27m, xtm]), y, c, groups, q1, seeds
+            )
+        )
     print(f"# MQP-only models done {time.time() - t0:.0f}s")
 
     # ---- the shipped pipeline (two heads, generated data, rule choice), retrained inside folds
@@ -455,8 +531,7 @@ def main() -> None:
     if not args.skip_pipeline:
         for label, xx, names, para in (
             ("pipeline as shipped (2 heads, +generated), retrained in folds", x27, BASE_FEATURES, BASE_PARA),
-            ("pipeline + 19 token features (edit head all, para head +7)", x_ext, ext_names,
-             BASE_PARA + para_tok),
+            ("pipeline + 19 token features (edit head all, para head +7)", x_ext, ext_names, BASE_PARA + para_tok),
         ):
             tv.FEATURE_NAMES, tv.PARA_FEATURES = names, para
             per, gen = [], []
@@ -466,8 +541,10 @@ def main() -> None:
                 gen.append(rates(test_hit[~is_mqp], y_all[~is_mqp]))
             pipe_rows.append((label, per, gen))
             results.append(Result(label, per, [float("nan")]))
-            print(f"# {label}: generated traps held-out, false/neg per seed: "
-                  + ", ".join(f"{100 * g[1]:.2f}% (wrong {g[4]}/{g[3]} hits)" for g in gen))
+            print(
+                f"# {label}: generated traps held-out, false/neg per seed: "
+                + ", ".join(f"{100 * g[1]:.2f}% (wrong {g[4]}/{g[3]} hits)" for g in gen)
+            )
         tv.FEATURE_NAMES, tv.PARA_FEATURES = BASE_FEATURES, BASE_PARA
     print(f"# pipeline done {time.time() - t0:.0f}s")
 
@@ -492,7 +569,7 @@ def main() -> None:
             "para +7, edit all 19 (prespecified)": (x_ext, ext_names, BASE_PARA + para_tok),
             "para +7 only (edit head 27 only)": (None, None, None),
             "edit all 19 only (para head as shipped)": (x_ext, ext_names, BASE_PARA),
-            "para +bs_f,bs_min, edit all 19": (x_ext, ext_names, BASE_PARA + ["bs_f", "bs_min"]),
+            "para +bs_f,bs_min, edit all 19": (x_ext, ext_names, [*BASE_PARA, "bs_f", "bs_min"]),
             "para +all 19, edit all 19": (x_ext, ext_names, BASE_PARA + list(TOKEN_FEATURES)),
         }
         tok_hits = None
@@ -517,7 +594,9 @@ def main() -> None:
             if tok_hits is None:
                 tok_hits = hits
             print(pipe_line(label, hits))
-        print("\n# paired: MQP negatives served by shipped-pipeline only / token-pipeline only, per seed (exact sign test p)")
+        print(
+            "\n# paired: MQP negatives served by shipped-pipeline only / token-pipeline only, per seed (exact sign test p)"
+        )
         neg = is_mqp & (y_all == 0)
         posm = is_mqp & (y_all == 1)
         for s_i, (hb, ht) in enumerate(zip(base_hits, tok_hits, strict=True)):
@@ -526,27 +605,47 @@ def main() -> None:
             k = min(b_only, t_only)
             p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
             pb_only, pt_only = int((hb & ~ht & posm).sum()), int((ht & ~hb & posm).sum())
-            print(f"#  seed {seeds[s_i]}: false hits base-only {b_only}, token-only {t_only} (p={p:.2f}); "
-                  f"paraphrase hits base-only {pb_only}, token-only {pt_only}")
+            print(
+                f"#  seed {seeds[s_i]}: false hits base-only {b_only}, token-only {t_only} (p={p:.2f}); "
+                f"paraphrase hits base-only {pb_only}, token-only {pt_only}"
+            )
         print("\n# hit-floor sweep: can trading hits reach <= 1% wrong? (floor used inside training parts)")
         for floor in (0.34, 0.30, 0.26, 0.22):
-            print(pipe_line(f"shipped pipeline, hit floor {floor:.2f}", pipeline_cv(x27, BASE_FEATURES, BASE_PARA, floor)))
-            print(pipe_line(f"pipeline + token, hit floor {floor:.2f}", pipeline_cv(x_ext, ext_names, BASE_PARA + para_tok, floor)))
+            print(
+                pipe_line(f"shipped pipeline, hit floor {floor:.2f}", pipeline_cv(x27, BASE_FEATURES, BASE_PARA, floor))
+            )
+            print(
+                pipe_line(
+                    f"pipeline + token, hit floor {floor:.2f}",
+                    pipeline_cv(x_ext, ext_names, BASE_PARA + para_tok, floor),
+                )
+            )
         # what is still served wrongly (held-out, first seed): written to --work only, never to the repo
         with (args.work / "still_wrong.txt").open("w", encoding="utf-8") as fh:
             for i in np.where(tok_hits[0] & is_mqp & (y_all == 0))[0]:
                 f_ = dict(zip(TOKEN_FEATURES, xt_all[i], strict=True))
-                fh.write(f"cos {cos[i]:.3f} bs_min {f_['bs_min']:.3f} c_worst {f_['c_worst']:.3f} | {pairs[i].a} || {pairs[i].b}\n")
+                fh.write(
+                    f"cos {cos[i]:.3f} bs_min {f_['bs_min']:.3f} c_worst {f_['c_worst']:.3f} | {pairs[i].a} || {pairs[i].b}\n"
+                )
         tv.FEATURE_NAMES, tv.PARA_FEATURES = ext_names, BASE_PARA + para_tok
         heads = tv.train_heads(x_ext, y_all, is_mqp, cos)
         tv.FEATURE_NAMES, tv.PARA_FEATURES = BASE_FEATURES, BASE_PARA
         print("\n# pipeline + token heads trained on all data: token-feature weights (standardised) para / edit")
-        print("#  " + ", ".join(f"{n} {heads.paraphrase.weights[27 + j]:+.2f}/{heads.edit.weights[27 + j]:+.2f}"
-                               for j, n in enumerate(TOKEN_FEATURES)))
+        print(
+            "#  "
+            + ", ".join(
+                f"{n} {heads.paraphrase.weights[27 + j]:+.2f}/{heads.edit.weights[27 + j]:+.2f}"
+                for j, n in enumerate(TOKEN_FEATURES)
+            )
+        )
         print("\n# quantised stored vectors (both sides rounded) in the pipeline + token variant")
         for mode in ("fp16", "int8"):
             xq_all = np.array([token_features(quantise(toks[p.a], mode), quantise(toks[p.b], mode)) for p in pairs])
-            print(pipe_line(f"pipeline + token, {mode}", pipeline_cv(np.hstack([x27, xq_all]), ext_names, BASE_PARA + para_tok)))
+            print(
+                pipe_line(
+                    f"pipeline + token, {mode}", pipeline_cv(np.hstack([x27, xq_all]), ext_names, BASE_PARA + para_tok)
+                )
+            )
         elig = c >= FLOOR
         xx_ = np.hstack([x27m, xtm])[elig]
         mu, sd = xx_.mean(0), xx_.std(0)
@@ -554,17 +653,45 @@ def main() -> None:
         wts, _b = tv.fit_logistic((xx_ - mu) / sd, y[elig], np.ones(int(elig.sum())), 30.0)
         names_all = list(BASE_FEATURES) + list(TOKEN_FEATURES)
         top = sorted(range(len(names_all)), key=lambda i: -abs(wts[i]))[:12]
-        print("\n# LR 27+19 l2=30 on all MQP, largest standardised weights: "
-              + ", ".join(f"{names_all[i]} {wts[i]:+.2f}" for i in top))
+        print(
+            "\n# LR 27+19 l2=30 on all MQP, largest standardised weights: "
+            + ", ".join(f"{names_all[i]} {wts[i]:+.2f}" for i in top)
+        )
         print("\n# LR 27 + 19 token with stronger L2 (l2=10, 30): is the MQP-only LR overfitting?")
         for l2 in (10.0, 30.0):
-            print(fmt(eval_mqp_model(f"LR 27 + 19 token, l2={l2:g}", lambda a_, b_, l2=l2: fit_lr(a_, b_, l2),
-                                     lambda tr: np.hstack([x27m, xtm]), y, c, groups, q1, seeds)))
-            print(fmt(eval_mqp_model(f"LR 27 only, l2={l2:g}", lambda a_, b_, l2=l2: fit_lr(a_, b_, l2),
-                                     lambda tr: x27m, y, c, groups, q1, seeds)))
+            print(
+                fmt(
+                    eval_mqp_model(
+                        f"LR 27 + 19 token, l2={l2:g}",
+                        lambda a_, b_, l2=l2: fit_lr(a_, b_, l2),
+                        lambda tr: np.hstack([x27m, xtm]),
+                        y,
+                        c,
+                        groups,
+                        q1,
+                        seeds,
+                    )
+                )
+            )
+            print(
+                fmt(
+                    eval_mqp_model(
+                        f"LR 27 only, l2={l2:g}",
+                        lambda a_, b_, l2=l2: fit_lr(a_, b_, l2),
+                        lambda tr: x27m,
+                        y,
+                        c,
+                        groups,
+                        q1,
+                        seeds,
+                    )
+                )
+            )
 
-    print("\n| method (MQP dev, 5-fold grouped held-out, 3 fold seeds) | paraphrase hit % mean (range) | "
-          "false hits per negative % | wrong share of hits % [false/hits per seed] | wrong % at 33% hit (pooled ranking) |")
+    print(
+        "\n| method (MQP dev, 5-fold grouped held-out, 3 fold seeds) | paraphrase hit % mean (range) | "
+        "false hits per negative % | wrong share of hits % [false/hits per seed] | wrong % at 33% hit (pooled ranking) |"
+    )
     print("|---|---|---|---|---|")
     for r in results:
         print(fmt(r))
@@ -574,10 +701,20 @@ def main() -> None:
     for mode in ("fp16", "int8"):
         xq = np.array([token_features(quantise(toks[p.a], mode), quantise(toks[p.b], mode)) for p in mpairs])
         d = np.abs(xq - xtm).max(axis=0)
-        r = eval_mqp_model(f"LR 27 + 19 token, {mode} vectors", fit_lr, lambda tr, xq=xq: np.hstack([x27m, xq]),
-                           y, c, groups, q1, seeds)
-        print(f"#  {mode}: max |feature diff| {d.max():.4f} (worst {TOKEN_FEATURES[int(d.argmax())]}); "
-              f"continuous-feature max diff {max(d[i] for i, n in enumerate(TOKEN_FEATURES) if not n.startswith(('n_', 'worst_is', 'un_num', 'un_neg', 'un_one'))):.4f}")
+        r = eval_mqp_model(
+            f"LR 27 + 19 token, {mode} vectors",
+            fit_lr,
+            lambda tr, xq=xq: np.hstack([x27m, xq]),
+            y,
+            c,
+            groups,
+            q1,
+            seeds,
+        )
+        print(
+            f"#  {mode}: max |feature diff| {d.max():.4f} (worst {TOKEN_FEATURES[int(d.argmax())]}); "
+            f"continuous-feature max diff {max(d[i] for i, n in enumerate(TOKEN_FEATURES) if not n.startswith(('n_', 'worst_is', 'un_num', 'un_neg', 'un_one'))):.4f}"
+        )
         print(fmt(r))
 
     # ---- trap set: the pipeline trained on all MQP + generated, rule from out-of-fold scores
@@ -586,7 +723,9 @@ def main() -> None:
     tx27 = np.array([V.pair_features(a, b, cc) for (a, b, _l, _c), cc in zip(traps, tcos, strict=True)])
     txt = np.array([token_features(toks[a], toks[b]) for a, b, _l, _c in traps])
     print("\n# trap_pairs.csv (never trained on)")
-    print(f"#  raw cos>=0.86: hit {100 * rates(tcos >= 0.86, ty)[0]:.1f}%, wrong {rates(tcos >= 0.86, ty)[4]}/{rates(tcos >= 0.86, ty)[3]}")
+    print(
+        f"#  raw cos>=0.86: hit {100 * rates(tcos >= 0.86, ty)[0]:.1f}%, wrong {rates(tcos >= 0.86, ty)[4]}/{rates(tcos >= 0.86, ty)[3]}"
+    )
     folds = np.array([tv.fold_of(p.group, 5, GEN_SEED) for p in pairs])
     for label, xx, txx, names, para in (
         ("pipeline as shipped, retrained", x27, tx27, BASE_FEATURES, BASE_PARA),
@@ -600,12 +739,14 @@ def main() -> None:
         hit = tv.accepted(tcos, qa, qb, rule)
         hr, fp, wr, h, fl = rates(hit, ty)
         cats = {}
-        for (_a, _b, lab, cat), hh in zip(traps, hit, strict=True):
+        for (_a, _b, _lab, cat), hh in zip(traps, hit, strict=True):
             cats.setdefault(cat, [0, 0])
             cats[cat][0] += int(hh)
             cats[cat][1] += 1
-        print(f"#  {label}: rule {tuple(round(v, 2) for v in rule)}; hit {100 * hr:.1f}%, false/neg {100 * fp:.2f}%, "
-              f"wrong {fl}/{h} ({100 * wr:.1f}%); served by category {cats}")
+        print(
+            f"#  {label}: rule {tuple(round(v, 2) for v in rule)}; hit {100 * hr:.1f}%, false/neg {100 * fp:.2f}%, "
+            f"wrong {fl}/{h} ({100 * wr:.1f}%); served by category {cats}"
+        )
     tv.FEATURE_NAMES, tv.PARA_FEATURES = BASE_FEATURES, BASE_PARA
 
     # ---- run-time and storage cost
@@ -625,8 +766,10 @@ def main() -> None:
         te.append(t2 - t1)
         to.append(t3 - t2)
     tok_q = to_words(*hidden_states(model, [prompt])[0][:2], model.model.tokenizer)
-    print(f"#  emb.embed median {1e3 * np.median(te):.2f} ms; onnx_embed + pooling median {1e3 * np.median(to):.2f} ms "
-          f"({tok_q.n_tokens} tokens)")
+    print(
+        f"#  emb.embed median {1e3 * np.median(te):.2f} ms; onnx_embed + pooling median {1e3 * np.median(to):.2f} ms "
+        f"({tok_q.n_tokens} tokens)"
+    )
     t1 = time.perf_counter()
     for _ in range(reps):
         hv, ids, _p = hidden_states(model, [prompt])[0]
@@ -637,16 +780,20 @@ def main() -> None:
     for _ in range(2000):
         token_features(tok_q, other)
     t_feat = (time.perf_counter() - t1) / 2000
-    print(f"#  word grouping per prompt (incl. the forward pass above) {1e3 * t_words:.2f} ms; "
-          f"token features per pair {1e3 * t_feat:.3f} ms")
+    print(
+        f"#  word grouping per prompt (incl. the forward pass above) {1e3 * t_words:.2f} ms; "
+        f"token features per pair {1e3 * t_feat:.3f} ms"
+    )
     ntok = np.array([t.n_tokens for t in toks.values()])
     nwords = np.array([len(t.words) for t in toks.values()])
     mq_txt = {p.a for p in mpairs} | {p.b for p in mpairs}
     ntok_m = np.array([toks[t].n_tokens for t in mq_txt])
     for label, arr in (("all texts", ntok), ("MQP questions", ntok_m)):
-        print(f"#  {label}: tokens median {np.median(arr):.0f}, p95 {np.percentile(arr, 95):.0f}, max {arr.max()}; "
-              f"per entry at median: fp32 {np.median(arr) * 384 * 4 / 1024:.1f} KB, fp16 {np.median(arr) * 384 * 2 / 1024:.1f} KB, "
-              f"int8 {np.median(arr) * (384 + 4) / 1024:.1f} KB; at 256 tokens fp16 {256 * 384 * 2 / 1024:.0f} KB")
+        print(
+            f"#  {label}: tokens median {np.median(arr):.0f}, p95 {np.percentile(arr, 95):.0f}, max {arr.max()}; "
+            f"per entry at median: fp32 {np.median(arr) * 384 * 4 / 1024:.1f} KB, fp16 {np.median(arr) * 384 * 2 / 1024:.1f} KB, "
+            f"int8 {np.median(arr) * (384 + 4) / 1024:.1f} KB; at 256 tokens fp16 {256 * 384 * 2 / 1024:.0f} KB"
+        )
     print(f"#  words per prompt median {np.median(nwords):.0f} (word-level storage is a little smaller)")
     print(f"# total {time.time() - t0:.0f}s")
 
