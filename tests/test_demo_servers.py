@@ -253,7 +253,6 @@ def test_guarded_demo_turns_on_the_dashboard(guarded_demo: str) -> None:
 
 
 @pytest.mark.redis
-@pytest.mark.xfail(reason="the core has no Redis cache store yet", strict=False)
 def test_two_guarded_replicas_sharing_redis_share_the_cache(model_dir: Path, redis_url: str) -> None:
     env = {**guarded_env(model_dir), "LLMGUARD_REDIS_URL": redis_url}
     prompt = new_prompt()
