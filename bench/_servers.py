@@ -13,23 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+
+from demo_app.processes import HOST, pick_free_port, read_log, stop_process_group, wait_ready
 
 __all__ = ["HOST", "ROOT", "Server", "ServerError", "demo_server", "pick_free_port", "server_command"]
 
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
 
 
 class ServerError(RuntimeError):
@@ -50,14 +45,6 @@ class Server:
         return f"http://{HOST}:{self.port}"
 
 
-def pick_free_port() -> int:
-    """A port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def server_command(port: int, *, guarded: bool) -> list[str]:
     """The command line that serves the demo (guarded or the ``--no-guard`` baseline)."""
     command = [sys.executable, "-m", "demo_app", "--host", HOST, "--port", str(port)]
@@ -65,42 +52,6 @@ def server_command(port: int, *, guarded: bool) -> list[str]:
         command.append("--no-guard")
     command += ["--no-access-log", "--log-level", "warning"]
     return command
-
-
-def _read(log: IO[bytes]) -> str:
-    log.flush()
-    log.seek(0)
-    return log.read().decode(errors="replace")[-4000:]
-
-
-def _stop(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
-    """SIGTERM the process group we started (its id is the server's pid), then SIGKILL it."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace_s)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace_s)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout_s: float) -> str | None:
-    """``None`` once ``url`` answers 200, else why not."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        code = proc.poll()
-        if code is not None:
-            return f"exited with code {code} before it was ready"
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as response:
-                if response.status == 200:
-                    return None
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            pass
-        time.sleep(0.1)
-    return f"not ready after {timeout_s:.0f} s"
 
 
 @contextlib.contextmanager
@@ -127,14 +78,15 @@ def demo_server(
             start_new_session=True,
         )
         try:
-            why = _wait_ready(proc, f"http://{HOST}:{port}/health", ready_timeout_s)
+            why = wait_ready(proc, f"http://{HOST}:{port}/health", ready_timeout_s)
             if why is not None:
                 raise ServerError(
                     f"server {label} ({' '.join(command)}) {why}\n"
-                    f"--- stdout ---\n{_read(out)}\n--- stderr ---\n{_read(err)}"
+                    f"--- stdout ---\n{read_log(out, last_chars=4000)}\n"
+                    f"--- stderr ---\n{read_log(err, last_chars=4000)}"
                 )
             yield Server(name=label, pid=proc.pid, port=port, command=tuple(command))
             if proc.poll() is not None:
-                raise ServerError(f"server {label} died during the bench:\n{_read(err)}")
+                raise ServerError(f"server {label} died during the bench:\n{read_log(err, last_chars=4000)}")
         finally:
-            _stop(proc)
+            stop_process_group(proc)

@@ -14,85 +14,33 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-import httpx
+from demo_app.processes import HOST, pick_free_port, read_log, stop_process_group, wait_ready
 
 __all__ = ["ROOT", "ServerError", "pick_free_port", "run_server"]
 
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
 
 
 class ServerError(RuntimeError):
     """The server process did not come up, or died."""
 
 
-def pick_free_port() -> int:
-    """A port that was free a moment ago on 127.0.0.1 (for fixtures wider than a function)."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _read(log: IO[bytes]) -> str:
-    log.flush()
-    log.seek(0)
-    return log.read().decode(errors="replace")
-
-
 def _report(args: list[str], port: int, stdout: IO[bytes], stderr: IO[bytes], why: str) -> str:
     text = (
         f"--- server {' '.join(args)} on port {port}: {why} ---\n"
-        f"--- stdout ---\n{_read(stdout)}\n"
-        f"--- stderr ---\n{_read(stderr)}\n"
+        f"--- stdout ---\n{read_log(stdout)}\n"
+        f"--- stderr ---\n{read_log(stderr)}\n"
         f"--- end of server output ---"
     )
     print(text, file=sys.stderr)
     return text
-
-
-def _stop(proc: subprocess.Popen[bytes], grace_s: float) -> None:
-    """SIGTERM the process group we started (its id is the server's pid), then SIGKILL it."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace_s)
-    # Workers of a server that already exited may still be alive in its group.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace_s)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout_s: float) -> str | None:
-    """``None`` once ``url`` answers 2xx, else why it did not."""
-    deadline = time.monotonic() + timeout_s
-    last = "no answer yet"
-    with httpx.Client(timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                return f"exited with code {proc.returncode} before it was ready"
-            try:
-                response = client.get(url)
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.is_success:
-                    return None
-                last = f"{url} answered {response.status_code}"
-            time.sleep(0.1)
-    return f"not ready after {timeout_s:.0f}s ({last})"
 
 
 @contextlib.contextmanager
@@ -128,7 +76,7 @@ def run_server(
             start_new_session=True,
         )
         try:
-            why = _wait_ready(proc, base_url + ready_path, timeout_s)
+            why = wait_ready(proc, base_url + ready_path, timeout_s)
             if why is not None:
                 raise ServerError(_report(args, port, stdout, stderr, why))
             try:
@@ -141,4 +89,4 @@ def run_server(
                     _report(args, port, stdout, stderr, f"exited with code {proc.returncode} during the test")
                 )
         finally:
-            _stop(proc, grace_s)
+            stop_process_group(proc, grace_s)
