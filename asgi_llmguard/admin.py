@@ -15,6 +15,7 @@ from ._asgi import ClientDisconnected, bearer_token, read_body, send_json
 from ._types import Receive, Scope, Send
 from .errors import RequestError
 from .openai_protocol import error_payload
+from .storage.redis import StorageUnavailable
 
 if TYPE_CHECKING:
     from .guard import Guard
@@ -35,6 +36,10 @@ async def serve_cache_admin(guard: Guard, scope: Scope, receive: Receive, send: 
         body = json.loads(await read_body(scope, receive, 64 * 1024) or b"{}")
         result = await _act(guard, body)
     except ClientDisconnected:
+        return
+    except StorageUnavailable as exc:  # never report "done" for an invalidation that did not happen
+        await send_json(send, 503, error_payload(f"The cache storage is unavailable: {exc}", "server_error",
+                                                 code="cache_storage_unavailable"))
         return
     except RequestError as error:
         await send_json(send, error.status, error.to_payload())

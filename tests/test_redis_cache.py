@@ -214,3 +214,18 @@ async def test_an_app_may_hand_the_guard_its_own_client_as_for_sentinel(model_di
     finally:
         for guard in guards:
             await guard.shutdown()
+
+
+async def test_admin_flush_with_redis_down_is_a_503_not_a_false_done() -> None:
+    """An invalidation that could not happen must say so (and never be a 500)."""
+    guard = Guard(redis_url="redis://127.0.0.1:1/0", redis_timeout_ms=50, cache_semantic=False,
+                  cache_admin_path="/admin/cache", admin_token="secret")
+    app = guard.wrap(FakeLLM().app)
+    await guard.startup()
+    try:
+        async with client(app, authorization="Bearer secret") as c:
+            response = await c.post("/admin/cache", json={"action": "flush"})
+    finally:
+        await guard.shutdown()
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "cache_storage_unavailable"
