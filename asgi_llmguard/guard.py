@@ -63,6 +63,7 @@ class Guard:
         self.limiter: RateLimiter | None = None
         self._lock = asyncio.Lock()
         self._started = False
+        self._owns_redis = False
         self.cache: SemanticCache | None = None
         self.redis: Redis | None = None  # set it before startup to use an app's own client (Sentinel)
         self.index_sync: IndexSync | None = None  # keeps the local index in step with Redis
@@ -103,6 +104,7 @@ class Guard:
                 return
             if self.redis is None:
                 self.redis = self._open_redis()
+                self._owns_redis = self.redis is not None
             self.cache = await self._open_cache() if self.settings.cache_enabled else None
             from .ratelimit import RateLimiter  # rate limits (ratelimit.py)
 
@@ -123,9 +125,10 @@ class Guard:
                     await self.cache.embedder.close()
                 await self.cache.store.close()
             self.cache = None
-            if self.redis is not None:
+            if self.redis is not None and self._owns_redis:  # an app's own client stays the app's to close
                 await self.redis.aclose()
                 self.redis = None
+                self._owns_redis = False
             if self.metrics is not None:
                 self.metrics.mark_process_dead()
             self._started = False

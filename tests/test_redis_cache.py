@@ -214,6 +214,9 @@ async def test_an_app_may_hand_the_guard_its_own_client_as_for_sentinel(model_di
     finally:
         for guard in guards:
             await guard.shutdown()
+    for guard in guards:  # the app's client is the app's: the guard leaves it open
+        assert guard.redis is not None and await guard.redis.ping()
+        await guard.redis.aclose()
 
 
 async def test_admin_flush_with_redis_down_is_a_503_not_a_false_done() -> None:
