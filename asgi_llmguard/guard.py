@@ -105,6 +105,7 @@ class Guard:
             if self.redis is None:
                 self.redis = self._open_redis()
                 self._owns_redis = self.redis is not None
+            await self._check_redis()
             self.cache = await self._open_cache() if self.settings.cache_enabled else None
             from .ratelimit import RateLimiter  # rate limits (ratelimit.py)
 
@@ -158,6 +159,15 @@ class Guard:
         client: Redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                        health_check_interval=30)
         return client
+
+    async def _check_redis(self) -> None:
+        """Open the first connection now, not on the first request, and say so when Redis is down."""
+        if self.redis is None:
+            return
+        try:
+            await asyncio.wait_for(self.redis.ping(), max(1.0, self.settings.redis_timeout_ms / 1000))
+        except Exception as exc:  # fail open: the stores and limiter cope, and resync when it returns
+            log.warning("llmguard.redis_unavailable_at_startup", error=type(exc).__name__)
 
     async def _open_cache(self) -> SemanticCache:
         from .cache import SemanticCache
