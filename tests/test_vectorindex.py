@@ -151,9 +151,13 @@ def test_namespace_moves_to_usearch_when_it_grows_and_keeps_its_results() -> Non
 
     assert index.uses_usearch("ns")
     after = [index.search("ns", q, k=3) for q in queries]
-    assert [[n.key for n in hits] for hits in after] == [[n.key for n in hits] for hits in before]
+    # usearch is approximate: the nearest neighbour (what a cache lookup serves first) must not change,
+    # and the runners-up, whose similarities are close together here, may swap only rarely.
+    assert [hits[0].key for hits in after] == [hits[0].key for hits in before]
     for old, new in zip(before, after, strict=True):
-        assert [n.similarity for n in new] == pytest.approx([n.similarity for n in old], abs=1e-4)
+        assert new[0].similarity == pytest.approx(old[0].similarity, abs=1e-4)
+    kept = sum(len({n.key for n in new} & {n.key for n in old}) for old, new in zip(before, after, strict=True))
+    assert kept / (3 * len(queries)) >= 0.95
     for key in range(100, 300):
         index.add("ns", key, vectors[key])
     assert len(index) == 300
