@@ -367,6 +367,45 @@ def _parse(text: str) -> _Parsed:
     )
 
 
+_IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
+_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)([a-z]{1,5})")  # a number with its unit glued on: 100mg, 2pm, 6days
+
+
+@lru_cache(maxsize=1024)
+def _identifiers(text: str) -> frozenset[str]:
+    """Codes that name one thing: letters and digits mixed (ES2015, gpt-4o, hsv1, a hex ID) or a whole
+    number of four digits or more (a year, an order number). A number with a short unit glued on
+    (100mg, 2pm, 11th) is a quantity, not a code: it counts only through its digits, like "100 mg"."""
+    found = set()
+    for token in _IDENTIFIER.findall(text.lower().replace(",", "")):
+        code = token.rstrip(".-_").replace("-", "").replace("_", "")
+        quantity = _QUANTITY.fullmatch(code)
+        if quantity is not None:
+            code = quantity.group(1)
+        digits = sum(c.isdigit() for c in code)
+        if not digits:
+            continue
+        if code.isdigit():
+            if len(code) >= 4:
+                found.add(code)
+        elif any(c.isalpha() for c in code):
+            found.add(code)
+    return frozenset(found)
+
+
+def identifiers_differ(query: str, candidate: str) -> bool:
+    """Whether both prompts name things by code (an order number, a hex ID, ES2015, gpt-4o, a year)
+    and the codes differ.
+
+    A hard rule before the learned heads, which see such codes only as number fragments: two
+    prompts about different IDs differ in nothing else, so the heads can take them for rewordings.
+    Plain small numbers are left to the heads: "1 week" and "7 days" ask the same thing, and a
+    hard rule on every number costs real paraphrase hits (measured with bench/cache_quality.py).
+    """
+    a, b = _identifiers(query), _identifiers(candidate)
+    return bool(a) and bool(b) and a != b
+
+
 def _marker_pairs(tokens: tuple[str, ...]) -> set[tuple[str, str, str]]:
     """(left word, marker, right word) around direction markers, past articles: "string to (an) integer"."""
     words = [t for t in tokens if t not in _ARTICLES]
@@ -645,7 +684,9 @@ class Verifier:
         return self._paraphrase.predict(feats)[0], self._edit.predict(feats)[0]
 
     def check(self, query: str, candidate: str, similarity: float) -> Verdict:
-        """Accept only when neither head finds a difference that changes the answer."""
+        """Accept only when no code differs and neither head finds a difference that changes the answer."""
+        if identifiers_differ(query, candidate):
+            return Verdict(accepted=False, score=0.0, reason="numbers_differ")
         feats = pair_features(query, candidate, similarity)
         p_para, c_para = self._paraphrase.predict(feats)
         p_edit, c_edit = self._edit.predict(feats)

@@ -70,6 +70,11 @@ TRAPS_BY_CATEGORY = [
     ("Which houseplants are safe for cats?", "Which houseplants are not safe for cats?", "negation"),
     ("What is the warmest month in Lisbon?", "What is the coldest month in Lisbon?", "comparative"),
     ("Find the largest number in a Python list", "Find the smallest number in a Python list", "comparative"),
+    # Codes: the heads see them only as number fragments, the identifier rule refuses them outright.
+    ("Tell me about the number 446682b99abb please", "Tell me about the number 50503e6d5c41 please",
+     "numbers_differ"),
+    ("What changed in ES2015?", "What changed in ES2016?", "numbers_differ"),
+    ("How much does gpt-4o cost per token?", "How much does gpt-4o-mini cost per token?", "numbers_differ"),
 ]
 
 
@@ -90,6 +95,7 @@ REWORDINGS = [
     ("What is the capital of Canada?", "Which city is the capital of Canada?"),
     ("Hi! How many grams are in a kilogram?", "How many grams are in a kilogram?"),
     ("What's the boiling point of water?", "What is the boiling point of water?"),
+    ("What changed in ES2015?", "Which changes did ES2015 bring?"),
 ]
 
 
@@ -115,7 +121,8 @@ def test_trap_set_wrong_answers_stay_under_five_percent_of_hits(verifier: Verifi
         wrong += hit and not same
         rewordings += same
         rewordings_hit += hit and same
-    # Measured when the weights were made: 0 wrong of 25 hits, 25/45 rewordings served (56%).
+    # Measured when the weights were made: 0 wrong of 25 hits, 25/45 rewordings served (56%); with the
+    # identifier traps added, 0 of 27 and 27/48.
     assert wrong <= 0.05 * hits, f"{wrong} wrong answers in {hits} hits"
     assert rewordings_hit / rewordings >= 0.45, f"only {rewordings_hit}/{rewordings} rewordings served"
 
