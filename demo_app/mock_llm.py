@@ -15,6 +15,11 @@ Test knobs, read from request headers:
 - ``X-Mock-Cut-After: <n>`` aborts a stream after ``n`` content chunks (the generator raises, so the
   server drops the connection without the final chunk or ``[DONE]``).
 
+A whole process can misbehave, for the proxy's chaos tests: ``LLMGUARD_DEMO_FAULT`` (or
+``POST /mock/fault`` with ``{"mode": ...}`` at run time) is ``none``, ``error`` (every completion
+answers 500) or ``hang-mid-stream`` (a stream stops after its first content chunk and never ends;
+a non-stream answer never comes). A slow backend is just a large ``LLMGUARD_DEMO_TTFT_MS``.
+
 Counters for tests live on ``app.state``: ``calls`` (completion requests that reached the mock),
 ``models`` (a Counter of the models asked for) and ``last_request`` (the last parsed body);
 over HTTP, ``GET /mock/stats`` shows the same.
@@ -41,6 +46,7 @@ from starlette.routing import Route
 
 __all__ = [
     "ANSWER_TAIL",
+    "FAULT_MODES",
     "MOCK_MODELS",
     "SSE_DONE",
     "Completion",
@@ -55,6 +61,7 @@ __all__ = [
     "cut_after_from_headers",
     "error_body",
     "failure_status_from_headers",
+    "fault_from_env",
     "last_user_message",
     "models_body",
     "parse_json_body",
@@ -67,6 +74,8 @@ __all__ = [
 ]
 
 TTFT_ENV = "LLMGUARD_DEMO_TTFT_MS"
+FAULT_ENV = "LLMGUARD_DEMO_FAULT"
+FAULT_MODES = ("none", "error", "hang-mid-stream")
 TOKEN_ENV = "LLMGUARD_DEMO_TOKEN_MS"
 DEFAULT_TTFT_MS = 200.0
 DEFAULT_TOKEN_MS = 20.0
@@ -123,6 +132,14 @@ class Delays:
         ttft = _ms_from_env(TTFT_ENV, DEFAULT_TTFT_MS) if ttft_ms is None else ttft_ms
         token = _ms_from_env(TOKEN_ENV, DEFAULT_TOKEN_MS) if token_ms is None else token_ms
         return cls(ttft_s=max(0.0, ttft) / 1000.0, token_s=max(0.0, token) / 1000.0)
+
+
+def fault_from_env() -> str:
+    """The process-wide fault mode from ``LLMGUARD_DEMO_FAULT`` (``none`` when unset)."""
+    raw = os.environ.get(FAULT_ENV, "").strip().lower() or "none"
+    if raw not in FAULT_MODES:
+        raise ValueError(f"{FAULT_ENV} must be one of {', '.join(FAULT_MODES)}, got {raw!r}")
+    return raw
 
 
 def _ms_from_env(name: str, default: float) -> float:
@@ -445,7 +462,9 @@ def sse_data(obj: Mapping[str, Any]) -> bytes:
     return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 
 
-async def stream_events(completion: Completion, delays: Delays, cut_after: int | None = None) -> AsyncIterator[bytes]:
+async def stream_events(
+    completion: Completion, delays: Delays, cut_after: int | None = None, *, hang_after: int | None = None
+) -> AsyncIterator[bytes]:
     """The SSE bytes of a streamed answer, paced by ``delays``.
 
     Chat: a role chunk, one chunk per piece, a final chunk with the finish reason, a usage chunk when
@@ -459,6 +478,8 @@ async def stream_events(completion: Completion, delays: Delays, cut_after: int |
     for index, piece in enumerate(completion.pieces()):
         if cut_after is not None and index >= cut_after:
             raise MockStreamCut(f"stream cut after {cut_after} content chunks (X-Mock-Cut-After)")
+        if hang_after is not None and index >= hang_after:
+            await asyncio.Event().wait()  # a backend stuck mid-answer: only a disconnect ends this
         if index and delays.token_s:
             await asyncio.sleep(delays.token_s)
         yield sse_data(_chunk(completion, [_choice(completion, piece)]))
@@ -500,6 +521,9 @@ class MockLLM:
         state.calls = 0
         state.models = Counter()
         state.last_request = None
+        state.fault = fault_from_env()
+        state.streams_open = 0  # streams being generated now
+        state.streams_cancelled = 0  # streams whose client (or proxy) went away before the end
 
     async def chat_completions(self, request: Request) -> Response:
         """OpenAI-compatible chat completions (mock): JSON, or SSE with ``"stream": true``."""
@@ -519,14 +543,30 @@ class MockLLM:
 
     async def stats(self, request: Request) -> Response:
         """How many completion requests reached the mock, and for which models."""
-        return JSONResponse({"calls": self.state.calls, "models": dict(self.state.models)})
+        return JSONResponse({"calls": self.state.calls, "models": dict(self.state.models),
+                             "streams_open": self.state.streams_open,
+                             "streams_cancelled": self.state.streams_cancelled})
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def set_fault(self, request: Request) -> Response:
+        """Change the process-wide fault mode (test knob): ``{"mode": "none" | "error" | "hang-mid-stream"}``."""
+        try:
+            mode = parse_json_body(await request.body()).get("mode")
+        except MockRequestError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+        if mode not in FAULT_MODES:
+            body = error_body(f"mode must be one of {', '.join(FAULT_MODES)}", param="mode")
+            return JSONResponse(body, status_code=400)
+        self.state.fault = mode
+        return JSONResponse({"mode": mode})
+
     async def _complete(self, request: Request, kind: CompletionKind) -> Response:
         self.state.calls += 1
         status = failure_status_from_headers(request.headers)
+        if status is None and self.state.fault == "error":
+            status = 500
         if status is not None:
             error_type = "server_error" if status >= 500 else "invalid_request_error"
             body = error_body(f"mock failure requested by X-Mock-Fail ({status})", error_type=error_type)
@@ -538,11 +578,27 @@ class MockLLM:
         except MockRequestError as exc:
             return JSONResponse(exc.body(), status_code=exc.status)
         self.state.models[completion.model] += 1
+        hang = self.state.fault == "hang-mid-stream"
         if completion.stream:
-            events = stream_events(completion, self.delays, cut_after_from_headers(request.headers))
-            return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+            events = stream_events(completion, self.delays, cut_after_from_headers(request.headers),
+                                   hang_after=1 if hang else None)
+            return StreamingResponse(self._counted(events), media_type="text/event-stream", headers=SSE_HEADERS)
         await sleep_for_full_answer(completion, self.delays)
+        if hang:
+            await asyncio.Event().wait()
         return JSONResponse(completion_body(completion))
+
+    async def _counted(self, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """``events``, counted in ``streams_open`` while running and ``streams_cancelled`` when abandoned."""
+        self.state.streams_open += 1
+        try:
+            async for event in events:
+                yield event
+        except (asyncio.CancelledError, GeneratorExit):
+            self.state.streams_cancelled += 1
+            raise
+        finally:
+            self.state.streams_open -= 1
 
     def routes(self) -> list[Route]:
         return [
@@ -551,6 +607,7 @@ class MockLLM:
             Route("/v1/models", self.list_models, methods=["GET"]),
             Route("/v1/models/{model:path}", self.retrieve_model, methods=["GET"]),
             Route("/mock/stats", self.stats, methods=["GET"]),
+            Route("/mock/fault", self.set_fault, methods=["POST"]),
         ]
 
 

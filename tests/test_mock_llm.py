@@ -304,7 +304,9 @@ async def test_calls_are_counted(mock: Starlette, client: httpx.AsyncClient) -> 
     assert mock.state.calls == 3
     assert mock.state.models == {"mock-small": 2, "mock-large": 1}
     assert mock.state.last_request == {"model": "mock-large", "prompt": "x"}
-    assert (await client.get("/mock/stats")).json() == {"calls": 3, "models": {"mock-small": 2, "mock-large": 1}}
+    stats = (await client.get("/mock/stats")).json()
+    assert stats == {"calls": 3, "models": {"mock-small": 2, "mock-large": 1},
+                     "streams_open": 0, "streams_cancelled": 0}
 
 
 async def test_delays_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
