@@ -6,6 +6,7 @@ from .errors import ConfigurationError, LLMGuardError, RequestError
 from .exchange import Exchange, get_exchange
 from .guard import Guard, LLMGuardMiddleware
 from .metrics import Metrics, MetricsMiddleware
+from .proxy import LLMProxy
 from .ratelimit import RateLimitMiddleware, RateLimits
 from .router import ModelRouterMiddleware
 from .streaming import SSEPassthroughMiddleware
@@ -16,6 +17,7 @@ __all__ = [
     "Guard",
     "LLMGuardError",
     "LLMGuardMiddleware",
+    "LLMProxy",
     "Metrics",
     "MetricsMiddleware",
     "ModelRouterMiddleware",

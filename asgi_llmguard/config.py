@@ -9,6 +9,7 @@ expected, so a typo in a deployment fails at startup, not on the first request.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -145,7 +146,16 @@ class Settings:
     router_aliases: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: MappingProxyType({}), metadata=_env(_parse_json)
     )
+    router_thresholds: tuple[float, ...] | None = field(default=None, metadata=_env(_parse_json))
     upstreams: tuple[Upstream, ...] = field(default=(), metadata=_env(_parse_json))
+    upstream_connect_timeout_ms: float = field(default=2_000.0, metadata=_env(_parse_float))
+    upstream_read_timeout_ms: float = field(default=120_000.0, metadata=_env(_parse_float))
+    upstream_max_attempts: int = field(default=3, metadata=_env(_parse_int))
+    upstream_retry_backoff_ms: float = field(default=50.0, metadata=_env(_parse_float))
+    upstream_affinity: bool = field(default=False, metadata=_env(_parse_bool))
+    breaker_failures: int = field(default=5, metadata=_env(_parse_int))
+    breaker_open_seconds: float = field(default=5.0, metadata=_env(_parse_float))
+    balancer_decay_seconds: float = field(default=10.0, metadata=_env(_parse_float))
 
     # Insight
     metrics_enabled: bool = field(default=True, metadata=_env(_parse_bool))
@@ -201,19 +211,24 @@ def _coerce(settings: Settings, name: str, value: object) -> None:
 def _validate(s: Settings) -> None:
     for name in ("cache_enabled", "cache_verify", "cache_semantic", "cache_bypass_time_sensitive",
                  "metrics_enabled", "log_prompts", "rate_limit_fail_closed", "rate_limit_count_cache_hits",
-                 "rate_limit_cache_hits_cost_tokens"):
+                 "rate_limit_cache_hits_cost_tokens", "upstream_affinity"):
         _require(isinstance(getattr(s, name), bool), name, "a boolean", getattr(s, name))
     for name in ("max_body_bytes", "cache_ttl_seconds", "cache_max_entries", "cache_max_bytes",
-                 "embedding_threads", "embedding_max_batch", "embedding_max_pending"):
+                 "embedding_threads", "embedding_max_batch", "embedding_max_pending", "upstream_max_attempts",
+                 "breaker_failures"):
         value = getattr(s, name)
         _require(_is_int(value) and value > 0, name, "a positive integer", value)
     for name in ("rate_limit_rpm", "rate_limit_tpm", "global_rpm"):
         value = getattr(s, name)
         _require(_is_int(value) and value >= 0, name, "an integer ≥ 0 (0 turns the limit off)", value)
     for name in ("redis_timeout_ms", "embedding_timeout_ms", "cache_single_flight_timeout_ms",
-                 "rate_limit_window_seconds"):
+                 "rate_limit_window_seconds", "upstream_connect_timeout_ms", "upstream_read_timeout_ms",
+                 "breaker_open_seconds", "balancer_decay_seconds"):
         value = getattr(s, name)
-        _require(_is_number(value) and value > 0, name, "a positive number of milliseconds", value)
+        unit = "seconds" if name.endswith("seconds") else "milliseconds"
+        _require(_is_number(value) and value > 0, name, f"a positive number of {unit}", value)
+    _require(_is_number(s.upstream_retry_backoff_ms) and s.upstream_retry_backoff_ms >= 0,
+             "upstream_retry_backoff_ms", "a number of milliseconds ≥ 0", s.upstream_retry_backoff_ms)
     if s.cache_threshold is not None:
         _require(_is_number(s.cache_threshold) and 0.0 < s.cache_threshold <= 1.0,
                  "cache_threshold", "a number in (0, 1]", s.cache_threshold)
@@ -239,6 +254,7 @@ def _validate(s: Settings) -> None:
                  "a token when LLMGUARD_CACHE_ADMIN_PATH is set (admin endpoints require one)", s.admin_token)
     _coerce(s, "router_aliases", _aliases(s.router_aliases))
     _coerce(s, "upstreams", _upstreams(s.upstreams))
+    _coerce(s, "router_thresholds", _thresholds(s.router_thresholds))
     _coerce(s, "price_table", _prices(s.price_table))
 
 
@@ -268,6 +284,19 @@ def _prices(raw: object) -> Mapping[str, Mapping[str, float]]:
         _require(ok, "price_table", expected, raw)
         prices[model] = MappingProxyType({k: float(v) for k, v in price.items()})
     return MappingProxyType(prices)
+
+
+def _thresholds(raw: object) -> tuple[float, ...] | None:
+    if raw is None:
+        return None
+    expected = "a JSON list of increasing numbers in (0, 1), one fewer than an alias's models, e.g. [0.45]"
+    if not isinstance(raw, list | tuple):
+        raise _fail("router_thresholds", expected, raw)
+    values = list(raw)
+    ok = len(values) > 0 and all(_is_number(v) and 0 < v < 1 for v in values)
+    ok = ok and all(a < b for a, b in itertools.pairwise(values))
+    _require(ok, "router_thresholds", expected, raw)
+    return tuple(float(v) for v in values)
 
 
 def _upstreams(raw: object) -> tuple[Upstream, ...]:

@@ -3,7 +3,7 @@
     python -m demo_app --host 127.0.0.1 --port 8000    # the demo app behind the whole stack
     python -m demo_app --no-guard                      # the same app without the stack (benchmark baseline)
     python -m demo_app --mock-only                     # just the mock LLM (an upstream for proxy tests)
-    python -m demo_app --proxy                         # LLMProxy behind the stack (not available yet)
+    python -m demo_app --proxy                         # LLMProxy behind the stack, to LLMGUARD_UPSTREAMS
 
 The mock's delays come from ``LLMGUARD_DEMO_TTFT_MS`` and ``LLMGUARD_DEMO_TOKEN_MS``; the stack's
 settings from ``LLMGUARD_*`` variables.
@@ -23,6 +23,7 @@ APPS = {
     "guarded": "demo_app.app:create_guarded_app",
     "no-guard": "demo_app.app:create_unguarded_app",
     "mock-only": "demo_app.mock_llm:create_mock_llm",
+    "proxy": "demo_app.app:create_proxy_app_factory",
 }
 
 
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--no-guard", action="store_true", help="serve the same app without the stack")
     mode.add_argument("--mock-only", action="store_true", help="serve just the mock LLM")
-    mode.add_argument("--proxy", action="store_true", help="serve LLMProxy to LLMGUARD_UPSTREAMS (not available yet)")
+    mode.add_argument("--proxy", action="store_true", help="serve LLMProxy behind the stack, to LLMGUARD_UPSTREAMS")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default: %(default)s)")
     parser.add_argument(
         "--log-level",
@@ -51,16 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.proxy:
-        print(
-            "python -m demo_app: error: --proxy is not available yet (LLMProxy is not part of this build); "
-            "use --mock-only to serve the mock LLM as an upstream",
-            file=sys.stderr,
-        )
-        return 2
+        problem = _proxy_configuration_problem()
+        if problem:
+            print(f"python -m demo_app: error: {problem}", file=sys.stderr)
+            return 2
     if args.workers < 1:
         print("python -m demo_app: error: --workers must be at least 1", file=sys.stderr)
         return 2
-    mode = "no-guard" if args.no_guard else "mock-only" if args.mock_only else "guarded"
+    mode = "no-guard" if args.no_guard else "mock-only" if args.mock_only else "proxy" if args.proxy else "guarded"
     os.environ["LLMGUARD_DEMO_LOG_LEVEL"] = args.log_level  # read by the app factories in every worker
 
     import uvicorn
@@ -76,6 +75,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_graceful_shutdown=5,
     )
     return 0
+
+
+def _proxy_configuration_problem() -> str | None:
+    """Why ``--proxy`` cannot start (say it before uvicorn starts workers), or None."""
+    from asgi_llmguard import ConfigurationError, Settings
+
+    try:
+        upstreams = Settings.from_env().upstreams
+    except ConfigurationError as exc:
+        return str(exc)
+    if not upstreams:
+        return ('--proxy forwards to LLMGUARD_UPSTREAMS, which is not set; e.g. '
+                'LLMGUARD_UPSTREAMS=\'[{"url": "http://127.0.0.1:8001/v1", "models": ["mock-small"]}]\' '
+                '(python -m demo_app --mock-only --port 8001 serves such an upstream)')
+    return None
 
 
 if __name__ == "__main__":

@@ -27,7 +27,14 @@ from demo_app.mock_llm import Delays, MockLLM
 if TYPE_CHECKING:
     from asgi_llmguard import Settings
 
-__all__ = ["DEMO_SETTINGS", "create_app", "create_guarded_app", "create_unguarded_app", "demo_settings"]
+__all__ = [
+    "DEMO_SETTINGS",
+    "create_app",
+    "create_guarded_app",
+    "create_proxy_app",
+    "create_unguarded_app",
+    "demo_settings",
+]
 
 DEMO_SETTINGS: Mapping[str, Any] = {
     "stats_path": "/stats",
@@ -144,3 +151,30 @@ def create_unguarded_app() -> ASGIApp:
     """Factory for ``uvicorn --factory demo_app.app:create_unguarded_app`` (no stack: the baseline)."""
     configure_logging()
     return create_app(guarded=False)
+
+
+class _ProxyDemo:
+    """LLMProxy with the demo's ``/health`` beside it (liveness never touches the upstreams)."""
+
+    def __init__(self, proxy: ASGIApp) -> None:
+        self.proxy = proxy
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/health":
+            await JSONResponse({"status": "ok"})(scope, receive, send)
+            return
+        await self.proxy(scope, receive, send)
+
+
+def create_proxy_app(**settings_overrides: Any) -> ASGIApp:
+    """LLMProxy forwarding to ``LLMGUARD_UPSTREAMS``, behind the whole stack (``python -m demo_app --proxy``)."""
+    from asgi_llmguard import Guard, LLMProxy
+
+    guard = Guard(demo_settings(**settings_overrides))
+    return guard.wrap(_ProxyDemo(LLMProxy(guard=guard)))
+
+
+def create_proxy_app_factory() -> ASGIApp:
+    """Factory for ``uvicorn --factory demo_app.app:create_proxy_app_factory``."""
+    configure_logging()
+    return create_proxy_app()

@@ -6,6 +6,7 @@ prompt, so no test can be served an answer cached for another.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -309,7 +310,7 @@ def test_unguarded_demo_runs_with_several_workers() -> None:
         assert chat_sync(base_url, prompt) == expected_answer(prompt)
 
 
-# --- the mock alone and the reserved proxy mode ------------------------------------------------------
+# --- the mock alone and the proxy mode without upstreams ------------------------------------------------------
 
 
 def test_mock_only_serves_the_mock_llm() -> None:
@@ -321,17 +322,20 @@ def test_mock_only_serves_the_mock_llm() -> None:
         assert httpx.get(base_url + "/stats", timeout=10).status_code == 404
 
 
-def test_proxy_mode_says_it_is_not_available_and_exits_2() -> None:
+def test_proxy_mode_without_upstreams_says_what_to_set_and_exits_2() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LLMGUARD_UPSTREAMS"}
     result = subprocess.run(
         [sys.executable, "-m", "demo_app", "--proxy", "--port", str(pick_free_port())],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 2
-    assert "not available yet" in result.stderr
+    assert "LLMGUARD_UPSTREAMS" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # --- the Django site ------------------------------------------------------------------------------
