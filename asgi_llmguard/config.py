@@ -255,6 +255,11 @@ def _validate(s: Settings) -> None:
     _coerce(s, "router_aliases", _aliases(s.router_aliases))
     _coerce(s, "upstreams", _upstreams(s.upstreams))
     _coerce(s, "router_thresholds", _thresholds(s.router_thresholds))
+    if s.router_thresholds is not None:
+        for alias, models in s.router_aliases.items():
+            _require(len(models) == 1 or len(models) == len(s.router_thresholds) + 1, "router_thresholds",
+                     f"one threshold fewer than the models of alias {alias!r} ({len(models)} models)",
+                     list(s.router_thresholds))
     _coerce(s, "price_table", _prices(s.price_table))
 
 

@@ -1,32 +1,45 @@
-"""The model router: a request naming an alias gets a concrete model, and the body is rewritten."""
+"""The model router: a request naming an alias gets a concrete model, and the body is rewritten.
+
+The alias's models are tiers, cheapest first (``LLMGUARD_ROUTER_ALIASES``). The request's
+complexity score (:mod:`asgi_llmguard.complexity`) picks the tier, with the boundaries of
+``LLMGUARD_ROUTER_THRESHOLDS`` or an even split. A request naming a concrete model passes
+untouched. Without LLMProxy this rewrite is all the router does; with it, LLMProxy then picks
+the backend that serves the chosen model.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ._layer import GuardLayer
 from ._types import Receive, Scope, Send
+from .complexity import choose_tier, estimate_complexity
 from .exchange import Exchange
 from .openai_protocol import ParsedRequest
 
-LONG_PROMPT_CHARS = 2000
+__all__ = ["ModelRouterMiddleware", "choose_model"]
 
 
-def choose_model(request: ParsedRequest, models: tuple[str, ...]) -> str:
-    """Cheapest model unless the request looks demanding (a first estimate: size and depth)."""
+def choose_model(request: ParsedRequest, models: Sequence[str], thresholds: Sequence[float] | None = None
+                 ) -> tuple[str, float]:
+    """The model for this request among ``models`` (cheapest first), and the complexity score behind it."""
     if len(models) == 1:
-        return models[0]
-    size = len(request.last_user_text() or "") + sum(len(str(m.get("content", ""))) for m in request.messages[:-1])
-    demanding = size > LONG_PROMPT_CHARS or len(request.messages) > 8 or (request.max_tokens or 0) > 1024
-    return models[-1] if demanding else models[0]
+        return models[0], 0.0
+    score = estimate_complexity(request).score
+    usable = thresholds if thresholds is not None and len(thresholds) == len(models) - 1 else None
+    return models[choose_tier(score, len(models), usable)], score
 
 
 class ModelRouterMiddleware(GuardLayer):
     """Rewrites a model alias (``LLMGUARD_ROUTER_ALIASES``) into the model chosen for this request."""
 
     async def handle(self, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
-        models = self.guard.settings.router_aliases.get(exchange.request.model)
+        settings = self.guard.settings
+        models = settings.router_aliases.get(exchange.request.model)
         if models:
-            chosen = choose_model(exchange.request, models)
+            chosen, score = choose_model(exchange.request, models, settings.router_thresholds)
             exchange.routed_model = chosen
+            exchange.extras["complexity"] = round(score, 3)
             exchange.set_field("model", chosen)
             exchange.set_header("X-LLMGuard-Model", chosen)
         await self.app(scope, receive, send)

@@ -124,6 +124,11 @@ def test_bad_env_value_names_the_variable_and_what_it_expected(variable: str, ra
         ("cache_scope", "everyone", "LLMGUARD_CACHE_SCOPE"),
         ("redis_url", "memcached://x", "LLMGUARD_REDIS_URL"),
         ("router_aliases", {"auto": "small"}, "LLMGUARD_ROUTER_ALIASES"),
+        ("router_thresholds", [0.6, 0.3], "LLMGUARD_ROUTER_THRESHOLDS"),
+        ("router_thresholds", [1.5], "LLMGUARD_ROUTER_THRESHOLDS"),
+        ("upstream_max_attempts", 0, "LLMGUARD_UPSTREAM_MAX_ATTEMPTS"),
+        ("breaker_open_seconds", -1, "LLMGUARD_BREAKER_OPEN_SECONDS"),
+        ("upstream_retry_backoff_ms", -5, "LLMGUARD_UPSTREAM_RETRY_BACKOFF_MS"),
         ("upstreams", [{"url": 5}], "LLMGUARD_UPSTREAMS"),
         ("cache_enabled", "yes", "LLMGUARD_CACHE_ENABLED"),
     ],
@@ -177,3 +182,11 @@ def test_guard_accepts_settings_object_with_overrides() -> None:
     guard = Guard(Settings(cache_ttl_seconds=5), cache_semantic=False)
     assert guard.settings.cache_ttl_seconds == 5
     assert guard.settings.cache_semantic is False
+
+
+def test_router_thresholds_must_match_every_alias() -> None:
+    with pytest.raises(ConfigurationError, match=r"LLMGUARD_ROUTER_THRESHOLDS.*'auto'"):
+        Settings(router_aliases={"auto": ["a", "b", "c"]}, router_thresholds=[0.5])
+    ok = Settings.from_env({"LLMGUARD_ROUTER_ALIASES": '{"auto": ["a", "b", "c"], "one": ["x"]}',
+                            "LLMGUARD_ROUTER_THRESHOLDS": "[0.3, 0.7]"})
+    assert ok.router_thresholds == (0.3, 0.7)

@@ -319,7 +319,8 @@ async def test_router_alias_reaches_the_app_as_the_chosen_model_with_a_correct_c
     guard = Guard(cache_semantic=False, router_aliases={"auto": ["small-model", "large-model"]})
     async with client(guard.wrap(llm.app)) as c:
         short = await c.post(CHAT, json=chat("hi", model="auto"))
-        long = await c.post(CHAT, json=chat("explain " * 400, model="auto"))
+        long = await c.post(CHAT, json=chat("Prove that the square root of 2 is irrational, then derive a bound on "
+                                            "how well rationals approximate it.", model="auto"))
         plain = await c.post(CHAT, json=chat("hi", model="gpt-test"))
     assert short.headers["x-llmguard-model"] == "small-model"
     assert long.headers["x-llmguard-model"] == "large-model"
@@ -329,6 +330,21 @@ async def test_router_alias_reaches_the_app_as_the_chosen_model_with_a_correct_c
         assert int(headers["content-length"]) == len(body)
     assert llm.exchanges[0].routed_model == "small-model"
     assert short.json()["model"] == "small-model"
+
+
+async def test_router_picks_among_three_tiers_with_configured_thresholds(llm: FakeLLM) -> None:
+    guard = Guard(cache_semantic=False, router_aliases={"auto": ["s", "m", "l"]}, router_thresholds=[0.3, 0.6])
+    prompts = {
+        "s": "What is the capital of France?",
+        "l": "Design a sharded, replicated key-value store: derive its consistency guarantees, prove the "
+             "failover protocol correct, and write the Python code for the leader election step by step.",
+    }
+    async with client(guard.wrap(llm.app)) as c:
+        for tier, text in prompts.items():
+            response = await c.post(CHAT, json=chat(text, model="auto"))
+            assert response.headers["x-llmguard-model"] == tier, text
+    assert [json.loads(body)["model"] for body in llm.bodies] == ["s", "l"]
+    assert [e.extras["complexity"] for e in llm.exchanges] == sorted(e.extras["complexity"] for e in llm.exchanges)
 
 
 async def test_router_rewrite_keeps_every_other_field(llm: FakeLLM) -> None:
