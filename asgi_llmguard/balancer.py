@@ -88,6 +88,9 @@ class BalancerConfig:
     """Bounded-load factor c for affinity: no backend takes more than c times the average."""
     virtual_nodes: int = 100
     """Points per backend on the affinity hash ring."""
+    policy: Literal["p2c", "round_robin"] = "p2c"
+    """How a request without affinity picks among closed backends: Peak-EWMA power of two choices,
+    or plain round robin (the common default elsewhere; kept as the benchmark's baseline)."""
 
     def __post_init__(self) -> None:
         def positive(name: str, value: float) -> None:
@@ -114,6 +117,8 @@ class BalancerConfig:
             raise ValueError(f"BalancerConfig.load_factor must be a finite number of at least 1, "
                              f"not {self.load_factor!r}")
         whole("virtual_nodes", self.virtual_nodes)
+        if self.policy not in ("p2c", "round_robin"):
+            raise ValueError(f"BalancerConfig.policy must be 'p2c' or 'round_robin', not {self.policy!r}")
 
 
 _DEFAULT_CONFIG = BalancerConfig()
@@ -224,6 +229,7 @@ class Balancer:
         self._config = config
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
+        self._turn = 0  # round robin's position
         self._on_state = on_state
         self._names = tuple(names)
         now = clock()
@@ -267,6 +273,9 @@ class Balancer:
             chosen = self._by_affinity(ready, affinity_key)
         elif len(ready) == 1:
             chosen = ready[0]
+        elif self._config.policy == "round_robin":
+            chosen = ready[self._turn % len(ready)]
+            self._turn += 1
         else:
             first, second = self._rng.sample(ready, 2)
             chosen = min(first, second, key=lambda entry: (self._load(entry, now), entry.inflight))

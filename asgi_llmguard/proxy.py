@@ -88,7 +88,8 @@ class LLMProxy:
 
     ``upstreams`` defaults to the settings' ``upstreams`` (``LLMGUARD_UPSTREAMS``). Give
     ``guard`` when the proxy sits behind a :class:`~asgi_llmguard.Guard`'s stack: its settings
-    are used and its metrics show each backend's health and breaker state.
+    are used and its metrics show each backend's health and breaker state. ``balancer_config``
+    replaces the balancer tuning the settings give (e.g. ``policy="round_robin"``).
     """
 
     def __init__(
@@ -100,6 +101,7 @@ class LLMProxy:
         client: httpx.AsyncClient | None = None,
         environ: Mapping[str, str] | None = None,
         on_backend_state: Callable[[str, BreakerState], None] | None = None,
+        balancer_config: BalancerConfig | None = None,
     ) -> None:
         if settings is None:
             settings = guard.settings if guard is not None else Settings.from_env()
@@ -127,10 +129,11 @@ class LLMProxy:
             self._api_keys[upstream.url] = key
         self._metrics = guard.metrics if guard is not None else None
         self._on_backend_state = on_backend_state
-        config = BalancerConfig(
+        config = balancer_config or BalancerConfig(
             decay_seconds=settings.balancer_decay_seconds,
             failure_threshold=settings.breaker_failures,
-            open_seconds=settings.breaker_open_seconds,
+            open_seconds=max(settings.breaker_open_seconds, 0.001),
+            max_open_seconds=max(60.0, settings.breaker_open_seconds),
         )
         self.balancer = Balancer(urls, config, on_state=self._state_changed)
         for url in urls:

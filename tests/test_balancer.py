@@ -566,3 +566,27 @@ def test_invariants_hold_for_any_sequence_of_calls(ops: list[tuple[Any, ...]], s
         for held in out:
             if held.probe:
                 assert snapshot[held.backend]["state"] == "half_open"
+
+
+def test_round_robin_takes_turns_whatever_the_latency_and_skips_open_breakers() -> None:
+    balancer = make(["a", "b", "c"], policy="round_robin", failure_threshold=1)
+    order = []
+    for _ in range(6):
+        lease = balancer.acquire()
+        assert lease is not None
+        order.append(lease.backend)
+        lease.succeeded(5.0 if lease.backend == "c" else 0.001)  # c is slow: round robin does not care
+    assert order == ["a", "b", "c", "a", "b", "c"]
+    fail(balancer, "b")
+    picked = []
+    for _ in range(4):
+        lease = balancer.acquire()
+        assert lease is not None
+        picked.append(lease.backend)
+        lease.released()
+    assert "b" not in picked and set(picked) == {"a", "c"}
+
+
+def test_an_unknown_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="policy"):
+        BalancerConfig(policy="random")  # type: ignore[arg-type]
