@@ -172,3 +172,32 @@ async def test_behind_the_stack_the_router_rewrites_the_model_the_upstream_sees(
     assert response.headers["x-llmguard-model"] == "mock-small"
     assert mock.state.last_request["model"] == "mock-small"
     assert mock.state.models["mock-small"] == 1
+
+
+async def test_affinity_sends_one_system_prompt_to_one_backend_and_spreads_many() -> None:
+    mocks = {"a.test": create_mock_llm(ttft_ms=0, token_ms=0), "b.test": create_mock_llm(ttft_ms=0, token_ms=0)}
+
+    async def by_host(scope: Any, receive: Any, send: Any) -> None:
+        host = dict(scope["headers"])[b"host"].decode()
+        await mocks[host](scope, receive, send)
+
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=by_host))
+    proxy = LLMProxy([{"url": "http://a.test/v1"}, {"url": "http://b.test/v1"}],
+                     settings=Settings(upstream_affinity=True), client=client)
+
+    def calls() -> dict[str, int]:
+        return {host: mock.state.calls for host, mock in mocks.items()}
+
+    async def ask(system: str) -> None:
+        body = {"model": "m", "messages": [{"role": "system", "content": system}, {"role": "user", "content": "hi"}]}
+        assert (await front.post("/v1/chat/completions", json=body)).status_code == 200
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=proxy), base_url="http://proxy") as front:
+        for _ in range(8):
+            await ask("You are the billing assistant of ACME.")
+        after_one = calls()
+        assert sorted(after_one.values()) == [0, 8]  # one backend took every request with that prompt
+        for i in range(40):
+            await ask(f"You are assistant number {i}.")
+    spread = {host: n - after_one[host] for host, n in calls().items()}
+    assert min(spread.values()) >= 8, spread  # forty prompts land on both backends
