@@ -393,7 +393,7 @@ def _has(index: VectorIndex, namespace: str, key: int) -> bool:
     space = index._namespaces.get(namespace)
     if space is None:
         return False
-    return key in (space.positions if isinstance(space, _Exact) else space.keys)
+    return key in (space.positions if isinstance(space, _Exact) else space.exact.positions)
 
 
 def _adopt(target: VectorIndex, source: VectorIndex) -> None:
@@ -427,7 +427,7 @@ async def _load(index: VectorIndex, namespace: str, keys: list[int], matrix: npt
     exact = _exact_space(index.dimensions, kept, units)
     space: _Exact | _Approximate = exact
     if index.brute_force_below == 0 or len(kept) >= index.brute_force_below:
-        space = await asyncio.to_thread(_Approximate, index.dimensions, exact)
+        space = await asyncio.to_thread(partial(_Approximate, index.dimensions, exact, threads=0))
     index._namespaces[namespace] = space
     index._size += len(kept)
 
@@ -442,15 +442,19 @@ def _serialise(index: VectorIndex) -> tuple[dict[str, Any], bytes]:
             keys = np.asarray(space.keys, dtype=np.uint64).tobytes()
             data = space.matrix[: len(space)].tobytes()
             kind = "exact"
-        else:
-            keys = np.asarray(sorted(space.keys), dtype=np.uint64).tobytes()
+        else:  # the graph, then the exact unit vectors in the order of the keys
+            keys = np.asarray(space.exact.keys, dtype=np.uint64).tobytes()
             saved = space.index.save()
             if saved is None:
                 raise RuntimeError("usearch returned no bytes for the index")
-            data = bytes(saved)
-            kind = "usearch"
-        spaces.append({"ns": namespace, "kind": kind, "count": len(space), "keys": [offset, len(keys)],
-                       "data": [offset + len(keys), len(data)]})
+            graph = bytes(saved)
+            data = graph + space.exact.matrix[: len(space)].tobytes()
+            kind = "usearch-i8+exact"
+        item: dict[str, Any] = {"ns": namespace, "kind": kind, "count": len(space), "keys": [offset, len(keys)],
+                                "data": [offset + len(keys), len(data)]}
+        if kind != "exact":
+            item["graph_bytes"] = len(graph)
+        spaces.append(item)
         parts += [keys, data]
         offset += len(keys) + len(data)
     return {"spaces": spaces}, b"".join(parts)
@@ -469,12 +473,16 @@ def _deserialise(index: VectorIndex, spaces: list[dict[str, Any]], payload: byte
         if item["kind"] == "exact":
             units = np.frombuffer(data, dtype=np.float32).reshape(len(keys), index.dimensions)
             space = _exact_space(index.dimensions, keys, units)
-        else:
-            space = _Approximate.__new__(_Approximate)
-            restored = Index.restore(bytes(data))
+        elif item["kind"] == "usearch-i8+exact":
+            graph_bytes = int(item["graph_bytes"])
+            restored = Index.restore(bytes(data[:graph_bytes]))
             if restored is None:
                 raise ValueError(f"the snapshot's usearch graph for {item['ns']!r} does not load")
+            units = np.frombuffer(data[graph_bytes:], dtype=np.float32).reshape(len(keys), index.dimensions)
+            space = _Approximate.__new__(_Approximate)
             space.index = restored
-            space.keys = set(keys)
+            space.exact = _exact_space(index.dimensions, keys, units)
+        else:  # a snapshot from another version: the caller rebuilds from the entries
+            raise ValueError(f"the snapshot's namespace {item['ns']!r} has an unknown kind {item['kind']!r}")
         index._namespaces[item["ns"]] = space
         index._size += len(keys)
