@@ -113,6 +113,12 @@ class Metrics:
         self.backend_breaker = Gauge("llmguard_backend_breaker_state",
                                      "Circuit breaker of a backend: 0 closed, 1 half-open, 2 open.", ["backend"],
                                      multiprocess_mode="livemax", registry=r)
+        # the request log (requestlog.py)
+        self.request_log_rows = Counter("llmguard_request_log_rows", "Rows the request log wrote to PostgreSQL.",
+                                        registry=r)
+        self.request_log_dropped = Counter("llmguard_request_log_dropped",
+                                           "Request log rows lost: queue full, refused, or unwritten at shutdown.",
+                                           registry=r)
 
     # -- recording -----------------------------------------------------------------------------------
 
@@ -140,26 +146,19 @@ class Metrics:
         self._count_tokens(exchange)
 
     def _count_tokens(self, exchange: Exchange) -> None:
-        usage = exchange.response.usage or {}
         hit = exchange.cache_status == "hit"
         source = "cache" if hit else "upstream"
-        counts = {}
-        for direction in ("prompt", "completion"):
-            count = usage.get(f"{direction}_tokens")
-            if isinstance(count, int) and not isinstance(count, bool) and count > 0:
-                counts[direction] = count
-                self.tokens.labels(direction, source).inc(count)
-                if hit:
-                    self.tokens_saved.labels(direction).inc(count)
+        counts = token_counts(exchange.response.usage)
+        for direction, count in counts.items():
+            self.tokens.labels(direction, source).inc(count)
+            if hit:
+                self.tokens_saved.labels(direction).inc(count)
         if not counts:
             return
-        model = exchange.request.model
-        if model not in self.prices and model in self.aliases:
-            model = self.aliases[model][0]
-        price = self.prices.get(model)
-        if price is None:
+        priced = price_tokens(counts, exchange.request.model, self.prices, self.aliases)
+        if priced is None:
             return
-        cost = sum(counts.get(d, 0) * price[d] for d in ("prompt", "completion")) / 1_000_000
+        model, cost = priced
         (self.cost_saved if hit else self.cost_spent).labels(model).inc(cost)
 
     def set_backend(self, backend: str, *, up: bool, breaker: str = "closed") -> None:
@@ -200,6 +199,30 @@ class Metrics:
             from prometheus_client import multiprocess
 
             multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def token_counts(usage: Mapping[str, Any] | None) -> dict[str, int]:
+    """The positive prompt and completion token counts of a response's usage."""
+    counts: dict[str, int] = {}
+    for direction in ("prompt", "completion"):
+        count = (usage or {}).get(f"{direction}_tokens")
+        if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+            counts[direction] = count
+    return counts
+
+
+def price_tokens(counts: Mapping[str, int], model: str, prices: Mapping[str, Mapping[str, float]],
+                 aliases: Mapping[str, tuple[str, ...]]) -> tuple[str, float] | None:
+    """The priced model and the USD of ``counts`` by ``prices`` (per 1M tokens); None when unpriced.
+
+    An alias not in the table is priced as its cheapest model: a saving is never overstated.
+    """
+    if model not in prices and model in aliases:
+        model = aliases[model][0]
+    price = prices.get(model)
+    if price is None:
+        return None
+    return model, sum(counts.get(d, 0) * price[d] for d in ("prompt", "completion")) / 1_000_000
 
 
 def _wrap_async(target: object, name: str, histogram: Histogram) -> None:
@@ -357,6 +380,8 @@ class MetricsMiddleware(GuardLayer):
         if metrics is not None:
             exchange.on_finish(_record(metrics))
         exchange.on_finish(log_finisher(settings.log_prompts))
+        if self.guard.request_log is not None:  # the PostgreSQL request log (requestlog.py)
+            self.guard.request_log.watch(exchange)
         with structlog.contextvars.bound_contextvars(llmguard_request_id=exchange.request_id):
             await self.app(scope, receive, send)
 
