@@ -68,16 +68,22 @@ class GuardLayer:
         exchange = Exchange(scope=scope, request=request, raw_body=body,
                             identity=self.guard.identify(scope, request))
         scope[SCOPE_KEY] = exchange
+        if self.guard.tracing is not None:  # the request span: current while the stack and the app run
+            self.guard.tracing.open(exchange)
         try:
             await self.handle(exchange, scope, exchange.wrap_receive(receive), exchange.wrap_send(send))
-        except BaseException:
+        except BaseException as exc:
             exchange.response.failed = True
+            if exchange.trace is not None:
+                exchange.trace.record_failure(exc)
             raise
         finally:
             try:
                 await exchange.finish()
             except Exception:  # a bookkeeping failure must never fail a served request
                 log.exception("llmguard.finish_failed", request_id=exchange.request_id)
+            if exchange.trace is not None:  # after the finishers: the response is over, the attributes final
+                exchange.trace.end(exchange)
 
     async def serve_endpoint(self, scope: Scope, receive: Receive, send: Send) -> bool:
         """Answer one of this layer's own endpoints (metrics, admin...); False when not one."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import structlog
 
+from . import tracing
 from ._asgi import encode_headers, get_header, send_json
 from ._layer import GuardLayer
 from ._types import Receive, Scope, Send
@@ -29,6 +30,7 @@ from .storage.redis import StorageUnavailable
 if TYPE_CHECKING:
     from .config import Settings
     from .embedding import Embedder
+    from .tracing import RequestTrace
     from .vectorindex import VectorIndex
     from .verify import Verifier
 
@@ -95,11 +97,18 @@ class SemanticCache:
             self._lookup_failed("embedding", exc)
             return None
 
-    async def find_similar(self, namespace: str, text: str, vector: np.ndarray) -> Hit | None:
-        """The nearest stored prompt above the threshold that the verifier accepts."""
+    async def find_similar(self, namespace: str, text: str, vector: np.ndarray, *,
+                           trace: RequestTrace | None = None) -> Hit | None:
+        """The nearest stored prompt above the threshold that the verifier accepts (``trace``: a traced
+        request's, for the index search and verify spans)."""
         if self.index is None:
             return None
-        for neighbour in self.index.search(namespace, vector, k=4):
+        with tracing.span(trace, "llmguard.index.search") as span:
+            neighbours = self.index.search(namespace, vector, k=4)
+            if span:
+                span.set_many({"llmguard.index.results": len(neighbours),
+                               "llmguard.index.best_similarity": neighbours[0].similarity if neighbours else None})
+        for neighbour in neighbours:
             if neighbour.similarity < self.threshold:
                 break
             try:
@@ -111,7 +120,12 @@ class SemanticCache:
                 self.index.remove(namespace, neighbour.key)
                 continue
             if self.verifier is not None and self.settings.cache_verify:
-                verdict = self.verifier.check(text, entry.prompt, neighbour.similarity)
+                with tracing.span(trace, "llmguard.cache.verify") as span:
+                    verdict = self.verifier.check(text, entry.prompt, neighbour.similarity)
+                    if span:
+                        span.set_many({"llmguard.cache.similarity": neighbour.similarity,
+                                       "llmguard.verify.accepted": verdict.accepted,
+                                       "llmguard.verify.reason": verdict.reason})
                 if not verdict.accepted:
                     continue
             return Hit(entry, neighbour.similarity)
@@ -223,11 +237,16 @@ class SemanticCacheMiddleware(GuardLayer):
             vector = exchange.extras.get("cache.vector")
             if hit is None and lookup.write:
                 leader = cache.lead(lookup.exact_key)
-                if leader is None:
-                    await cache.wait_for_leader(lookup.exact_key)
-                    hit = await cache.find_exact(lookup.exact_key)
+                if leader is None:  # an identical request is asking upstream: wait for its answer
+                    with tracing.span(exchange.trace, "llmguard.cache.wait"):
+                        await cache.wait_for_leader(lookup.exact_key)
+                        hit = await cache.find_exact(lookup.exact_key)
         if hit is not None:
-            await self._replay(exchange, hit, scope, receive, send)
+            with tracing.span(exchange.trace, "llmguard.cache.replay") as span:
+                if span:
+                    span.set_many({"llmguard.cache.tier": "exact" if hit.similarity is None else "semantic",
+                                   "llmguard.cache.entry_id": hit.entry.id, "llmguard.stream": exchange.request.stream})
+                await self._replay(exchange, hit, scope, receive, send)
             return
         exchange.cache_status = "miss"
         exchange.set_header("X-LLMGuard-Cache", "miss")
@@ -265,14 +284,21 @@ class SemanticCacheMiddleware(GuardLayer):
                       semantic=semantic)
 
     async def _find(self, cache: SemanticCache, exchange: Exchange, lookup: Lookup, text: str | None) -> Hit | None:
-        hit = await cache.find_exact(lookup.exact_key)
+        trace = exchange.trace
+        with tracing.span(trace, "llmguard.cache.exact") as span:
+            hit = await cache.find_exact(lookup.exact_key)
+            if span:
+                span.set("llmguard.cache.found", hit is not None)
         if hit is not None or not lookup.semantic or text is None:
             return hit
-        vector = await cache.embed(text)
+        with tracing.span(trace, "llmguard.embedding") as span:
+            vector = await cache.embed(text)
+            if span:
+                span.set("llmguard.embedding.ok", vector is not None)
         if vector is None:
             return None
         exchange.extras["cache.vector"] = vector
-        return await cache.find_similar(lookup.namespace, text, vector)
+        return await cache.find_similar(lookup.namespace, text, vector, trace=trace)
 
     async def _replay(self, exchange: Exchange, hit: Hit, scope: Scope, receive: Receive, send: Send) -> None:
         exchange.cache_status = "hit"
@@ -314,11 +340,20 @@ def _keep(cache: SemanticCache, lookup: Lookup, text: str | None,
             return
         nonlocal vector
         if vector is None and text is not None:
-            vector = await cache.embed(text)
-        try:
-            await cache.store_answer(lookup.namespace, lookup.exact_key, text, answer, vector)
-        except StorageUnavailable as exc:  # the client has its answer; it is just not kept
-            cache._lookup_failed("redis", exc)
+            with tracing.span(exchange.trace, "llmguard.embedding") as span:
+                vector = await cache.embed(text)
+                if span:
+                    span.set("llmguard.embedding.ok", vector is not None)
+        with tracing.span(exchange.trace, "llmguard.cache.store") as span:
+            try:
+                entry = await cache.store_answer(lookup.namespace, lookup.exact_key, text, answer, vector)
+            except StorageUnavailable as exc:  # the client has its answer; it is just not kept
+                cache._lookup_failed("redis", exc)
+                if span:
+                    span.fail("storage unavailable")
+            else:
+                if span:
+                    span.set("llmguard.cache.entry_id", entry.id)
 
     return keep
 

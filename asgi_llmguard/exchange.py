@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -15,6 +15,9 @@ from ._asgi import BodyReplay, bearer_token, set_request_header
 from ._types import Message, Receive, Scope, Send
 from .observer import ResponseObserver
 from .openai_protocol import ParsedRequest, dump_json
+
+if TYPE_CHECKING:
+    from .tracing import RequestTrace
 
 log = structlog.get_logger("asgi_llmguard")
 
@@ -70,6 +73,7 @@ class Exchange:
     response: ResponseObserver = field(default_factory=ResponseObserver)
     response_headers: dict[str, str] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    trace: RequestTrace | None = None  # the request span when tracing is on (tracing.py)
     _finishers: list[Finisher] = field(default_factory=list)
     _body: bytes | None = None
 

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from . import tracing
 from ._asgi import ClientDisconnected, read_body, send_error, send_json
 from ._types import Message, Receive, Scope, Send
 from .balancer import Balancer, BalancerConfig, BreakerState, Lease
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .guard import Guard
+    from .tracing import StageSpan, _NoSpan
 
 __all__ = ["LLMProxy"]
 
@@ -128,6 +130,10 @@ class LLMProxy:
                     )
             self._api_keys[upstream.url] = key
         self._metrics = guard.metrics if guard is not None else None
+        # Behind a traced stack the request's own tracer is used; alone, the proxy traces with its settings.
+        self._tracing = guard.tracing if guard is not None else None
+        if self._tracing is None and settings.tracing:
+            self._tracing = tracing.Tracing(trace_prompts=settings.trace_prompts)
         self._on_backend_state = on_backend_state
         config = balancer_config or BalancerConfig(
             decay_seconds=settings.balancer_decay_seconds,
@@ -259,15 +265,19 @@ class LLMProxy:
             tried.append(lease.backend)
             if attempt:
                 await asyncio.sleep(self._backoff(attempt))
-            try:
-                await self._attempt(lease, scope, send, path, body)
-                return
-            except _Failure as exc:
-                failure = exc
-                log.warning("llmguard.upstream_attempt_failed", backend=lease.backend, attempt=attempt + 1,
-                            status=exc.error.status, reason=exc.error.code)
-            finally:
-                lease.released()  # no-op when the attempt already ended it
+            with tracing.upstream_span(self._tracing, scope, lease.backend, attempt + 1) as span:
+                try:
+                    await self._attempt(lease, scope, send, path, body, span)
+                    return
+                except _Failure as exc:
+                    failure = exc
+                    if span:
+                        span.fail(exc.error.code or "upstream_error",
+                                  {"http.response.status_code": exc.error.status, "error.type": exc.error.code})
+                    log.warning("llmguard.upstream_attempt_failed", backend=lease.backend, attempt=attempt + 1,
+                                status=exc.error.status, reason=exc.error.code)
+                finally:
+                    lease.released()  # no-op when the attempt already ended it
         if failure is None:
             failure = _Failure(RequestError(
                 "No upstream can take this request now: every backend for this model is failing "
@@ -279,7 +289,8 @@ class LLMProxy:
         base = self.settings.upstream_retry_backoff_ms / 1000 * 2 ** (attempt - 1)
         return float(min(MAX_BACKOFF_S, base * (0.5 + self._random.random())))
 
-    async def _attempt(self, lease: Lease, scope: Scope, send: Send, path: str, body: bytes) -> None:
+    async def _attempt(self, lease: Lease, scope: Scope, send: Send, path: str, body: bytes,
+                       span: StageSpan | _NoSpan = tracing.NO_SPAN) -> None:
         import httpx
 
         client = self._get_client()
@@ -288,7 +299,7 @@ class LLMProxy:
             "POST",
             _upstream_url(lease.backend, path),
             content=body,
-            headers=self._headers(scope, lease.backend),
+            headers=span.inject(self._headers(scope, lease.backend)),  # tracing on: our traceparent
             timeout=httpx.Timeout(
                 connect=self.settings.upstream_connect_timeout_ms / 1000,
                 read=self.settings.upstream_read_timeout_ms / 1000,
@@ -304,6 +315,8 @@ class LLMProxy:
         except httpx.TransportError as exc:
             lease.failed()
             raise _Failure(_upstream_unavailable(lease.backend, exc)) from None
+        if span:
+            span.set("http.response.status_code", response.status_code)
         try:
             if response.status_code in RETRY_STATUSES:
                 raise await self._retryable(lease, response)
@@ -331,6 +344,8 @@ class LLMProxy:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 lease.failed()
+                if span:
+                    span.fail("upstream_stream_cut", {"error.type": type(exc).__name__})
                 await self._cut(send, lease.backend, exc, streamed=streamed)
                 return
             lease.succeeded(first_byte_s)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from . import tracing
 from ._asgi import send_json
 from ._layer import GuardLayer
 from ._types import Receive, Scope, Send
@@ -263,6 +264,20 @@ UNAVAILABLE = error_payload(
     "service_unavailable", code="rate_limit_unavailable")
 
 
+def _span_attributes(verdict: Verdict) -> dict[str, object]:
+    """The rate-limit span's attributes (tracing on only): the limits checked, and which one refused."""
+    attributes: dict[str, object] = {"llmguard.ratelimit.admitted": verdict.admitted,
+                                     "llmguard.ratelimit.limits": verdict.kinds}
+    if verdict.decision is not None and not verdict.admitted:
+        attributes["llmguard.ratelimit.limit"] = next(
+            (kind for kind, state in zip(verdict.kinds, verdict.decision.states, strict=True) if not state.allowed),
+            None)
+        attributes["llmguard.ratelimit.retry_after_ms"] = math.ceil(verdict.decision.retry_us / 1000)
+    elif verdict.admitted and TOKENS in verdict.kinds:
+        attributes["llmguard.ratelimit.reserved_tokens"] = verdict.reserved_tokens
+    return attributes
+
+
 class RateLimitMiddleware(GuardLayer):
     """Requests and tokens per window per identity, a global ceiling, and OpenAI's headers and 429."""
 
@@ -271,7 +286,10 @@ class RateLimitMiddleware(GuardLayer):
         if limiter is None:
             await self.app(scope, receive, send)
             return
-        verdict = await limiter.admit(exchange)
+        with tracing.span(exchange.trace, "llmguard.ratelimit") as span:
+            verdict = await limiter.admit(exchange)
+            if span:
+                span.set_many(_span_attributes(verdict))
         if verdict.decision is not None:
             for name, value in headers_for(verdict.kinds, verdict.decision).items():
                 exchange.set_header(name, value)
