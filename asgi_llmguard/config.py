@@ -128,6 +128,7 @@ class Settings:
     embedding_model: str = field(default=DEFAULT_EMBEDDING_MODEL, metadata=_env(_parse_str))
     embedding_model_dir: str | None = field(default=None, metadata=_env(_parse_optional_str))
     embedding_url: str | None = field(default=None, metadata=_env(_parse_optional_str))
+    embedding_api_key: str | None = field(default=None, repr=False, metadata=_env(_parse_optional_str))
     embedding_timeout_ms: float = field(default=500.0, metadata=_env(_parse_float))
     embedding_threads: int = field(default=1, metadata=_env(_parse_int))
     embedding_max_batch: int = field(default=32, metadata=_env(_parse_int))
@@ -166,7 +167,13 @@ class Settings:
         default_factory=lambda: MappingProxyType({}), metadata=_env(_parse_json)
     )
     log_prompts: bool = field(default=False, metadata=_env(_parse_bool))
-    request_log_dsn: str | None = field(default=None, metadata=_env(_parse_optional_str))
+    tracing: bool = field(default=False, metadata=_env(_parse_bool))  # OpenTelemetry spans (tracing.py)
+    trace_prompts: bool = field(default=False, metadata=_env(_parse_bool))
+    # repr=False: a DSN may hold a password
+    request_log_dsn: str | None = field(default=None, repr=False, metadata=_env(_parse_optional_str))
+    request_log_queue: int = field(default=10_000, metadata=_env(_parse_int))
+    request_log_batch: int = field(default=1_000, metadata=_env(_parse_int))
+    request_log_flush_ms: float = field(default=500.0, metadata=_env(_parse_float))
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -211,11 +218,11 @@ def _coerce(settings: Settings, name: str, value: object) -> None:
 def _validate(s: Settings) -> None:
     for name in ("cache_enabled", "cache_verify", "cache_semantic", "cache_bypass_time_sensitive",
                  "metrics_enabled", "log_prompts", "rate_limit_fail_closed", "rate_limit_count_cache_hits",
-                 "rate_limit_cache_hits_cost_tokens", "upstream_affinity"):
+                 "rate_limit_cache_hits_cost_tokens", "upstream_affinity", "tracing", "trace_prompts"):
         _require(isinstance(getattr(s, name), bool), name, "a boolean", getattr(s, name))
     for name in ("max_body_bytes", "cache_ttl_seconds", "cache_max_entries", "cache_max_bytes",
                  "embedding_threads", "embedding_max_batch", "embedding_max_pending", "upstream_max_attempts",
-                 "breaker_failures"):
+                 "breaker_failures", "request_log_queue", "request_log_batch"):
         value = getattr(s, name)
         _require(_is_int(value) and value > 0, name, "a positive integer", value)
     for name in ("rate_limit_rpm", "rate_limit_tpm", "global_rpm"):
@@ -223,7 +230,7 @@ def _validate(s: Settings) -> None:
         _require(_is_int(value) and value >= 0, name, "an integer ≥ 0 (0 turns the limit off)", value)
     for name in ("redis_timeout_ms", "embedding_timeout_ms", "cache_single_flight_timeout_ms",
                  "rate_limit_window_seconds", "upstream_connect_timeout_ms", "upstream_read_timeout_ms",
-                 "breaker_open_seconds", "balancer_decay_seconds"):
+                 "breaker_open_seconds", "balancer_decay_seconds", "request_log_flush_ms"):
         value = getattr(s, name)
         unit = "seconds" if name.endswith("seconds") else "milliseconds"
         _require(_is_number(value) and value > 0, name, f"a positive number of {unit}", value)
@@ -236,6 +243,17 @@ def _validate(s: Settings) -> None:
     if s.redis_url is not None:
         _require(isinstance(s.redis_url, str) and s.redis_url.split("://", 1)[0] in
                  {"redis", "rediss", "unix"}, "redis_url", "a redis://, rediss:// or unix:// URL", s.redis_url)
+    dsn = s.request_log_dsn
+    if dsn is not None:  # the message never echoes a DSN: it may hold a password
+        scheme = dsn.split("://", 1)[0] if isinstance(dsn, str) and "://" in dsn else None
+        _require(scheme in {"postgres", "postgresql"}, "request_log_dsn", "a postgresql:// or postgres:// DSN",
+                 f"{scheme}://..." if scheme is not None else "a value without a scheme")
+    if s.embedding_url is not None:  # the OpenAI base URL: the client appends /embeddings
+        _require(isinstance(s.embedding_url, str) and s.embedding_url.startswith(("http://", "https://"))
+                 and not s.embedding_url.rstrip("/").endswith("/embeddings"), "embedding_url",
+                 "an http(s) base URL with /v1, e.g. http://127.0.0.1:8100/v1 (/embeddings is appended)",
+                 s.embedding_url)
+        _coerce(s, "embedding_url", s.embedding_url.rstrip("/"))
     for name in ("redis_prefix", "embedding_model"):
         _require(isinstance(getattr(s, name), str) and bool(getattr(s, name)), name, "a non-empty string",
                  getattr(s, name))

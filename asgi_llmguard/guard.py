@@ -19,6 +19,7 @@ from .exchange import IdentityFunc, default_identity
 from .openai_protocol import ParsedRequest
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
     from prometheus_client import CollectorRegistry
     from redis.asyncio import Redis
 
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
     from .indexsync import IndexSync
     from .metrics import Metrics
     from .ratelimit import LimitOverrides, RateLimiter
+    from .requestlog import RequestLog
     from .storage.base import CacheStore
+    from .tracing import Tracing
 
 log = structlog.get_logger("asgi_llmguard")
 
@@ -37,7 +40,8 @@ class Guard:
 
     ``identity`` replaces the default identity (hashed bearer token, else ``user``,
     else client address); ``registry`` puts the metrics in an app's own Prometheus
-    registry; ``embedder`` replaces the local fastembed model.
+    registry; ``embedder`` replaces the local fastembed model; ``tracer_provider`` takes the spans
+    instead of OpenTelemetry's global provider (with ``LLMGUARD_TRACING`` on).
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class Guard:
         registry: CollectorRegistry | None = None,
         embedder: Embedder | None = None,
         limit_overrides: LimitOverrides | None = None,
+        tracer_provider: TracerProvider | None = None,
         **overrides: Any,
     ) -> None:
         if settings is None:
@@ -68,6 +73,14 @@ class Guard:
         self.redis: Redis | None = None  # set it before startup to use an app's own client (Sentinel)
         self.index_sync: IndexSync | None = None  # keeps the local index in step with Redis
         self.metrics: Metrics | None = None
+        self.tracing: Tracing | None = None  # OpenTelemetry spans (tracing.py); opentelemetry imported only if on
+        if settings.tracing:
+            from .tracing import Tracing  # otel missing: a ConfigurationError naming LLMGUARD_TRACING, now
+
+            self.tracing = Tracing(trace_prompts=settings.trace_prompts, tracer_provider=tracer_provider)
+        elif tracer_provider is not None:
+            log.warning("llmguard.tracing_off", hint="tracer_provider is used only when LLMGUARD_TRACING is true")
+        self.request_log: RequestLog | None = None  # the PostgreSQL request log (requestlog.py), opened at startup
         if settings.metrics_enabled:
             from .metrics import Metrics
 
@@ -102,6 +115,12 @@ class Guard:
         async with self._lock:
             if self._started:
                 return
+            if self.settings.request_log_dsn is not None and self.request_log is None:
+                from .requestlog import RequestLog  # asyncpg missing: a ConfigurationError, before anything opens
+
+                request_log = RequestLog.from_settings(self.settings, self.metrics)
+                await request_log.start()
+                self.request_log = request_log
             if self.redis is None:
                 self.redis = self._open_redis()
                 self._owns_redis = self.redis is not None
@@ -118,6 +137,9 @@ class Guard:
         async with self._lock:
             if not self._started:
                 return
+            if self.request_log is not None:  # writes what is queued, within a bounded wait
+                await self.request_log.close()
+                self.request_log = None
             if self.index_sync is not None:
                 await self.index_sync.stop()
                 self.index_sync = None
@@ -218,6 +240,10 @@ class Guard:
     async def _open_embedder(self) -> Embedder | None:
         """The embedding model; a model that cannot load leaves the exact tier working (fail open)."""
         embedder = self._embedder
+        if embedder is None and self.settings.embedding_url is not None:  # the embedding tier runs apart
+            from .remote_embedding import RemoteEmbedder
+
+            embedder = RemoteEmbedder.from_settings(self.settings)
         if embedder is None:
             from .embedding import FastEmbedEmbedder
 
@@ -230,7 +256,9 @@ class Guard:
         except Exception as exc:
             log.error("llmguard.embedding_unavailable", error=str(exc),
                       hint="set LLMGUARD_EMBEDDING_MODEL_DIR to a local model folder "
-                           "(python scripts/build_model_dir.py builds one) or allow the hub download")
+                           "(python scripts/build_model_dir.py builds one) or allow the hub download"
+                      if self.settings.embedding_url is None else
+                      "check that LLMGUARD_EMBEDDING_URL serves POST /embeddings with LLMGUARD_EMBEDDING_MODEL")
             if self.metrics is not None:
                 self.metrics.degraded.labels("embedding_load").inc()
             return None
