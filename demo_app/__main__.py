@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -64,17 +66,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import uvicorn
 
-    uvicorn.run(
-        APPS[mode],
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        access_log=not args.no_access_log,
-        timeout_graceful_shutdown=5,
-    )
+    options: dict[str, Any] = {
+        "factory": True, "host": args.host, "port": args.port, "workers": args.workers,
+        "log_level": args.log_level, "access_log": not args.no_access_log, "timeout_graceful_shutdown": 5,
+    }
+    if args.workers == 1:
+        uvicorn.run(APPS[mode], **options)
+    else:
+        _run_workers(APPS[mode], options)
     return 0
+
+
+def _run_workers(app: str, options: dict[str, Any]) -> None:
+    """``uvicorn.run`` with several workers, but with Nagle's algorithm off on the shared socket.
+
+    uvicorn binds that socket with protocol 0, so asyncio never sets TCP_NODELAY on the
+    connections it accepts (Kludex/uvicorn#3149): every response written in two parts (headers,
+    then body; each SSE chunk) then waits for the client's delayed ACK, about 40 ms. Set on the
+    listening socket, TCP_NODELAY is inherited by every accepted connection (Linux).
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(app, **options)
+    sock = config.bind_socket()
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def _proxy_configuration_problem() -> str | None:
