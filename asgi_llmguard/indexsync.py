@@ -316,7 +316,8 @@ class IndexSync:
                     keys, vectors = groups.setdefault(found[0], ([], []))
                     keys.append(entry_id)
                     vectors.append(found[1])
-        fresh = VectorIndex(self.index.dimensions, brute_force_below=self.index.brute_force_below)
+        fresh = VectorIndex(self.index.dimensions, brute_force_below=self.index.brute_force_below,
+                            expansion_search=self.index.expansion_search)
         for namespace, (keys, vectors) in groups.items():
             await _load(fresh, namespace, keys, np.stack(vectors))
         return fresh, position, seq
@@ -377,7 +378,8 @@ class IndexSync:
         payload = b"".join(parts)
         if len(payload) != header["size"]:
             return None
-        fresh = VectorIndex(self.index.dimensions, brute_force_below=self.index.brute_force_below)
+        fresh = VectorIndex(self.index.dimensions, brute_force_below=self.index.brute_force_below,
+                            expansion_search=self.index.expansion_search)
         try:
             await asyncio.to_thread(_deserialise, fresh, header["spaces"], payload)
         except Exception as exc:  # a snapshot that does not load: build from the entries instead
@@ -427,7 +429,8 @@ async def _load(index: VectorIndex, namespace: str, keys: list[int], matrix: npt
     exact = _exact_space(index.dimensions, kept, units)
     space: _Exact | _Approximate = exact
     if index.brute_force_below == 0 or len(kept) >= index.brute_force_below:
-        space = await asyncio.to_thread(partial(_Approximate, index.dimensions, exact, threads=0))
+        space = await asyncio.to_thread(partial(_Approximate, index.dimensions, exact, threads=0,
+                                                expansion_search=index.expansion_search))
     index._namespaces[namespace] = space
     index._size += len(kept)
 
@@ -479,6 +482,7 @@ def _deserialise(index: VectorIndex, spaces: list[dict[str, Any]], payload: byte
             if restored is None:
                 raise ValueError(f"the snapshot's usearch graph for {item['ns']!r} does not load")
             units = np.frombuffer(data[graph_bytes:], dtype=np.float32).reshape(len(keys), index.dimensions)
+            restored.expansion_search = index.expansion_search  # type: ignore[misc]  # usearch has a setter; its stub hides it
             space = _Approximate.__new__(_Approximate)
             space.index = restored
             space.exact = _exact_space(index.dimensions, keys, units)

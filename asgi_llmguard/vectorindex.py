@@ -102,8 +102,9 @@ class _Approximate:
 
     __slots__ = ("exact", "index")
 
-    def __init__(self, dimensions: int, moving: _Exact | None = None, *, threads: int = 1) -> None:
-        self.index: Index = _new_graph(dimensions)
+    def __init__(self, dimensions: int, moving: _Exact | None = None, *, threads: int = 1,
+                 expansion_search: int = EXPANSION_SEARCH) -> None:
+        self.index: Index = _new_graph(dimensions, expansion_search)
         self.exact = moving if moving is not None else _Exact(dimensions, 1024)
         if len(self.exact):
             # One thread by default: usearch's parallel batch insert leaves a few nodes unreachable in
@@ -141,11 +142,11 @@ class _Approximate:
         return [Neighbour(exact.keys[positions[i]], _clip(float(scores[i]))) for i in order]
 
 
-def _new_graph(dimensions: int) -> Index:
+def _new_graph(dimensions: int, expansion_search: int) -> Index:
     from usearch.index import Index
 
     return Index(ndim=dimensions, metric="cos", dtype="i8", connectivity=CONNECTIVITY,
-                 expansion_search=EXPANSION_SEARCH)
+                 expansion_search=expansion_search)
 
 
 def _clip(similarity: float) -> float:
@@ -159,11 +160,15 @@ class VectorIndex:
     length (they are normalised on the way in) but must be non-zero and finite.
     """
 
-    def __init__(self, dimensions: int, *, brute_force_below: int = 256) -> None:
+    def __init__(self, dimensions: int, *, brute_force_below: int = 256,
+                 expansion_search: int = EXPANSION_SEARCH) -> None:
         if dimensions < 1:
             raise ValueError("dimensions must be positive")
+        if expansion_search < 1:
+            raise ValueError("expansion_search must be positive")
         self.dimensions = dimensions
         self.brute_force_below = max(0, brute_force_below)
+        self._expansion_search = expansion_search
         self._namespaces: dict[str, _Exact | _Approximate] = {}
         self._size = 0
 
@@ -180,6 +185,20 @@ class VectorIndex:
     def namespaces(self) -> list[str]:
         return list(self._namespaces)
 
+    @property
+    def expansion_search(self) -> int:
+        """How many graph nodes a usearch search keeps in view: more finds the nearest more often, slower."""
+        return self._expansion_search
+
+    @expansion_search.setter
+    def expansion_search(self, value: int) -> None:
+        if value < 1:
+            raise ValueError("expansion_search must be positive")
+        self._expansion_search = value
+        for space in self._namespaces.values():
+            if isinstance(space, _Approximate):
+                space.index.expansion_search = value  # type: ignore[misc]  # usearch has a setter; its stub hides it
+
     def uses_usearch(self, namespace: str) -> bool:
         """Whether the namespace has moved to an approximate index (for tests and stats)."""
         return isinstance(self._namespaces.get(namespace), _Approximate)
@@ -192,13 +211,13 @@ class VectorIndex:
             if self.brute_force_below > 0:
                 space = _Exact(self.dimensions, min(self.brute_force_below, 16))
             else:
-                space = _Approximate(self.dimensions)
+                space = _Approximate(self.dimensions, expansion_search=self._expansion_search)
             self._namespaces[namespace] = space
         before = len(space)
         space.add(key, unit)
         self._size += len(space) - before
         if isinstance(space, _Exact) and len(space) >= self.brute_force_below:
-            self._namespaces[namespace] = _Approximate(self.dimensions, space)
+            self._namespaces[namespace] = _Approximate(self.dimensions, space, expansion_search=self._expansion_search)
 
     def remove(self, namespace: str, key: int) -> None:
         """Forget one entry; unknown keys and namespaces are ignored."""

@@ -48,7 +48,7 @@ from asgi_llmguard.indexsync import IndexSync, _load
 from asgi_llmguard.openai_protocol import Answer
 from asgi_llmguard.storage.base import CacheEntry
 from asgi_llmguard.storage.redis import RedisCacheStore
-from asgi_llmguard.vectorindex import VectorIndex
+from asgi_llmguard.vectorindex import EXPANSION_SEARCH, VectorIndex
 
 DIMS = 384
 BRUTE_FORCE_BELOW = 4096  # what the Guard uses
@@ -81,26 +81,33 @@ def percentile(values: list[float], q: float) -> float:
 # -- 1. search ---------------------------------------------------------------------------------------
 
 
-async def bench_search(size: int, queries: int) -> dict[str, Any]:
+async def bench_search(size: int, queries: int, expansions: list[int]) -> list[dict[str, Any]]:
+    """One index of ``size`` vectors, searched at each ``expansion_search`` (the graph is built once)."""
     vectors = clustered(size, seed=size)
     index = VectorIndex(DIMS, brute_force_below=BRUTE_FORCE_BELOW)
     started = time.perf_counter()
     await _load(index, NAMESPACE, list(range(1, size + 1)), vectors)
     build_s = time.perf_counter() - started
     asks = rewordings(vectors, queries, seed=7)
-    for query in asks[:50]:  # warm up
-        index.search(NAMESPACE, query, k=4)
-    latencies: list[float] = []
-    agree = 0
-    for query in asks:
-        t0 = time.perf_counter()
-        found = index.search(NAMESPACE, query, k=4)
-        latencies.append((time.perf_counter() - t0) * 1000)
-        truth = int(np.argmax(vectors @ query)) + 1
-        agree += bool(found) and found[0].key == truth
-    return {"entries": size, "usearch": index.uses_usearch(NAMESPACE), "build_s": round(build_s, 1),
-            "search_p50_ms": round(percentile(latencies, 50), 3), "search_p99_ms": round(percentile(latencies, 99), 3),
-            "recall_at_1": round(agree / queries, 4), "queries": queries}
+    truth = [int(np.argmax(vectors @ query)) + 1 for query in asks]
+    results = []
+    for expansion in expansions:
+        index.expansion_search = expansion
+        for query in asks[:50]:  # warm up
+            index.search(NAMESPACE, query, k=4)
+        latencies: list[float] = []
+        agree = 0
+        for query, best in zip(asks, truth, strict=True):
+            t0 = time.perf_counter()
+            found = index.search(NAMESPACE, query, k=4)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            agree += bool(found) and found[0].key == best
+        results.append({"entries": size, "usearch": index.uses_usearch(NAMESPACE), "build_s": round(build_s, 1),
+                        "expansion_search": expansion,
+                        "search_p50_ms": round(percentile(latencies, 50), 3),
+                        "search_p99_ms": round(percentile(latencies, 99), 3),
+                        "recall_at_1": round(agree / queries, 4), "queries": queries})
+    return results
 
 
 # -- Redis of our own --------------------------------------------------------------------------------
@@ -251,6 +258,9 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true", help="scaled down for CI: 10k entries everywhere")
     parser.add_argument("--sizes", help="comma-separated index sizes to search (default 100000,1000000)")
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--expansions", default=str(EXPANSION_SEARCH),
+                        help="comma-separated usearch expansion_search values to search with "
+                             f"(default: the shipped {EXPANSION_SEARCH})")
     parser.add_argument("--bootstrap-entries", type=int, help="entries in the cache a replica joins (default 100000)")
     parser.add_argument("--lag-writes", type=int, help="entries written while measuring lag (default 2000)")
     parser.add_argument("--lag-rate", type=float, default=200.0, help="writes per second (default 200)")
@@ -261,12 +271,13 @@ async def main() -> None:
     bootstrap_entries = args.bootstrap_entries or (10_000 if args.quick else 100_000)
     lag_writes = args.lag_writes or (300 if args.quick else 2000)
     skip = set(filter(None, args.skip.split(",")))
+    expansions = [int(e) for e in args.expansions.split(",")]
     report: dict[str, Any] = {"search": [], "bootstrap": None, "lag": None}
     if "search" not in skip:
         for size in sizes:
-            result = await bench_search(size, args.queries)
-            report["search"].append(result)
-            print("search   ", json.dumps(result), flush=True)
+            for result in await bench_search(size, args.queries, expansions):
+                report["search"].append(result)
+                print("search   ", json.dumps(result), flush=True)
     if "bootstrap" not in skip:
         report["bootstrap"] = await bench_bootstrap(bootstrap_entries)
         print("bootstrap", json.dumps(report["bootstrap"]), flush=True)

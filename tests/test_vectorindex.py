@@ -178,3 +178,19 @@ def test_recall_at_one_against_brute_force_on_5000_vectors() -> None:
 
     recall = float(np.mean(found == truth))
     assert recall >= 0.99, recall
+
+
+def test_expansion_search_reaches_existing_and_new_usearch_namespaces_and_refuses_nonsense() -> None:
+    index = VectorIndex(DIMS, brute_force_below=0, expansion_search=40)
+    vectors = unit_vectors(20)
+    for key, vector in enumerate(vectors):
+        index.add("a", key, vector)
+    index.expansion_search = 99
+    index.add("b", 1, vectors[0])
+    for namespace in ("a", "b"):
+        assert index._namespaces[namespace].index.expansion_search == 99  # type: ignore[union-attr]
+    assert index.search("a", vectors[3], k=1)[0].key == 3
+    with pytest.raises(ValueError, match="expansion_search"):
+        index.expansion_search = 0
+    with pytest.raises(ValueError, match="expansion_search"):
+        VectorIndex(DIMS, expansion_search=0)
