@@ -201,3 +201,19 @@ async def test_affinity_sends_one_system_prompt_to_one_backend_and_spreads_many(
             await ask(f"You are assistant number {i}.")
     spread = {host: n - after_one[host] for host, n in calls().items()}
     assert min(spread.values()) >= 8, spread  # forty prompts land on both backends
+
+
+async def test_unreachable_upstreams_give_502_then_an_open_breaker_gives_503_with_retry_after(
+    free_port: int,
+) -> None:
+    proxy = LLMProxy([{"url": f"http://127.0.0.1:{free_port}/v1"}],  # nothing listens there
+                     settings=Settings(breaker_failures=1, breaker_open_seconds=30, upstream_retry_backoff_ms=0))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=proxy), base_url="http://proxy") as client:
+        refused = await client.post("/v1/chat/completions", json=chat("hi"))
+        assert refused.status_code == 502
+        assert refused.json()["error"]["code"] == "upstream_unavailable"
+        shut = await client.post("/v1/chat/completions", json=chat("hi"))
+    await proxy.aclose()
+    assert shut.status_code == 503
+    assert shut.json()["error"]["code"] == "no_healthy_upstream"
+    assert shut.headers["retry-after"] == "30"
