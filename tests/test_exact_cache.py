@@ -504,3 +504,24 @@ async def test_an_answer_with_a_lone_surrogate_never_breaks_a_later_hit(stream: 
         await c.post(CHAT, json=chat("q"))
         second = await c.post(CHAT, json=chat("q", stream=stream))
     assert second.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("prompt", "sensitive"),
+    [
+        ("Who is the current president of France?", True),
+        ("What's on TV tonight?", True),
+        ("How is Apple stock doing right now?", True),
+        ("Any recent developments in fusion energy?", True),
+        # Time words that tell the asker's story do not make the answer change with the clock.
+        ("I have had a cough for a week now, what should I take?", False),
+        ("My doctor said yesterday that my blood pressure is 150/90. Is that dangerous?", False),
+        ("I am currently taking ibuprofen. Can I drink alcohol?", False),
+    ],
+)
+def test_time_words_count_when_they_ask_about_the_world_not_when_they_tell_a_story(
+    prompt: str, sensitive: bool
+) -> None:
+    from asgi_llmguard.cache_keys import is_time_sensitive
+
+    assert is_time_sensitive(prompt) is sensitive
