@@ -28,8 +28,8 @@ __all__ = ["Neighbour", "VectorIndex"]
 
 _MAX_KEY = 2**64 - 1  # usearch keys are unsigned 64-bit integers
 # The HNSW graph's shape and search breadth (bench/index_scale.py measures them at 100k and 1M).
-CONNECTIVITY = 16
-EXPANSION_SEARCH = 64
+CONNECTIVITY = 32
+EXPANSION_SEARCH = 48
 OVERFETCH = 4  # candidates fetched beyond k, rescored exactly
 
 
