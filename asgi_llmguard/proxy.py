@@ -309,12 +309,8 @@ class LLMProxy:
         )
         try:
             response = await client.send(request, stream=True)
-        except httpx.TimeoutException:
-            lease.failed()
-            raise _Failure(_upstream_timeout(lease.backend)) from None
-        except httpx.TransportError as exc:
-            lease.failed()
-            raise _Failure(_upstream_unavailable(lease.backend, exc)) from None
+        except httpx.TransportError as exc:  # timeouts included
+            raise _transport_failure(lease, exc) from None
         if span:
             span.set("http.response.status_code", response.status_code)
         try:
@@ -323,12 +319,8 @@ class LLMProxy:
             chunks = response.aiter_raw()
             try:
                 first = await anext(chunks, b"")
-            except httpx.TimeoutException:
-                lease.failed()
-                raise _Failure(_upstream_timeout(lease.backend)) from None
             except httpx.TransportError as exc:
-                lease.failed()
-                raise _Failure(_upstream_unavailable(lease.backend, exc)) from None
+                raise _transport_failure(lease, exc) from None
             first_byte_s = time.perf_counter() - started
             # From here on the client has the answer's start: no retry, whatever happens.
             exchange = get_exchange(scope)
@@ -459,6 +451,15 @@ def _is_sse(response: httpx.Response) -> bool:
 def _response_headers(response: httpx.Response) -> list[tuple[bytes, bytes]]:
     return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.multi_items()
             if k.lower() not in _DROP_RESPONSE_HEADERS]
+
+
+def _transport_failure(lease: Lease, exc: Exception) -> _Failure:
+    """No answer before the first byte (timeout, refused, reset): the backend failed, another may be tried."""
+    import httpx
+
+    lease.failed()
+    timed_out = isinstance(exc, httpx.TimeoutException)
+    return _Failure(_upstream_timeout(lease.backend) if timed_out else _upstream_unavailable(lease.backend, exc))
 
 
 def _upstream_timeout(backend: str) -> RequestError:
