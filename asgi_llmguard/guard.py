@@ -219,7 +219,7 @@ class Guard:
                     embedder = None
             if embedder is not None:
                 # Exact numpy search beats usearch below a few thousand vectors per namespace here.
-                index = VectorIndex(embedder.dimensions, brute_force_below=4096)
+                index = VectorIndex(embedder.dimensions, brute_force_below=4096, background_moves=True)
                 threshold = settings.cache_threshold or DEFAULT_THRESHOLD
         cache = SemanticCache(settings, store, index=index, embedder=embedder, verifier=verifier,
                               threshold=threshold)

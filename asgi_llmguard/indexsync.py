@@ -316,8 +316,7 @@ class IndexSync:
                     keys, vectors = groups.setdefault(found[0], ([], []))
                     keys.append(entry_id)
                     vectors.append(found[1])
-        fresh = VectorIndex(self.index.dimensions, brute_force_below=self.index.brute_force_below,
-                            expansion_search=self.index.expansion_search)
+        fresh = self.index.empty_like()
         for namespace, (keys, vectors) in groups.items():
             await _load(fresh, namespace, keys, np.stack(vectors))
         return fresh, position, seq
@@ -378,8 +377,7 @@ class IndexSync:
         payload = b"".join(parts)
         if len(payload) != header["size"]:
             return None
-        fresh = VectorIndex(self.index.dimensions, brute_force_below=self.index.brute_force_below,
-                            expansion_search=self.index.expansion_search)
+        fresh = self.index.empty_like()
         try:
             await asyncio.to_thread(_deserialise, fresh, header["spaces"], payload)
         except Exception as exc:  # a snapshot that does not load: build from the entries instead

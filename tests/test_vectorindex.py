@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from asgi_llmguard import vectorindex
 from asgi_llmguard.vectorindex import VectorIndex
 
 DIMS = 384
@@ -194,3 +198,97 @@ def test_expansion_search_reaches_existing_and_new_usearch_namespaces_and_refuse
         index.expansion_search = 0
     with pytest.raises(ValueError, match="expansion_search"):
         VectorIndex(DIMS, expansion_search=0)
+
+
+@pytest.fixture
+def held_build(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Background graph builds wait for this event, so a test can act while one is in progress."""
+    release = threading.Event()
+    real = vectorindex._build_graph
+
+    def build_when_released(*args: Any, **kwargs: Any) -> Any:
+        assert release.wait(10), "the test never released the build"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vectorindex, "_build_graph", build_when_released)
+    return release
+
+
+def test_background_move_serves_exact_results_meanwhile_and_keeps_every_change(held_build: threading.Event) -> None:
+    vectors = unit_vectors(160)
+    index = VectorIndex(DIMS, brute_force_below=100, background_moves=True)
+    for key in range(100):
+        index.add("ns", key, vectors[key])
+    assert index.moving("ns") and not index.uses_usearch("ns")
+
+    # While the graph is built from a copy: adds, a replaced vector and removals, all searched exactly.
+    for key in range(100, 150):
+        index.add("ns", key, vectors[key])
+    index.add("ns", 5, vectors[150])  # key 5 now points elsewhere
+    for key in (7, 120):
+        index.remove("ns", key)
+    assert index.search("ns", vectors[130], k=1)[0].key == 130
+    assert index.moving("ns")
+
+    held_build.set()
+    index.wait_for_moves(timeout=10)
+
+    assert index.uses_usearch("ns") and not index.moving("ns")
+    assert len(index) == 148
+    for key in (0, 42, 99, 100, 149):
+        assert index.search("ns", vectors[key], k=1)[0].key == key
+    replaced = index.search("ns", vectors[150], k=1)[0]
+    assert replaced.key == 5 and replaced.similarity == pytest.approx(1.0, abs=1e-5)
+    for gone in (7, 120):
+        assert index.search("ns", vectors[gone], k=1)[0].key != gone
+    assert index.search("ns", vectors[5], k=1)[0].key != 5  # the old vector of a replaced key is gone
+
+
+def test_namespace_emptied_or_cleared_during_a_background_move_stays_gone(held_build: threading.Event) -> None:
+    vectors = unit_vectors(100)
+    index = VectorIndex(DIMS, brute_force_below=50, background_moves=True)
+    for namespace in ("emptied", "cleared"):
+        for key in range(50):
+            index.add(namespace, key, vectors[key])
+        assert index.moving(namespace)
+    for key in range(50):
+        index.remove("emptied", key)
+    index.clear("cleared")
+
+    held_build.set()
+    index.wait_for_moves(timeout=10)
+
+    assert len(index) == 0 and index.namespaces() == []
+    index.add("cleared", 1, vectors[1])  # a namespace starts again small and exact
+    assert not index.uses_usearch("cleared") and not index.moving("cleared")
+
+
+def test_failed_background_build_leaves_the_namespace_exact_and_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    vectors = unit_vectors(60)
+    index = VectorIndex(DIMS, brute_force_below=50, background_moves=True)
+    real = vectorindex._build_graph
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise MemoryError("no room for the graph")
+
+    monkeypatch.setattr(vectorindex, "_build_graph", fail)
+    for key in range(50):
+        index.add("ns", key, vectors[key])
+    index.wait_for_moves(timeout=10)
+    assert not index.uses_usearch("ns")
+    assert index.search("ns", vectors[3], k=1)[0].key == 3
+
+    monkeypatch.setattr(vectorindex, "_build_graph", real)
+    index.add("ns", 50, vectors[50])  # still past the limit: tries again
+    index.wait_for_moves(timeout=10)
+    assert index.uses_usearch("ns")
+    assert index.search("ns", vectors[50], k=1)[0].key == 50
+
+
+def test_empty_like_keeps_the_settings_and_nothing_else() -> None:
+    index = VectorIndex(DIMS, brute_force_below=77, expansion_search=33, background_moves=True)
+    index.add("ns", 1, unit_vectors(1)[0])
+    fresh = index.empty_like()
+    assert (fresh.dimensions, fresh.brute_force_below, fresh.expansion_search, fresh.background_moves) == (
+        DIMS, 77, 33, True)
+    assert len(fresh) == 0
