@@ -76,6 +76,10 @@ class Exchange:
     trace: RequestTrace | None = None  # the request span when tracing is on (tracing.py)
     _finishers: list[Finisher] = field(default_factory=list)
     _body: bytes | None = None
+    requested_model: str = field(init=False)  # as the client sent it, before any router rewrote it
+
+    def __post_init__(self) -> None:
+        self.requested_model = self.request.model
 
     # -- the request -------------------------------------------------------------------------------
 

@@ -219,11 +219,10 @@ class RequestLog:
     # -- the request's side: never waits -------------------------------------------------------------
 
     def watch(self, exchange: Exchange) -> None:
-        """Log ``exchange`` when it finishes (called before the router, so the asked-for model is known)."""
-        model = exchange.request.model
+        """Log ``exchange`` when it finishes."""
 
         async def record(finished: Exchange) -> None:
-            self.enqueue(capture(finished, model))
+            self.enqueue(capture(finished, finished.requested_model))
 
         exchange.on_finish(record)
 

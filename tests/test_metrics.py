@@ -129,6 +129,17 @@ async def test_log_prompts_adds_the_prompt_text() -> None:
     assert event["prompt"] == "show this prompt"
 
 
+async def test_log_event_keeps_the_model_asked_for_beside_the_routed_one() -> None:
+    guard = Guard(cache_semantic=False, router_aliases={"auto": ["small-model", "large-model"]})
+    with structlog.testing.capture_logs() as events:
+        async with client(guard.wrap(FakeLLM().app)) as c:
+            await c.post(CHAT, json=chat("hi", model="auto"))
+            await c.post(CHAT, json=chat("hi", model="gpt-test"))
+    routed, plain = [e for e in events if e["event"] == "llmguard.request"]
+    assert (routed["model"], routed["routed_model"]) == ("auto", "small-model")
+    assert (plain["model"], plain["routed_model"]) == ("gpt-test", None)
+
+
 # --- two uvicorn workers, one scrape ---------------------------------------------------------------------
 
 
