@@ -276,17 +276,40 @@ class _Parsed:
     contrast: bool
 
 
+# British and American spellings of one word: summarise/summarize, colour/color, centre/center,
+# analyse/analyze, travelled/traveled, catalogue/catalog, anaemia/anemia. General orthography, applied
+# to both prompts, and only to words long enough that no two different words meet.
+_SPELLING = (
+    (re.compile(r"^(\w{3,})is(e|es|ed|ing|ation|ations|er|ers)$"), r"\1iz\2"),
+    (re.compile(r"^(\w{2,}[^aeiou])our(s|ed|ing|ful|ite|ites)?$"), r"\1or\2"),
+    (re.compile(r"^(\w{2,}[^aeiou])re(s|d)?$"), r"\1er\2"),
+    (re.compile(r"^(\w{2,})ys(e|es|ed|ing)$"), r"\1yz\2"),
+    (re.compile(r"^(\w{3,}e)ll(ed|ing|er|ers)$"), r"\1l\2"),
+    (re.compile(r"^(\w{3,})ogue(s)?$"), r"\1og\2"),
+    (re.compile(r"^(\w+)ae(\w{3,})$"), r"\1e\2"),
+)
+
+
+def _american(word: str) -> str:
+    """One spelling for words that British and American English spell differently."""
+    if len(word) < 6:
+        return word
+    for pattern, repl in _SPELLING:
+        word = pattern.sub(repl, word)
+    return word
+
+
 @lru_cache(maxsize=1 << 16)
 def _norm_word(word: str) -> str:
-    """Fold number words, unit spellings and plurals so that wording alone does not differ."""
+    """Fold number words, unit spellings, plurals and British spellings so that wording alone does not differ."""
     if word in _NUMBER_WORDS:
         return _NUMBER_WORDS[word]
     if word in _UNITS:
         return _UNITS[word]
     if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
         stem = word[:-1]
-        return _UNITS.get(stem, stem)
-    return word
+        return _UNITS.get(stem, _american(stem))
+    return _american(word)
 
 
 @lru_cache(maxsize=1 << 16)

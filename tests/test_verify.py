@@ -106,6 +106,49 @@ def test_true_rewordings_are_served(verifier: Verifier, cosine: Cosine, query: s
     assert verdict.reason is None
 
 
+# British and American spellings of the same question: one answer serves both.
+SPELLINGS = [
+    ("Summarise the causes of the French Revolution.", "Summarize the causes of the French Revolution."),
+    ("What colour is a flamingo and why?", "What color is a flamingo and why?"),
+    ("How do I organise my kitchen cupboards?", "How do I organize my kitchen cupboards?"),
+    ("Analyse this sentence for passive voice.", "Analyze this sentence for passive voice."),
+    ("Where is the centre of mass of a cone?", "Where is the center of mass of a cone?"),
+    ("Why is my anaemia getting worse?", "Why is my anemia getting worse?"),
+]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("query", "cached"), SPELLINGS)
+def test_british_and_american_spellings_of_one_question_are_served(
+    verifier: Verifier, cosine: Cosine, query: str, cached: str
+) -> None:
+    hit, _sim, verdict = served(verifier, cosine, query, cached)
+    assert hit, verdict
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("query", "cached"), [
+    ("Summarise the causes of the French Revolution.", "Summarize the effects of the French Revolution."),
+    ("Is it safe to exercise with a cold?", "Is it safe to exercise with a fever?"),
+])
+def test_a_spelling_variant_does_not_hide_a_real_change(
+    verifier: Verifier, cosine: Cosine, query: str, cached: str
+) -> None:
+    hit, _sim, verdict = served(verifier, cosine, query, cached)
+    assert not hit, verdict
+
+
+def test_spelling_folds_british_forms_and_leaves_short_and_other_words_alone() -> None:
+    from asgi_llmguard.verify import _norm_word
+
+    assert {_norm_word(w) for w in ("summarised", "summarized")} == {"summarized"}
+    assert _norm_word("colours") == _norm_word("color") == "color"
+    assert _norm_word("centre") == "center" and _norm_word("travelled") == "traveled"
+    assert _norm_word("catalogue") == "catalog" and _norm_word("paediatric") == "pediatric"
+    for word in ("tour", "your", "more", "where", "figure", "entire", "filling", "filing"):
+        assert _norm_word(word) == word
+
+
 @pytest.mark.model
 def test_trap_set_wrong_answers_stay_under_five_percent_of_hits(verifier: Verifier, cosine: Cosine) -> None:
     with TRAPS.open(newline="", encoding="utf-8") as fh:
