@@ -554,6 +554,26 @@ def _exchanged(a: tuple[str, ...], b: tuple[str, ...], shared: frozenset[str]) -
     return between_a == between_b
 
 
+def _block_moved(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """True when ``b`` is ``a`` with one run of words moved elsewhere as a whole, both runs on either
+    side of the move at least two words long: "what is the boiling point of water at sea level" and
+    "at sea level, what is the boiling point of water"; "in Python, how do I ..." and "how do I ... in
+    Python". A phrase moves with its preposition, so the question stays the same. Two words trading
+    places ("list to tuple" / "tuple to list", "I love only you" / "I only love you") is no such move."""
+    n = len(a)
+    if n != len(b) or a == b or sorted(a) != sorted(b):
+        return False
+    start = 0
+    while a[start] == b[start]:
+        start += 1
+    end = n
+    while a[end - 1] == b[end - 1]:
+        end -= 1
+    moved_a, moved_b = a[start:end], b[start:end]
+    size = len(moved_a)
+    return any(moved_a[k:] + moved_a[:k] == moved_b for k in range(2, size - 1))
+
+
 def _unit_diff(a: tuple[str, ...], b: tuple[str, ...]) -> float:
     """1 when the same number is followed by a different word: "250 acres" vs "250 hectares"."""
     after_a: dict[str, str] = {}
@@ -592,7 +612,10 @@ def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
     direction = _direction_swapped(a.tokens, b.tokens)
     # Words trading places across "and"/"or"/"vs" ask the same thing: "rent or buy" = "buy or rent".
     symmetric = not da and not db and _symmetric_swap(a.tokens, b.tokens)
-    order_inv = 0.0 if symmetric else _order_inversions(a.stems, b.stems, shared)
+    # A phrase moved as a whole ("at sea level, what is ..." / "what is ... at sea level") is the same
+    # wording for the heads: the same words, each phrase still reading as it did.
+    phrase_moved = _block_moved(a.tokens, b.tokens)
+    order_inv = 0.0 if symmetric or phrase_moved else _order_inversions(a.stems, b.stems, shared)
     set_a, set_b = set(a.tokens), set(b.tokens)
     only_a, only_b = set_a - set_b, set_b - set_a
     opposite = 0.0
@@ -610,7 +633,7 @@ def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
     direction = max(direction, swap)
     qtype_diff = 1.0 if a.qtype != b.qtype else 0.0
     contrast_diff = 1.0 if a.contrast != b.contrast else 0.0
-    identical = 1.0 if a.tokens == b.tokens else 0.0
+    identical = 1.0 if a.tokens == b.tokens or phrase_moved else 0.0
     return [
         similarity,
         similarity * similarity,

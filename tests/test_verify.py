@@ -138,6 +138,35 @@ def test_a_spelling_variant_does_not_hide_a_real_change(
     assert not hit, verdict
 
 
+# A phrase moved as a whole, with its preposition: the same question.
+PHRASE_MOVES = [
+    ("What is the boiling point of water at sea level?", "At sea level, what is the boiling point of water?"),
+    ("How do I convert a list to a tuple in Python?", "In Python, how do I convert a list to a tuple?"),
+    ("What is the cheapest flight from London to Paris?", "From London to Paris, what is the cheapest flight?"),
+]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("query", "cached"), PHRASE_MOVES)
+def test_a_phrase_moved_as_a_whole_is_served(verifier: Verifier, cosine: Cosine, query: str, cached: str) -> None:
+    hit, _sim, verdict = served(verifier, cosine, query, cached)
+    assert hit, verdict
+
+
+def test_only_a_whole_phrase_moving_counts_as_the_same_wording() -> None:
+    from asgi_llmguard.verify import _block_moved, _parse
+
+    def moved(a: str, b: str) -> bool:
+        return _block_moved(_parse(a).tokens, _parse(b).tokens)
+
+    assert moved("Take the pill before eating", "Before eating take the pill")
+    assert not moved("How do I convert a list to a tuple?", "How do I convert a tuple to a list?")
+    assert not moved("Is Berlin north of Munich?", "Is Munich north of Berlin?")
+    assert not moved("I love only you", "I only love you")  # one word moving changes the meaning
+    assert not moved("dog bites man in the park", "in the park man bites dog")
+    assert not moved("same words", "same words")
+
+
 def test_spelling_folds_british_forms_and_leaves_short_and_other_words_alone() -> None:
     from asgi_llmguard.verify import _norm_word
 
@@ -164,7 +193,8 @@ def test_trap_set_wrong_answers_stay_under_five_percent_of_hits(verifier: Verifi
         rewordings += same
         rewordings_hit += hit and same
     # Measured when the weights were made: 0 wrong of 25 hits, 25/45 rewordings served (56%); with the
-    # identifier traps added, 0 of 27 and 27/48; with the 46 pairs of 2026-11-30, 0 of 35 and 35/60.
+    # identifier traps added, 0 of 27 and 27/48; with the 46 pairs of 2026-11-30, 0 of 35 and 35/60;
+    # with a phrase moved as a whole read as the same wording, 0 of 36 and 36/60.
     assert wrong <= 0.05 * hits, f"{wrong} wrong answers in {hits} hits"
     assert rewordings_hit / rewordings >= 0.45, f"only {rewordings_hit}/{rewordings} rewordings served"
 
