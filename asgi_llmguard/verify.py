@@ -102,7 +102,7 @@ _NOT_SUPERLATIVE = frozenset(
 _SPECIFIC = frozenset(_words("numbers_differ negation direction comparative"))
 _DIRECTION_MARKERS = frozenset(_words("to from into in than before after over under"))
 # Joining words whose two sides can swap without changing the question: "X and Y", "X vs Y".
-_SYMMETRIC = frozenset(_words("and or vs versus between with"))
+_SYMMETRIC = frozenset(_words("and or vs versus between"))
 _ARTICLES = frozenset(_words("the a an my your our their this that"))
 _MARKER_OPPOSITE = {
     "to": frozenset({"from"}),

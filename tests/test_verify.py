@@ -66,6 +66,8 @@ TRAPS_BY_CATEGORY = [
         "direction",
     ),
     ("How do I convert a tuple to a list in Python?", "How do I convert a list to a tuple in Python?", "direction"),
+    # "with" is not symmetric: replacing X with Y is the opposite of replacing Y with X.
+    ("Replace the commas with dots in this CSV", "Replace the dots with commas in this CSV", "direction"),
     ("Which houseplants are safe for cats?", "Which houseplants are not safe for cats?", "negation"),
     ("What is the warmest month in Lisbon?", "What is the coldest month in Lisbon?", "comparative"),
     ("Find the largest number in a Python list", "Find the smallest number in a Python list", "comparative"),
