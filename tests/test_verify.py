@@ -196,7 +196,8 @@ def test_trap_set_wrong_answers_stay_under_five_percent_of_hits(verifier: Verifi
         rewordings_hit += hit and same
     # Measured when the weights were made: 0 wrong of 25 hits, 25/45 rewordings served (56%); with the
     # identifier traps added, 0 of 27 and 27/48; with the 46 pairs of 2026-11-30, 0 of 35 and 35/60;
-    # with a phrase moved as a whole read as the same wording, 0 of 36 and 36/60.
+    # with a phrase moved as a whole read as the same wording, 0 of 36 and 36/60; with the second probe's
+    # 40 pairs, 0 of 40 and 40/66.
     assert wrong <= 0.05 * hits, f"{wrong} wrong answers in {hits} hits"
     assert rewordings_hit / rewordings >= 0.45, f"only {rewordings_hit}/{rewordings} rewordings served"
 
