@@ -103,6 +103,8 @@ _SPECIFIC = frozenset(_words("numbers_differ negation direction comparative"))
 _DIRECTION_MARKERS = frozenset(_words("to from into in than before after over under"))
 # Joining words whose two sides can swap without changing the question: "X and Y", "X vs Y".
 _SYMMETRIC = frozenset(_words("and or vs versus between"))
+# Words that make the sides of "and" a sequence: "eat and then exercise" is not "exercise and then eat".
+_SEQUENCE = frozenset(_words("then followed first next afterwards later before after"))
 _ARTICLES = frozenset(_words("the a an my your our their this that"))
 _MARKER_OPPOSITE = {
     "to": frozenset({"from"}),
@@ -516,7 +518,13 @@ def _drift(similarity: float, changed: int, total: int) -> float:
 
 
 def _symmetric_swap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """True when the words change places across "and"/"or"/"vs": the same question either way."""
+    """True when the words change places across "and"/"or"/"vs": the same question either way.
+
+    Not when the prompt speaks of an order ("sunscreen and then moisturiser", "aspirin followed by
+    ibuprofen"): there the two sides are a sequence, and swapping them asks something else.
+    """
+    if any(t in _SEQUENCE for t in a) or any(t in _SEQUENCE for t in b):
+        return False
     return any(t in _SYMMETRIC for t in a) and any(t in _SYMMETRIC for t in b)
 
 
