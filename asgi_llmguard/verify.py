@@ -26,7 +26,15 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["DEFAULT_THRESHOLD", "FEATURE_NAMES", "Verdict", "Verifier", "pair_features"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "FEATURE_NAMES",
+    "Verdict",
+    "Verifier",
+    "identifiers_differ",
+    "pair_features",
+    "symbols_differ",
+]
 
 #: Cosine floor below which a cached prompt is not even considered. Chosen by
 #: ``scripts/train_verifier.py`` from cross-validated MQP and perturbation data;
@@ -431,6 +439,47 @@ def identifiers_differ(query: str, candidate: str) -> bool:
     return bool(a) and bool(b) and a != b
 
 
+# Operators and brackets of code and formulas. Prose punctuation (.,;:?!'"`()%$&/) is left out: a rewording
+# changes it freely, and "15%" / "15 percent" or "`ls`" / "ls" ask the same thing.
+_OPERATOR_CHARS = frozenset("+*=<>^|~[]{}#")
+_CODE_TOKEN = re.compile(r"\S*[\[\]{}<>=^|~*]\S*")
+
+
+@lru_cache(maxsize=1024)
+def _symbols(text: str) -> tuple[str, tuple[str, ...]]:
+    """A prompt's operators in order, and its code-like tokens as written (case kept).
+
+    Prose uses some of these signs too, so they count only where they cannot be prose: a minus only
+    as the sign of a number ("-5", not "3-4 days", "5-year" or a dash), a plus not right after a
+    number ("7+2", not "5+ years"), "!" only in "!=". Code tokens keep their case because "[a-z]"
+    and "[A-Z]" match different strings."""
+    found = []
+    last = len(text) - 1
+    for i, char in enumerate(text):
+        before = text[i - 1] if i > 0 else " "
+        after = text[i + 1] if i < last else " "
+        if char == "+":
+            if not before.isdigit() or after.isdigit():
+                found.append(char)
+        elif char in _OPERATOR_CHARS:
+            found.append(char)
+        elif char == "-":
+            if after.isdigit() and not before.isalnum():
+                found.append(char)
+        elif char == "!" and after == "=":
+            found.append(char)
+    return "".join(found), tuple(sorted(_CODE_TOKEN.findall(text)))
+
+
+def symbols_differ(query: str, candidate: str) -> bool:
+    """Whether the prompts' operators or code-like tokens differ: "print(7 + 2)" / "print(7 - 2)",
+    "age > 30" / "age < 30", "== 0.3" / "=== 0.3", "[::-1]" / "[::1]", "^[a-z]+$" / "^[A-Z]+$".
+
+    A hard rule beside :func:`identifiers_differ`: the word features read letters and digits only, so
+    two snippets that differ in an operator look the same to them."""
+    return _symbols(query) != _symbols(candidate)
+
+
 def _marker_pairs(tokens: tuple[str, ...]) -> set[tuple[str, str, str]]:
     """(left word, marker, right word) around direction markers, past articles: "string to (an) integer"."""
     words = [t for t in tokens if t not in _ARTICLES]
@@ -741,6 +790,8 @@ class Verifier:
         """Accept only when no code differs and neither head finds a difference that changes the answer."""
         if identifiers_differ(query, candidate):
             return Verdict(accepted=False, score=0.0, reason="numbers_differ")
+        if symbols_differ(query, candidate):
+            return Verdict(accepted=False, score=0.0, reason="symbols_differ")
         feats = pair_features(query, candidate, similarity)
         p_para, c_para = self._paraphrase.predict(feats)
         p_edit, c_edit = self._edit.predict(feats)

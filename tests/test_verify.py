@@ -78,6 +78,12 @@ TRAPS_BY_CATEGORY = [
      "numbers_differ"),
     ("What changed in ES2015?", "What changed in ES2016?", "numbers_differ"),
     ("How much does gpt-4o cost per token?", "How much does gpt-4o-mini cost per token?", "numbers_differ"),
+    # Operators and code: the word features read letters and digits only; the symbol rule reads the rest.
+    ("What does this print in Python: print(7 + 2)", "What does this print in Python: print(7 - 2)", "symbols_differ"),
+    ("Fix this SQL: SELECT * FROM users WHERE age > 30", "Fix this SQL: SELECT * FROM users WHERE age < 30",
+     "symbols_differ"),
+    ("Explain this regex: ^[a-z]+$", "Explain this regex: ^[A-Z]+$", "symbols_differ"),
+    ("Is 0.1 + 0.2 == 0.3 in JavaScript?", "Is 0.1 + 0.2 === 0.3 in JavaScript?", "symbols_differ"),
 ]
 
 
@@ -171,6 +177,22 @@ def test_only_a_whole_phrase_moving_counts_as_the_same_wording() -> None:
     assert not moved("same words", "same words")
 
 
+def test_symbols_that_prose_uses_freely_do_not_count() -> None:
+    from asgi_llmguard.verify import symbols_differ
+
+    for a, b in [
+        ("I have had this cough for 3-4 days", "I have had this cough for 3 to 4 days"),
+        ("Itching for 5+ years, what is it?", "Itching for more than 5 years, what is it?"),
+        ("What is 15% of 80?", "What is 15 percent of 80?"),
+        ("Aspirin allergy - is it worth a bracelet?", "Is a bracelet worth it for an aspirin allergy?"),
+        ("What does `ls -la` do?", "What does ls -la do?"),
+        ("Is this a well-known issue?", "Is this a well known issue?"),
+    ]:
+        assert not symbols_differ(a, b), (a, b)
+    assert symbols_differ("Is -5 C below freezing?", "Is 5 C below freezing?")  # the sign of a number
+    assert symbols_differ("What is 7+2?", "What is 7*2?")
+
+
 def test_spelling_folds_british_forms_and_leaves_short_and_other_words_alone() -> None:
     from asgi_llmguard.verify import _norm_word
 
@@ -200,7 +222,8 @@ def test_trap_set_wrong_answers_stay_under_five_percent_of_hits(verifier: Verifi
     # identifier traps added, 0 of 27 and 27/48; with the 46 pairs of 2026-11-30, 0 of 35 and 35/60;
     # with a phrase moved as a whole read as the same wording, 0 of 36 and 36/60; with the second probe's
     # 40 pairs, 0 of 40 and 40/66; with the third probe's 8, 0 of 44 and 44/71;
-    # with the fourth probe's 35, 0 of 47 and 47/75.
+    # with the fourth probe's 35, 0 of 47 and 47/75; with the code probe's 10 and the symbol rule, 0 of 46
+    # and 46/75 ("sqrt(144) = ?" is refused now).
     assert wrong <= 0.05 * hits, f"{wrong} wrong answers in {hits} hits"
     assert rewordings_hit / rewordings >= 0.45, f"only {rewordings_hit}/{rewordings} rewordings served"
 
