@@ -223,7 +223,8 @@ def test_trap_set_wrong_answers_stay_under_five_percent_of_hits(verifier: Verifi
     # with a phrase moved as a whole read as the same wording, 0 of 36 and 36/60; with the second probe's
     # 40 pairs, 0 of 40 and 40/66; with the third probe's 8, 0 of 44 and 44/71;
     # with the fourth probe's 35, 0 of 47 and 47/75; with the code probe's 10 and the symbol rule, 0 of 46
-    # and 46/75 ("sqrt(144) = ?" is refused now).
+    # and 46/75 ("sqrt(144) = ?" is refused now); with the task probe's 27, 1 wrong of 50 and 49/78 (the
+    # wrong one: "Can I take antibiotics while breastfeeding?" / "Must I stop breastfeeding ...?").
     assert wrong <= 0.05 * hits, f"{wrong} wrong answers in {hits} hits"
     assert rewordings_hit / rewordings >= 0.45, f"only {rewordings_hit}/{rewordings} rewordings served"
 
