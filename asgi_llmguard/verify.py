@@ -207,6 +207,12 @@ _UNITS = {
     "kmph": "kmh",
 }
 
+# Currency signs read as their unit words after the amount, so "$100" and "100 dollars" agree and "$100" and
+# "€100" do not.
+_CURRENCY_UNITS = {"$": "usd", "€": "eur", "£": "gbp", "¥": "jpy", "₹": "inr", "₩": "krw", "₽": "rub"}
+_CURRENCY = re.compile("[" + "".join(_CURRENCY_UNITS) + "]")
+_CURRENCY_AMOUNT = re.compile("([" + "".join(_CURRENCY_UNITS) + r"])\s*(\d[\d,]*(?:\.\d+)?)")
+
 FEATURE_NAMES: tuple[str, ...] = (
     "cos",
     "cos_sq",
@@ -342,6 +348,9 @@ def _parse(text: str) -> _Parsed:
     stored prompt is checked again and again.
     """
     lowered = text.lower().replace("%", " percent ")
+    if _CURRENCY.search(lowered):  # "$100" reads as "100 usd", as "100 dollars" does
+        lowered = _CURRENCY_AMOUNT.sub(lambda m: f" {m.group(2)} {_CURRENCY_UNITS[m.group(1)]} ", lowered)
+        lowered = _CURRENCY.sub(lambda m: f" {_CURRENCY_UNITS[m.group()]} ", lowered)
     for pattern, repl in _CONTRACTIONS:
         lowered = pattern.sub(repl, lowered)
     tokens = tuple(_norm_word(w) for w in _WORD.findall(lowered))
@@ -436,13 +445,32 @@ def identifiers_differ(query: str, candidate: str) -> bool:
     hard rule on every number costs real paraphrase hits (measured with bench/cache_quality.py).
     """
     a, b = _identifiers(query), _identifiers(candidate)
-    return bool(a) and bool(b) and a != b
+    if a and b:
+        return a != b
+    # A name with a number on one side only: "CO2" / "CO", "vitamin B12" / "vitamin B", "gpt-4o" / "gpt".
+    return _bare_name_of_code(a, candidate) or _bare_name_of_code(b, query)
+
+
+def _bare_name_of_code(codes: frozenset[str], other: str) -> bool:
+    """Whether ``other`` names, without its number, a thing that ``codes`` names with one.
+
+    Only short names count (CO, B, GPT, HSV): a longer word glued to a number is a typo ("surgery13",
+    "my5yr"), not a name."""
+    if not codes:
+        return False
+    words = set(_WORD.findall(other.lower()))
+    for code in codes:
+        name = code[: len(code) - len(code.lstrip("abcdefghijklmnopqrstuvwxyz"))]
+        if 0 < len(name) <= 4 and name not in _STOP and name in words:
+            return True
+    return False
 
 
 # Operators and brackets of code and formulas. Prose punctuation (.,;:?!'"`()%$&/) is left out: a rewording
 # changes it freely, and "15%" / "15 percent" or "`ls`" / "ls" ask the same thing.
 _OPERATOR_CHARS = frozenset("+*=<>^|~[]{}#")
 _CODE_TOKEN = re.compile(r"\S*[\[\]{}<>=^|~*]\S*")
+_SIGN = re.compile(r"[-+*=<>^|~\[\]{}#!]")
 
 
 @lru_cache(maxsize=1024)
@@ -455,7 +483,8 @@ def _symbols(text: str) -> tuple[str, tuple[str, ...]]:
     and "[A-Z]" match different strings."""
     found = []
     last = len(text) - 1
-    for i, char in enumerate(text):
+    for match in _SIGN.finditer(text):
+        i, char = match.start(), match.group()
         before = text[i - 1] if i > 0 else " "
         after = text[i + 1] if i < last else " "
         if char == "+":

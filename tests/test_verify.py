@@ -78,6 +78,8 @@ TRAPS_BY_CATEGORY = [
      "numbers_differ"),
     ("What changed in ES2015?", "What changed in ES2016?", "numbers_differ"),
     ("How much does gpt-4o cost per token?", "How much does gpt-4o-mini cost per token?", "numbers_differ"),
+    ("Is CO dangerous to breathe?", "Is CO2 dangerous to breathe?", "numbers_differ"),  # a name, with a number
+    ("How much is $100 in yen?", "How much is €100 in yen?", "numbers_differ"),  # currency signs are units
     # Operators and code: the word features read letters and digits only; the symbol rule reads the rest.
     ("What does this print in Python: print(7 + 2)", "What does this print in Python: print(7 - 2)", "symbols_differ"),
     ("Fix this SQL: SELECT * FROM users WHERE age > 30", "Fix this SQL: SELECT * FROM users WHERE age < 30",
@@ -105,6 +107,7 @@ REWORDINGS = [
     ("Hi! How many grams are in a kilogram?", "How many grams are in a kilogram?"),
     ("What's the boiling point of water?", "What is the boiling point of water?"),
     ("What changed in ES2015?", "Which changes did ES2015 bring?"),
+    ("How much is $100 in yen?", "How much is 100 dollars in yen?"),
 ]
 
 
@@ -224,7 +227,8 @@ def test_trap_set_wrong_answers_stay_under_five_percent_of_hits(verifier: Verifi
     # 40 pairs, 0 of 40 and 40/66; with the third probe's 8, 0 of 44 and 44/71;
     # with the fourth probe's 35, 0 of 47 and 47/75; with the code probe's 10 and the symbol rule, 0 of 46
     # and 46/75 ("sqrt(144) = ?" is refused now); with the task probe's 27, 1 wrong of 50 and 49/78 (the
-    # wrong one: "Can I take antibiotics while breastfeeding?" / "Must I stop breastfeeding ...?").
+    # wrong one: "Can I take antibiotics while breastfeeding?" / "Must I stop breastfeeding ...?"); with the
+    # sixth probe's 29 (and its fixes), 1 wrong of 53 and 52/81.
     assert wrong <= 0.05 * hits, f"{wrong} wrong answers in {hits} hits"
     assert rewordings_hit / rewordings >= 0.45, f"only {rewordings_hit}/{rewordings} rewordings served"
 
