@@ -31,6 +31,7 @@ __all__ = [
     "FEATURE_NAMES",
     "Verdict",
     "Verifier",
+    "asks_differ",
     "identifiers_differ",
     "pair_features",
     "symbols_differ",
@@ -500,6 +501,39 @@ def _symbols(text: str) -> tuple[str, tuple[str, ...]]:
     return "".join(found), tuple(sorted(_CODE_TOKEN.findall(text)))
 
 
+_ASKS = {"who": "person", "whom": "person", "when": "time", "where": "place", "why": "reason", "how": "manner"}
+_ASKED_AS = {("how", "soon"): "time", ("how", "come"): "reason", ("what", "time"): "time"}
+_AUXILIARIES = frozenset(
+    _words("is are was were do does did can could should would will shall may might must has have had")
+)
+_ALWAYS_ASKS = frozenset(_words("who whom why"))  # "when" and "where" also open clauses: "When I run, ..."
+
+
+def _asks_for(tokens: tuple[str, ...]) -> str | None:
+    """What kind of answer a question that opens with a question word and a verb asks for: a person, a
+    time, a place, a reason or a manner ("When did ...", "Where is ...", "How do ...", "How soon can
+    ...", "How come ..."). None for other openings: "how many/much/long ..." (a quantity), and "when"
+    as a conjunction ("When I run, ...")."""
+    if len(tokens) < 2:
+        return None
+    kind = _ASKED_AS.get((tokens[0], tokens[1]))
+    if kind is not None:
+        return kind if tokens[1] == "come" or (len(tokens) > 2 and tokens[2] in _AUXILIARIES) else None
+    kind = _ASKS.get(tokens[0])
+    if kind is None:
+        return None
+    return kind if tokens[0] in _ALWAYS_ASKS or tokens[1] in _AUXILIARIES else None
+
+
+def asks_differ(query: str, candidate: str) -> bool:
+    """Whether both prompts open by asking for different kinds of answer: "When did the Berlin Wall fall?"
+    and "Where did the Berlin Wall fall?", "How should I store basil?" and "Why should I store basil?".
+    "What" and "which" ask for anything and are left to the heads: "what causes migraines?" and "why do
+    people get migraines?" are one question."""
+    a, b = _asks_for(_parse(query).tokens), _asks_for(_parse(candidate).tokens)
+    return a is not None and b is not None and a != b
+
+
 def symbols_differ(query: str, candidate: str) -> bool:
     """Whether the prompts' operators or code-like tokens differ: "print(7 + 2)" / "print(7 - 2)",
     "age > 30" / "age < 30", "== 0.3" / "=== 0.3", "[::-1]" / "[::1]", "^[a-z]+$" / "^[A-Z]+$".
@@ -821,6 +855,8 @@ class Verifier:
             return Verdict(accepted=False, score=0.0, reason="numbers_differ")
         if symbols_differ(query, candidate):
             return Verdict(accepted=False, score=0.0, reason="symbols_differ")
+        if asks_differ(query, candidate):
+            return Verdict(accepted=False, score=0.0, reason="question_type")
         feats = pair_features(query, candidate, similarity)
         p_para, c_para = self._paraphrase.predict(feats)
         p_edit, c_edit = self._edit.predict(feats)

@@ -80,6 +80,8 @@ TRAPS_BY_CATEGORY = [
     ("How much does gpt-4o cost per token?", "How much does gpt-4o-mini cost per token?", "numbers_differ"),
     ("Is CO dangerous to breathe?", "Is CO2 dangerous to breathe?", "numbers_differ"),  # a name, with a number
     ("How much is $100 in yen?", "How much is €100 in yen?", "numbers_differ"),  # currency signs are units
+    ("When did the Berlin Wall fall?", "Where did the Berlin Wall fall?", "question_type"),
+    ("How should I store fresh basil?", "Why should I store fresh basil?", "question_type"),
     # Operators and code: the word features read letters and digits only; the symbol rule reads the rest.
     ("What does this print in Python: print(7 + 2)", "What does this print in Python: print(7 - 2)", "symbols_differ"),
     ("Fix this SQL: SELECT * FROM users WHERE age > 30", "Fix this SQL: SELECT * FROM users WHERE age < 30",
@@ -196,6 +198,17 @@ def test_symbols_that_prose_uses_freely_do_not_count() -> None:
     assert symbols_differ("What is 7+2?", "What is 7*2?")
 
 
+def test_only_questions_that_open_asking_for_different_things_differ() -> None:
+    from asgi_llmguard.verify import asks_differ
+
+    assert asks_differ("Who wrote Hamlet?", "When was Hamlet written?")
+    assert not asks_differ("How soon can I eat after surgery?", "When can I eat after surgery?")
+    assert not asks_differ("How come the sky is blue?", "Why is the sky blue?")
+    assert not asks_differ("What causes migraines?", "Why do people get migraines?")  # "what" asks for anything
+    assert not asks_differ("When I run, why do my knees hurt?", "Where do my knees hurt when I run?")  # a clause
+    assert not asks_differ("How many legs does a spider have?", "Why do spiders have eight legs?")  # a quantity
+
+
 def test_spelling_folds_british_forms_and_leaves_short_and_other_words_alone() -> None:
     from asgi_llmguard.verify import _norm_word
 
@@ -228,7 +241,8 @@ def test_trap_set_wrong_answers_stay_under_five_percent_of_hits(verifier: Verifi
     # with the fourth probe's 35, 0 of 47 and 47/75; with the code probe's 10 and the symbol rule, 0 of 46
     # and 46/75 ("sqrt(144) = ?" is refused now); with the task probe's 27, 1 wrong of 50 and 49/78 (the
     # wrong one: "Can I take antibiotics while breastfeeding?" / "Must I stop breastfeeding ...?"); with the
-    # sixth probe's 29 (and its fixes), 1 wrong of 53 and 52/81.
+    # sixth probe's 29 (and its fixes), 1 wrong of 53 and 52/81; with the seventh probe's 28 (and the
+    # question-kind rule), 1 wrong of 56 and 55/84.
     assert wrong <= 0.05 * hits, f"{wrong} wrong answers in {hits} hits"
     assert rewordings_hit / rewordings >= 0.45, f"only {rewordings_hit}/{rewordings} rewordings served"
 
