@@ -50,8 +50,9 @@ def _words(text: str) -> list[str]:
     return text.split()
 
 
-_WORD = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+")
-_RAW_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+(?:[.,]\d+)*")
+# Letters of any script: "München", "Zürich" and "São Paulo" are words, not fragments around an accent.
+_WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
+_RAW_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['\-])*|\d+(?:[.,]\d+)*")
 _CONTRACTIONS = (
     (re.compile(r"\b(can)'?t\b"), r"\1 not"),
     (re.compile(r"\bwon'?t\b"), "will not"),
@@ -72,7 +73,13 @@ _STOP = frozenset(
 )
 _QWORDS = frozenset(_words("what how why when where which who whom whose"))
 _AUX_START = frozenset(_words("is are was were do does did can could would should will shall may might"))
-_NEGATIONS = frozenset(_words("not no never none nor neither without nothing nobody nowhere cannot avoid"))
+_NEGATIONS = frozenset(
+    _words(
+        "not no never none nor neither without nothing nobody nowhere cannot avoid "
+        # the plain negations of the other languages people most often prompt in
+        "nicht kein keine keinen keiner niemals nie pas jamais aucun aucune nunca ningún ninguna não niet geen nooit"
+    )
+)
 _CONTRAST = frozenset(_words("other others else besides apart alternative alternatives instead except tried already"))
 # Words whose change flips direction, order or degree. General antonyms, not a
 # domain list: each pair is stored once and looked up both ways.
@@ -111,7 +118,7 @@ _NOT_SUPERLATIVE = frozenset(
 _SPECIFIC = frozenset(_words("numbers_differ negation direction comparative"))
 _DIRECTION_MARKERS = frozenset(_words("to from into in than before after over under"))
 # Joining words whose two sides can swap without changing the question: "X and Y", "X vs Y".
-_SYMMETRIC = frozenset(_words("and or vs versus between"))
+_SYMMETRIC = frozenset(_words("and or vs versus between et ou und oder"))
 # Words that make the sides of "and" a sequence: "eat and then exercise" is not "exercise and then eat".
 _SEQUENCE = frozenset(_words("then followed first next afterwards later before after"))
 _ARTICLES = frozenset(_words("the a an my your our their this that"))

@@ -80,6 +80,9 @@ TRAPS_BY_CATEGORY = [
     ("How much does gpt-4o cost per token?", "How much does gpt-4o-mini cost per token?", "numbers_differ"),
     ("Is CO dangerous to breathe?", "Is CO2 dangerous to breathe?", "numbers_differ"),  # a name, with a number
     ("How much is $100 in yen?", "How much is €100 in yen?", "numbers_differ"),  # currency signs are units
+    ("Wie viele Einwohner hat Berlin?", "Wie viele Einwohner hat München?", "entity"),  # words of any script
+    ("Ist es sicher, Ibuprofen mit Alkohol zu nehmen?", "Ist es nicht sicher, Ibuprofen mit Alkohol zu nehmen?",
+     "negation"),
     ("When did the Berlin Wall fall?", "Where did the Berlin Wall fall?", "question_type"),
     ("How should I store fresh basil?", "Why should I store fresh basil?", "question_type"),
     # Operators and code: the word features read letters and digits only; the symbol rule reads the rest.
@@ -243,7 +246,7 @@ def test_trap_set_wrong_answers_stay_under_five_percent_of_hits(verifier: Verifi
     # wrong one: "Can I take antibiotics while breastfeeding?" / "Must I stop breastfeeding ...?"); with the
     # sixth probe's 29 (and its fixes), 1 wrong of 53 and 52/81; with the seventh probe's 28 (and the
     # question-kind rule), 1 wrong of 56 and 55/84; with the eighth's 18, 1 wrong of 58 and 57/88;
-    # with the ninth's 12, 1 wrong of 60 and 59/90.
+    # with the ninth's 12, 1 wrong of 60 and 59/90; with the tenth's 13 (other languages), 1 of 62 and 61/92.
     assert wrong <= 0.05 * hits, f"{wrong} wrong answers in {hits} hits"
     assert rewordings_hit / rewordings >= 0.45, f"only {rewordings_hit}/{rewordings} rewordings served"
 
