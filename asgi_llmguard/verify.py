@@ -96,7 +96,8 @@ _OPPOSITES = (
     "pros:cons advantage:disadvantage benefit:risk allow:block accept:reject "
     "ascending:descending forward:backward forwards:backwards inside:outside top:bottom "
     "morning:evening morning:night day:night summer:winter upper:lower am:pm "
-    "warm:cold warmer:colder warmest:coldest hottest:coldest"
+    "warm:cold warmer:colder warmest:coldest hottest:coldest ok:bad okay:bad fine:bad right:wrong ok:wrong okay:wrong "
+    "necessary:unnecessary necessary:pointless continue:stop continue:pause work:fail"
 )
 _OPPOSITE: dict[str, frozenset[str]] = {}
 for _pair in _OPPOSITES.split():
