@@ -858,7 +858,8 @@ class Verifier:
         return self._paraphrase.predict(feats)[0], self._edit.predict(feats)[0]
 
     def check(self, query: str, candidate: str, similarity: float) -> Verdict:
-        """Accept only when no code differs and neither head finds a difference that changes the answer."""
+        """Accept only when no code, operator or kind of question differs (the hard rules) and neither head
+        finds a difference that changes the answer."""
         if identifiers_differ(query, candidate):
             return Verdict(accepted=False, score=0.0, reason="numbers_differ")
         if symbols_differ(query, candidate):
