@@ -32,6 +32,7 @@ __all__ = [
     "Verdict",
     "Verifier",
     "asks_differ",
+    "hard_rule_refusal",
     "identifiers_differ",
     "pair_features",
     "symbols_differ",
@@ -551,6 +552,18 @@ def symbols_differ(query: str, candidate: str) -> bool:
     return _symbols(query) != _symbols(candidate)
 
 
+def hard_rule_refusal(query: str, candidate: str) -> str | None:
+    """The reason a hard rule refuses the pair before the learned heads see it, or None: codes, operators
+    or kinds of question that differ. (Benches apply the same rules to cross-validated head verdicts.)"""
+    if identifiers_differ(query, candidate):
+        return "numbers_differ"
+    if symbols_differ(query, candidate):
+        return "symbols_differ"
+    if asks_differ(query, candidate):
+        return "question_type"
+    return None
+
+
 def _marker_pairs(tokens: tuple[str, ...]) -> set[tuple[str, str, str]]:
     """(left word, marker, right word) around direction markers, past articles: "string to (an) integer"."""
     words = [t for t in tokens if t not in _ARTICLES]
@@ -860,12 +873,9 @@ class Verifier:
     def check(self, query: str, candidate: str, similarity: float) -> Verdict:
         """Accept only when no code, operator or kind of question differs (the hard rules) and neither head
         finds a difference that changes the answer."""
-        if identifiers_differ(query, candidate):
-            return Verdict(accepted=False, score=0.0, reason="numbers_differ")
-        if symbols_differ(query, candidate):
-            return Verdict(accepted=False, score=0.0, reason="symbols_differ")
-        if asks_differ(query, candidate):
-            return Verdict(accepted=False, score=0.0, reason="question_type")
+        refused = hard_rule_refusal(query, candidate)
+        if refused is not None:
+            return Verdict(accepted=False, score=0.0, reason=refused)
         feats = pair_features(query, candidate, similarity)
         p_para, c_para = self._paraphrase.predict(feats)
         p_edit, c_edit = self._edit.predict(feats)
