@@ -133,6 +133,12 @@ def _weight(elapsed: float, tau: float) -> float:
     return math.exp(-max(0.0, elapsed) / tau)  # a clock that steps back counts as no time
 
 
+def _peak_ewma(previous: float, previous_at: float, sample: float, now: float, tau: float) -> float:
+    """One Peak-EWMA step: a sample above the estimate replaces it, one below pulls it down with decay."""
+    w = _weight(now - previous_at, tau)
+    return max(sample, previous * w + sample * (1.0 - w))
+
+
 class _Backend:
     """One backend's health; mutated only by its Balancer and its leases."""
 
@@ -375,8 +381,7 @@ class Balancer:
 
     def _observe(self, entry: _Backend, sample: float, now: float) -> None:
         if entry.measured:
-            w = _weight(now - entry.estimate_at, self._config.decay_seconds)
-            sample = max(sample, entry.estimate * w + sample * (1.0 - w))
+            sample = _peak_ewma(entry.estimate, entry.estimate_at, sample, now, self._config.decay_seconds)
         entry.estimate = sample
         entry.estimate_at = now
         entry.measured = True
@@ -386,8 +391,7 @@ class Balancer:
         entry.inflight -= 1
         self._observe(entry, latency_s, now)
         if entry.answered:
-            w = _weight(now - entry.latency_at, self._config.decay_seconds)
-            latency_s = max(latency_s, entry.latency * w + latency_s * (1.0 - w))
+            latency_s = _peak_ewma(entry.latency, entry.latency_at, latency_s, now, self._config.decay_seconds)
         entry.latency = latency_s
         entry.latency_at = now
         entry.answered = True
