@@ -117,14 +117,6 @@ REWORDINGS = [
 ]
 
 
-@pytest.mark.model
-@pytest.mark.parametrize(("query", "cached"), REWORDINGS)
-def test_true_rewordings_are_served(verifier: Verifier, cosine: Cosine, query: str, cached: str) -> None:
-    hit, _sim, verdict = served(verifier, cosine, query, cached)
-    assert hit, verdict
-    assert verdict.reason is None
-
-
 # British and American spellings of the same question: one answer serves both.
 SPELLINGS = [
     ("Summarise the causes of the French Revolution.", "Summarize the causes of the French Revolution."),
@@ -136,13 +128,20 @@ SPELLINGS = [
 ]
 
 
+# A phrase moved as a whole, with its preposition: the same question.
+PHRASE_MOVES = [
+    ("What is the boiling point of water at sea level?", "At sea level, what is the boiling point of water?"),
+    ("How do I convert a list to a tuple in Python?", "In Python, how do I convert a list to a tuple?"),
+    ("What is the cheapest flight from London to Paris?", "From London to Paris, what is the cheapest flight?"),
+]
+
+
 @pytest.mark.model
-@pytest.mark.parametrize(("query", "cached"), SPELLINGS)
-def test_british_and_american_spellings_of_one_question_are_served(
-    verifier: Verifier, cosine: Cosine, query: str, cached: str
-) -> None:
+@pytest.mark.parametrize(("query", "cached"), REWORDINGS + SPELLINGS + PHRASE_MOVES)
+def test_true_rewordings_are_served(verifier: Verifier, cosine: Cosine, query: str, cached: str) -> None:
     hit, _sim, verdict = served(verifier, cosine, query, cached)
     assert hit, verdict
+    assert verdict.reason is None
 
 
 @pytest.mark.model
@@ -155,21 +154,6 @@ def test_a_spelling_variant_does_not_hide_a_real_change(
 ) -> None:
     hit, _sim, verdict = served(verifier, cosine, query, cached)
     assert not hit, verdict
-
-
-# A phrase moved as a whole, with its preposition: the same question.
-PHRASE_MOVES = [
-    ("What is the boiling point of water at sea level?", "At sea level, what is the boiling point of water?"),
-    ("How do I convert a list to a tuple in Python?", "In Python, how do I convert a list to a tuple?"),
-    ("What is the cheapest flight from London to Paris?", "From London to Paris, what is the cheapest flight?"),
-]
-
-
-@pytest.mark.model
-@pytest.mark.parametrize(("query", "cached"), PHRASE_MOVES)
-def test_a_phrase_moved_as_a_whole_is_served(verifier: Verifier, cosine: Cosine, query: str, cached: str) -> None:
-    hit, _sim, verdict = served(verifier, cosine, query, cached)
-    assert hit, verdict
 
 
 def test_only_a_whole_phrase_moving_counts_as_the_same_wording() -> None:
@@ -238,18 +222,9 @@ def test_trap_set_wrong_answers_stay_under_five_percent_of_hits(verifier: Verifi
         wrong += hit and not same
         rewordings += same
         rewordings_hit += hit and same
-    # Measured when the weights were made: 0 wrong of 25 hits, 25/45 rewordings served (56%); with the
-    # identifier traps added, 0 of 27 and 27/48; with the 46 pairs of 2026-11-30, 0 of 35 and 35/60;
-    # with a phrase moved as a whole read as the same wording, 0 of 36 and 36/60; with the second probe's
-    # 40 pairs, 0 of 40 and 40/66; with the third probe's 8, 0 of 44 and 44/71;
-    # with the fourth probe's 35, 0 of 47 and 47/75; with the code probe's 10 and the symbol rule, 0 of 46
-    # and 46/75 ("sqrt(144) = ?" is refused now); with the task probe's 27, 1 wrong of 50 and 49/78 (the
-    # wrong one: "Can I take antibiotics while breastfeeding?" / "Must I stop breastfeeding ...?"); with the
-    # sixth probe's 29 (and its fixes), 1 wrong of 53 and 52/81; with the seventh probe's 28 (and the
-    # question-kind rule), 1 wrong of 56 and 55/84; with the eighth's 18, 1 wrong of 58 and 57/88;
-    # with the ninth's 12, 1 wrong of 60 and 59/90; with the tenth's 13 (other languages), 1 of 62 and 61/92;
-    # with the eleventh's 15, 1 of 64 and 63/94; with the twelfth's 12 (yes/no verbs), 1 of 65 and 64/96;
-    # with the thirteenth's 12, 1 of 66 and 65/98; with the fourteenth's 9, 1 of 67 and 66/100.
+    # Measured on 2026-11-30 (481 pairs): 1 wrong answer in 67 hits, 66/100 rewordings served. The wrong one,
+    # "Can I take antibiotics while breastfeeding?" / "Must I stop breastfeeding ...?", is a known miss;
+    # docs/cache-quality.md tells how the set grew and what each probe found.
     assert wrong <= 0.05 * hits, f"{wrong} wrong answers in {hits} hits"
     assert rewordings_hit / rewordings >= 0.45, f"only {rewordings_hit}/{rewordings} rewordings served"
 
