@@ -405,15 +405,23 @@ def _chunk(text: str, *, finish: str | None = None) -> bytes:
                                    "choices": [choice]}).encode() + b"\n\n"
 
 
-async def test_a_streamed_responses_request_span_ends_when_the_stream_is_over(
-    guards: list[Guard], provider: TracerProvider, exporter: InMemorySpanExporter
-) -> None:
+async def stream_to_first_chunk(
+    guards: list[Guard], provider: TracerProvider
+) -> tuple[GatedStream, Recorder, asyncio.Task[None]]:
+    """A traced guard streaming from a gated app, waited on until the first chunk is out."""
     guard = await started(guards, provider)
     app = GatedStream()
     body = json.dumps(chat("stream this", stream=True)).encode()
     rec = Recorder(body_message(body))
     call = asyncio.create_task(guard.wrap(app)(http_scope(CHAT, body=body), rec.receive, rec.send))
     await asyncio.wait_for(app.first_sent.wait(), WAIT)
+    return app, rec, call
+
+
+async def test_a_streamed_responses_request_span_ends_when_the_stream_is_over(
+    guards: list[Guard], provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    app, _rec, call = await stream_to_first_chunk(guards, provider)
     assert request_spans(exporter) == []  # the first chunk is out, the response is not over
     app.gate.set()
     await asyncio.wait_for(call, WAIT)
@@ -430,12 +438,7 @@ async def test_a_streamed_responses_request_span_ends_when_the_stream_is_over(
 async def test_a_client_that_leaves_mid_stream_ends_the_span_marked_disconnected(
     guards: list[Guard], provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    guard = await started(guards, provider)
-    app = GatedStream()
-    body = json.dumps(chat("stream this", stream=True)).encode()
-    rec = Recorder(body_message(body))
-    call = asyncio.create_task(guard.wrap(app)(http_scope(CHAT, body=body), rec.receive, rec.send))
-    await asyncio.wait_for(app.first_sent.wait(), WAIT)
+    _app, rec, call = await stream_to_first_chunk(guards, provider)
     rec.disconnect()
     await asyncio.wait_for(call, WAIT)
     spans = exporter.get_finished_spans()
