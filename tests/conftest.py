@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,3 +50,21 @@ def redis_url() -> Iterator[str]:
     yield REDIS_URL
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+async def start_guard() -> AsyncIterator[Any]:
+    """Start Guards with the given settings; every one is shut down when the test ends."""
+    from asgi_llmguard import Guard  # imported here: a test module decides what loads first
+
+    guards: list[Guard] = []
+
+    async def start(**settings: Any) -> Guard:
+        guard = Guard(**settings)
+        await guard.startup()
+        guards.append(guard)
+        return guard
+
+    yield start
+    for guard in guards:
+        await guard.shutdown()

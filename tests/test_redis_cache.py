@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,7 @@ PARIS_AGAIN = "What's the capital city of France?"
 
 
 @pytest.fixture
-async def make_guard(model_dir: Path, redis_url: str) -> AsyncIterator[Any]:
-    guards: list[Guard] = []
-
+def make_guard(start_guard: Any, model_dir: Path, redis_url: str) -> Any:
     async def make(**settings: Any) -> Guard:
         settings.setdefault("embedding_model_dir", str(model_dir))
         settings.setdefault("redis_url", redis_url)
@@ -39,14 +37,10 @@ async def make_guard(model_dir: Path, redis_url: str) -> AsyncIterator[Any]:
         # A generous budget: on a busy CI machine a 100 ms one fails open now and then (by design),
         # which is not what these tests are about.
         settings.setdefault("redis_timeout_ms", 1000.0)
-        guard = Guard(registry=CollectorRegistry(), **settings)
-        await guard.startup()
-        guards.append(guard)
+        guard: Guard = await start_guard(registry=CollectorRegistry(), **settings)
         return guard
 
-    yield make
-    for guard in guards:
-        await guard.shutdown()
+    return make
 
 
 async def ask(app: Any, prompt: str) -> tuple[int, str, str]:

@@ -6,7 +6,6 @@ made for) behind a Guard that loads the local model, and talks to it with httpx.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,13 @@ pytestmark = pytest.mark.model
 
 
 @pytest.fixture
-async def make_guard(model_dir: Path) -> AsyncIterator[Any]:
-    guards: list[Guard] = []
-
+def make_guard(start_guard: Any, model_dir: Path) -> Any:
     async def make(**settings: Any) -> Guard:
         settings.setdefault("embedding_model_dir", str(model_dir))
-        guard = Guard(**settings)
-        await guard.startup()
-        guards.append(guard)
+        guard: Guard = await start_guard(**settings)
         return guard
 
-    yield make
-    for guard in guards:
-        await guard.shutdown()
+    return make
 
 
 async def ask(app: Any, prompt: str, **extra: Any) -> tuple[str, str, str | None, str]:
