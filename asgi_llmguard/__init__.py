@@ -1,15 +1,24 @@
-"""asgi_llmguard: an LLM gateway's rate limits, semantic cache, routing and metrics inside your ASGI app."""
+"""asgi_llmguard: an LLM gateway's rate limits, semantic cache, routing and metrics inside your ASGI app.
 
-from .cache import SemanticCache, SemanticCacheMiddleware
+The public names are the ones in ``__all__``; the rest lives in the subpackages (``core``,
+``cache``, ``embedding``, ``ratelimit``, ``routing``, ``streaming``, ``observability``), composed
+by ``guard.py``.
+"""
+
+from .cache.engine import SemanticCache
+from .cache.middleware import SemanticCacheMiddleware
 from .config import Settings, Upstream
+from .core.exchange import Exchange, get_exchange
+from .core.version import __version__ as __version__
 from .errors import ConfigurationError, LLMGuardError, RequestError
-from .exchange import Exchange, get_exchange
 from .guard import Guard, LLMGuardMiddleware
-from .metrics import Metrics, MetricsMiddleware
-from .proxy import LLMProxy
-from .ratelimit import RateLimitMiddleware, RateLimits
-from .router import ModelRouterMiddleware
-from .streaming import SSEPassthroughMiddleware
+from .observability.metrics import Metrics
+from .observability.middleware import MetricsMiddleware
+from .ratelimit.limiter import RateLimits
+from .ratelimit.middleware import RateLimitMiddleware
+from .routing.middleware import ModelRouterMiddleware
+from .routing.proxy import LLMProxy
+from .streaming.middleware import SSEPassthroughMiddleware
 
 __all__ = [
     "ConfigurationError",
@@ -31,4 +40,3 @@ __all__ = [
     "Upstream",
     "get_exchange",
 ]
-__version__ = "0.1.0"

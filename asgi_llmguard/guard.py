@@ -1,4 +1,9 @@
-"""The Guard: owns the shared resources, builds the stack, and opens them once.
+"""The Guard: the composition root. Settings -> parts -> stack, and the lifespan that opens them.
+
+This is the one module that knows every capability: it builds each part from the settings and
+hands each layer the guard as the host it asks for (``CacheHost``, ``RateLimitHost``...); no
+layer imports this module. Optional backends (Redis, OpenTelemetry, the PostgreSQL request log,
+a remote embedder...) are named in :data:`BACKENDS` and imported only when the settings choose them.
 
 Resources (the embedder, the index, the cache store, the metrics registry) are
 opened at lifespan startup and closed at shutdown. Where the server sends no
@@ -9,30 +14,66 @@ them, once, behind a lock.
 from __future__ import annotations
 
 import asyncio
+import importlib
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ._types import ASGIApp, Message, Receive, Scope, Send
+from .cache.engine import SemanticCache
+from .cache.middleware import SemanticCacheMiddleware
 from .config import Settings
-from .exchange import IdentityFunc, default_identity
-from .openai_protocol import ParsedRequest
+from .core.exchange import IdentityFunc, default_identity, hash_identity
+from .core.layer import set_default_host
+from .core.openai_protocol import ParsedRequest
+from .core.types import ASGIApp, Embedder, Message, Receive, Scope, Send
+from .observability.metrics import Metrics
+from .observability.middleware import MetricsMiddleware
+from .ratelimit.limiter import LimitOverrides, RateLimiter
+from .ratelimit.middleware import RateLimitMiddleware
+from .routing.middleware import ModelRouterMiddleware
+from .streaming.middleware import SSEPassthroughMiddleware
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
     from prometheus_client import CollectorRegistry
     from redis.asyncio import Redis
 
-    from .cache import SemanticCache
-    from .embedding import Embedder
-    from .indexsync import IndexSync
-    from .metrics import Metrics
-    from .ratelimit import LimitOverrides, RateLimiter
-    from .requestlog import RequestLog
-    from .storage.base import CacheStore
-    from .tracing import Tracing
+    from .cache.engine import CacheHost
+    from .cache.index_sync import IndexSync
+    from .cache.stores.base import CacheStore
+    from .core.tracing import Tracing
+    from .observability.middleware import MetricsHost
+    from .observability.request_log import RequestLog
+    from .ratelimit.middleware import RateLimitHost
+    from .ratelimit.store import RateLimitStore
+    from .routing.proxy import ProxyHost
 
 log = structlog.get_logger("asgi_llmguard")
+
+# The optional backends, by name: "module:attribute", imported the first time a Guard's settings
+# choose it (as uvicorn's importer and limits' storage_from_string do). A setting that is off costs
+# no import, and a missing optional package fails when it is chosen, naming its setting.
+BACKENDS: dict[str, str] = {
+    "tracing": "asgi_llmguard.core.tracing:Tracing",  # LLMGUARD_TRACING (the otel extra)
+    "request_log": "asgi_llmguard.observability.request_log:RequestLog",  # LLMGUARD_REQUEST_LOG_DSN (postgres)
+    "redis": "redis.asyncio:Redis",  # LLMGUARD_REDIS_URL
+    "cache_store.memory": "asgi_llmguard.cache.stores.memory:MemoryCacheStore",
+    "cache_store.redis": "asgi_llmguard.cache.stores.redis:RedisCacheStore",  # LLMGUARD_REDIS_URL
+    "index_sync": "asgi_llmguard.cache.index_sync:IndexSync",  # LLMGUARD_REDIS_URL with the semantic tier
+    "vector_index": "asgi_llmguard.cache.index:VectorIndex",  # LLMGUARD_CACHE_SEMANTIC
+    "verifier": "asgi_llmguard.cache.verify:Verifier",  # LLMGUARD_CACHE_VERIFY
+    "verifier.threshold": "asgi_llmguard.cache.verify:DEFAULT_THRESHOLD",
+    "embedder.local": "asgi_llmguard.embedding.local:FastEmbedEmbedder",  # LLMGUARD_EMBEDDING_MODEL(_DIR)
+    "embedder.remote": "asgi_llmguard.embedding.remote:RemoteEmbedder",  # LLMGUARD_EMBEDDING_URL
+    "limit_store.memory": "asgi_llmguard.ratelimit.stores.memory:MemoryRateLimitStore",
+    "limit_store.redis": "asgi_llmguard.ratelimit.stores.redis:RedisRateLimitStore",  # LLMGUARD_REDIS_URL
+}
+
+
+def backend(name: str) -> Any:
+    """What ``name`` stands for in :data:`BACKENDS`, imported now (once: Python keeps the module)."""
+    module, _, attribute = BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 class Guard:
@@ -74,16 +115,12 @@ class Guard:
         self.index_sync: IndexSync | None = None  # keeps the local index in step with Redis
         self.metrics: Metrics | None = None
         self.tracing: Tracing | None = None  # OpenTelemetry spans (tracing.py); opentelemetry imported only if on
-        if settings.tracing:
-            from .tracing import Tracing  # otel missing: a ConfigurationError naming LLMGUARD_TRACING, now
-
-            self.tracing = Tracing(trace_prompts=settings.trace_prompts, tracer_provider=tracer_provider)
+        if settings.tracing:  # otel missing: a ConfigurationError naming LLMGUARD_TRACING, now
+            self.tracing = backend("tracing")(trace_prompts=settings.trace_prompts, tracer_provider=tracer_provider)
         elif tracer_provider is not None:
             log.warning("llmguard.tracing_off", hint="tracer_provider is used only when LLMGUARD_TRACING is true")
         self.request_log: RequestLog | None = None  # the PostgreSQL request log (requestlog.py), opened at startup
         if settings.metrics_enabled:
-            from .metrics import Metrics
-
             self.metrics = Metrics(registry, price_table=settings.price_table, aliases=settings.router_aliases)
 
     # -- per request -------------------------------------------------------------------------------
@@ -96,8 +133,6 @@ class Guard:
         if self._identity is not None:
             custom = self._identity(scope, request)
             if custom:
-                from .exchange import hash_identity
-
                 return hash_identity("app", custom)
         return default_identity(scope, request)
 
@@ -116,9 +151,8 @@ class Guard:
             if self._started:
                 return
             if self.settings.request_log_dsn is not None and self.request_log is None:
-                from .requestlog import RequestLog  # asyncpg missing: a ConfigurationError, before anything opens
-
-                request_log = RequestLog.from_settings(self.settings, self.metrics)
+                # asyncpg missing: a ConfigurationError, before anything opens
+                request_log: RequestLog = backend("request_log").from_settings(self.settings, self.metrics)
                 await request_log.start()
                 self.request_log = request_log
             if self.redis is None:
@@ -126,9 +160,7 @@ class Guard:
                 self._owns_redis = self.redis is not None
             await self._check_redis()
             self.cache = await self._open_cache() if self.settings.cache_enabled else None
-            from .ratelimit import RateLimiter  # rate limits (ratelimit.py)
-
-            self.limiter = RateLimiter.for_guard(self)
+            self.limiter = self._open_limiter()
             self._started = True
             log.info("llmguard.started", cache=self.cache is not None,
                      semantic=self.cache is not None and self.cache.embedder is not None)
@@ -175,12 +207,21 @@ class Guard:
         url = self.settings.redis_url
         if url is None:
             return None
-        from redis.asyncio import Redis
-
         timeout = self.settings.redis_timeout_ms / 1000
-        client: Redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+        client: Redis = backend("redis").from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                        health_check_interval=30)
         return client
+
+    def _open_limiter(self) -> RateLimiter:
+        """The limiter over the guard's Redis when it has one, else in this process."""
+        settings = self.settings
+        store: RateLimitStore
+        if self.redis is not None:
+            store = backend("limit_store.redis")(self.redis, prefix=settings.redis_prefix + "rl:",
+                                                 timeout=settings.redis_timeout_ms / 1000)
+        else:
+            store = backend("limit_store.memory")()
+        return RateLimiter(settings, store, metrics=self.metrics, overrides=self.limit_overrides)
 
     async def _check_redis(self) -> None:
         """Open the first connection now, not on the first request, and say so when Redis is down."""
@@ -192,48 +233,38 @@ class Guard:
             log.warning("llmguard.redis_unavailable_at_startup", error=type(exc).__name__)
 
     async def _open_cache(self) -> SemanticCache:
-        from .cache import SemanticCache
-        from .storage.memory import MemoryCacheStore
-
         settings = self.settings
         store: CacheStore
         if self.redis is not None:  # replicas share one cache through Redis
-            from .storage.redis import RedisCacheStore
-
-            store = RedisCacheStore(self.redis, prefix=settings.redis_prefix, timeout=settings.redis_timeout_ms / 1000,
-                                    max_entries=settings.cache_max_entries, max_bytes=settings.cache_max_bytes)
+            store = backend("cache_store.redis")(self.redis, prefix=settings.redis_prefix,
+                                                 timeout=settings.redis_timeout_ms / 1000,
+                                                 max_entries=settings.cache_max_entries,
+                                                 max_bytes=settings.cache_max_bytes)
         else:
-            store = MemoryCacheStore(max_entries=settings.cache_max_entries, max_bytes=settings.cache_max_bytes)
+            store = backend("cache_store.memory")(max_entries=settings.cache_max_entries,
+                                                  max_bytes=settings.cache_max_bytes)
         embedder, index, verifier, threshold = None, None, None, settings.cache_threshold or 0.9
         if settings.cache_semantic:
-            from .vectorindex import VectorIndex
-            from .verify import DEFAULT_THRESHOLD, Verifier
-
             embedder = await self._open_embedder()
             if embedder is not None and settings.cache_verify:
                 try:
-                    verifier = Verifier()
+                    verifier = backend("verifier")()
                 except Exception as exc:  # without its verifier the semantic tier must not serve
                     log.error("llmguard.verifier_unavailable", error=str(exc))
                     await embedder.close()
                     embedder = None
             if embedder is not None:
                 # Exact numpy search beats usearch below a few thousand vectors per namespace here.
-                index = VectorIndex(embedder.dimensions, brute_force_below=4096, background_moves=True)
-                threshold = settings.cache_threshold or DEFAULT_THRESHOLD
+                index = backend("vector_index")(embedder.dimensions, brute_force_below=4096, background_moves=True)
+                threshold = settings.cache_threshold or backend("verifier.threshold")
         cache = SemanticCache(settings, store, index=index, embedder=embedder, verifier=verifier,
                               threshold=threshold)
         if self.metrics is not None:
             self.metrics.instrument(embedder, index)
             degraded = self.metrics.degraded
             cache.on_lookup_error = lambda part, exc: degraded.labels(part).inc()
-        if index is not None and self.redis is not None:
-            from .indexsync import IndexSync
-            from .storage.redis import RedisCacheStore
-
-            assert isinstance(store, RedisCacheStore)
-
-            self.index_sync = IndexSync(cache, store, metrics=self.metrics, redis_url=settings.redis_url)
+        if index is not None and self.redis is not None:  # the store is the Redis one
+            self.index_sync = backend("index_sync")(cache, store, metrics=self.metrics, redis_url=settings.redis_url)
             self.index_sync.start()
         return cache
 
@@ -241,14 +272,10 @@ class Guard:
         """The embedding model; a model that cannot load leaves the exact tier working (fail open)."""
         embedder = self._embedder
         if embedder is None and self.settings.embedding_url is not None:  # the embedding tier runs apart
-            from .remote_embedding import RemoteEmbedder
-
-            embedder = RemoteEmbedder.from_settings(self.settings)
+            embedder = backend("embedder.remote").from_settings(self.settings)
         if embedder is None:
-            from .embedding import FastEmbedEmbedder
-
             s = self.settings
-            embedder = FastEmbedEmbedder(s.embedding_model, s.embedding_model_dir, threads=s.embedding_threads,
+            embedder = backend("embedder.local")(s.embedding_model, s.embedding_model_dir, threads=s.embedding_threads,
                                          max_batch=s.embedding_max_batch, max_pending=s.embedding_max_pending,
                                          timeout=s.embedding_timeout_ms / 1000)
         try:
@@ -256,7 +283,7 @@ class Guard:
         except Exception as exc:
             log.error("llmguard.embedding_unavailable", error=str(exc),
                       hint="set LLMGUARD_EMBEDDING_MODEL_DIR to a local model folder "
-                           "(python scripts/build_model_dir.py builds one) or allow the hub download"
+                           "(`llmguard build-model DIR` builds one) or allow the hub download"
                       if self.settings.embedding_url is None else
                       "check that LLMGUARD_EMBEDDING_URL serves POST /embeddings with LLMGUARD_EMBEDDING_MODEL")
             if self.metrics is not None:
@@ -268,12 +295,6 @@ class Guard:
 
     def layers(self) -> list[type[Any]]:
         """The layer classes, outermost first."""
-        from .cache import SemanticCacheMiddleware
-        from .metrics import MetricsMiddleware
-        from .ratelimit import RateLimitMiddleware
-        from .router import ModelRouterMiddleware
-        from .streaming import SSEPassthroughMiddleware
-
         return [MetricsMiddleware, RateLimitMiddleware, SemanticCacheMiddleware, ModelRouterMiddleware,
                 SSEPassthroughMiddleware]
 
@@ -299,3 +320,12 @@ class LLMGuardMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._stack(scope, receive, send)
+
+
+# ``Layer(app, **settings)`` builds a Guard: the layers ask the core for it, never this module.
+set_default_host(Guard)
+
+if TYPE_CHECKING:  # a Guard is the host each layer and the proxy ask for (mypy checks; nothing runs)
+
+    def _hosts(guard: Guard) -> tuple[CacheHost, RateLimitHost, MetricsHost, ProxyHost]:
+        return guard, guard, guard, guard

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from asgi_llmguard.embedding import FastEmbedEmbedder, load_text_embedding  # noqa: E402
+from asgi_llmguard.embedding.local import FastEmbedEmbedder, load_text_embedding  # noqa: E402
 
 CALLERS = (1, 8, 32, 64)
 ROUNDS = 2

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _servers import HOST, ROOT, ServerError, pick_free_port
 from cache_latency import PAIRS, chat_body, hits_per_second
 
-from asgi_llmguard.embedding import FastEmbedEmbedder
-from asgi_llmguard.remote_embedding import RemoteEmbedder
+from asgi_llmguard.embedding.local import FastEmbedEmbedder
+from asgi_llmguard.embedding.remote import RemoteEmbedder
 from demo_app.processes import read_log, stop_process_group, wait_ready
 
 MODEL_DIR = os.environ.get("LLMGUARD_EMBEDDING_MODEL_DIR", str(ROOT / ".models" / "all-MiniLM-L6-v2"))

@@ -26,7 +26,7 @@ import time
 import fastembed  # noqa: F401  (usearch must not be imported before onnxruntime: see ../shared/models/README.md)
 import numpy as np
 
-from asgi_llmguard.vectorindex import VectorIndex
+from asgi_llmguard.cache.index import VectorIndex
 
 DIMS = 384
 

@@ -42,13 +42,13 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from asgi_llmguard.cache import SemanticCache
+from asgi_llmguard.cache.engine import SemanticCache
+from asgi_llmguard.cache.index import EXPANSION_SEARCH, VectorIndex
+from asgi_llmguard.cache.index_sync import IndexSync, _load
+from asgi_llmguard.cache.stores.base import CacheEntry
+from asgi_llmguard.cache.stores.redis import RedisCacheStore
 from asgi_llmguard.config import Settings
-from asgi_llmguard.indexsync import IndexSync, _load
-from asgi_llmguard.openai_protocol import Answer
-from asgi_llmguard.storage.base import CacheEntry
-from asgi_llmguard.storage.redis import RedisCacheStore
-from asgi_llmguard.vectorindex import EXPANSION_SEARCH, VectorIndex
+from asgi_llmguard.core.openai_protocol import Answer
 
 DIMS = 384
 BRUTE_FORCE_BELOW = 4096  # what the Guard uses

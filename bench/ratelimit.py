@@ -35,12 +35,12 @@ sys.path.insert(0, str(ROOT))
 from redis.asyncio import Redis  # noqa: E402
 
 from asgi_llmguard.config import Settings  # noqa: E402
-from asgi_llmguard.exchange import Exchange  # noqa: E402
-from asgi_llmguard.openai_protocol import parse_request  # noqa: E402
-from asgi_llmguard.ratelimit import RateLimiter  # noqa: E402
-from asgi_llmguard.ratelimit_store import Charge, RateLimitStore  # noqa: E402
-from asgi_llmguard.storage.ratelimit_memory import MemoryRateLimitStore  # noqa: E402
-from asgi_llmguard.storage.ratelimit_redis import RedisRateLimitStore  # noqa: E402
+from asgi_llmguard.core.exchange import Exchange  # noqa: E402
+from asgi_llmguard.core.openai_protocol import parse_request  # noqa: E402
+from asgi_llmguard.ratelimit.limiter import RateLimiter  # noqa: E402
+from asgi_llmguard.ratelimit.store import Charge, RateLimitStore  # noqa: E402
+from asgi_llmguard.ratelimit.stores.memory import MemoryRateLimitStore  # noqa: E402
+from asgi_llmguard.ratelimit.stores.redis import RedisRateLimitStore  # noqa: E402
 
 BIG = 1_000_000_000  # limits no bench ever reaches: every decision is a full admission
 BODY = json.dumps({"model": "gpt-4o-mini", "max_tokens": 200,

@@ -160,8 +160,8 @@ def run_latency(args: argparse.Namespace, schema: str, log: Callable[[str], None
 
 def _template_exchange() -> Any:
     """A real exchange of a finished 200 with usage, as the finisher sees it."""
-    from asgi_llmguard.exchange import Exchange
-    from asgi_llmguard.openai_protocol import parse_request
+    from asgi_llmguard.core.exchange import Exchange
+    from asgi_llmguard.core.openai_protocol import parse_request
 
     body = json.dumps({"model": "mock-small", "messages": [{"role": "user", "content": "a bench prompt"}]}).encode()
     scope = {"type": "http", "method": "POST", "path": GUARDED_PATH, "headers": [], "client": ("127.0.0.1", 1)}
@@ -175,7 +175,7 @@ def _template_exchange() -> Any:
 
 
 async def _burst(dsn: str, rows: int, bursts: int, log: Callable[[str], None]) -> dict[str, Any]:
-    from asgi_llmguard.requestlog import RequestLog, capture
+    from asgi_llmguard.observability.request_log import RequestLog, capture
 
     prices = {"mock-small": {"prompt": 0.15, "completion": 0.6}}
     exchange = _template_exchange()

@@ -40,11 +40,11 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from asgi_llmguard import Guard, LLMProxy, Settings  # noqa: E402
-from asgi_llmguard._types import Message, Receive, Scope, Send  # noqa: E402
-from asgi_llmguard.balancer import Balancer, BalancerConfig, Lease  # noqa: E402
-from asgi_llmguard.complexity import choose_tier, estimate_complexity  # noqa: E402
-from asgi_llmguard.openai_protocol import parse_request  # noqa: E402
-from asgi_llmguard.router import ModelRouterMiddleware  # noqa: E402
+from asgi_llmguard.core.openai_protocol import parse_request  # noqa: E402
+from asgi_llmguard.core.types import Message, Receive, Scope, Send  # noqa: E402
+from asgi_llmguard.routing.balancer import Balancer, BalancerConfig, Lease  # noqa: E402
+from asgi_llmguard.routing.complexity import choose_tier, estimate_complexity  # noqa: E402
+from asgi_llmguard.routing.middleware import ModelRouterMiddleware  # noqa: E402
 from demo_app.processes import HOST, pick_free_port, stop_process_group, wait_ready  # noqa: E402
 
 

@@ -29,8 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from asgi_llmguard.complexity import choose_tier, estimate_complexity  # noqa: E402
-from asgi_llmguard.openai_protocol import ParsedRequest, parse_request  # noqa: E402
+from asgi_llmguard.core.openai_protocol import ParsedRequest, parse_request  # noqa: E402
+from asgi_llmguard.routing.complexity import choose_tier, estimate_complexity  # noqa: E402
 
 PROMPTS = ROOT / "tests" / "data" / "router_prompts.jsonl"
 LABELS = ("simple", "complex")

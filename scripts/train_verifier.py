@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _load_verify_module() -> ModuleType:
     """verify.py by path: it is pure computation and needs none of the package's other imports."""
-    spec = importlib.util.spec_from_file_location("_llmguard_verify", ROOT / "asgi_llmguard" / "verify.py")
+    spec = importlib.util.spec_from_file_location("_llmguard_verify", ROOT / "asgi_llmguard" / "cache" / "verify.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

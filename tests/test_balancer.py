@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asgi_llmguard.balancer import Balancer, BalancerConfig, BreakerState, Lease
+from asgi_llmguard.routing.balancer import Balancer, BalancerConfig, BreakerState, Lease
 
 
 class Clock:
@@ -347,7 +347,7 @@ KEYS = [f"system prompt {i}" for i in range(3000)]
 
 AFFINITY_SCRIPT = """
 import json, sys
-from asgi_llmguard.balancer import Balancer
+from asgi_llmguard.routing.balancer import Balancer
 balancer = Balancer(["http://up-1", "http://up-2", "http://up-3"])
 mapping = {}
 for i in range(300):

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asgi_llmguard import complexity
-from asgi_llmguard.complexity import WEIGHTS, Complexity, choose_tier, default_thresholds, estimate_complexity
-from asgi_llmguard.openai_protocol import ParsedRequest
+from asgi_llmguard.core.openai_protocol import ParsedRequest
+from asgi_llmguard.routing import complexity
+from asgi_llmguard.routing.complexity import WEIGHTS, Complexity, choose_tier, default_thresholds, estimate_complexity
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,13 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asgi_llmguard.embedding import (
-    Embedder,
-    EmbeddingUnavailable,
-    FastEmbedEmbedder,
-    _length_groups,
-    load_text_embedding,
-)
+from asgi_llmguard.core.types import Embedder
+from asgi_llmguard.embedding.local import EmbeddingUnavailable, FastEmbedEmbedder, _length_groups, load_text_embedding
 
 pytestmark = pytest.mark.model
 
@@ -240,7 +235,7 @@ def test_local_load_sets_hub_offline_only_for_the_load_and_never_clobbers_the_us
 
 def test_importing_the_module_does_not_load_onnxruntime() -> None:
     code = (
-        "import sys, asgi_llmguard.embedding\n"
+        "import sys, asgi_llmguard, asgi_llmguard.embedding\n"
         "heavy = sorted(m for m in ('onnxruntime', 'fastembed', 'tokenizers') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )
@@ -254,8 +249,8 @@ def test_usearch_imported_before_onnxruntime_does_not_crash(model_dir: Path) -> 
     """usearch 2.26.2-2.26.6 segfault in this order; the pin must keep it working."""
     code = (
         "import sys, usearch.index\n"
-        "from asgi_llmguard.embedding import load_text_embedding\n"
-        "from asgi_llmguard.vectorindex import VectorIndex\n"
+        "from asgi_llmguard.embedding.local import load_text_embedding\n"
+        "from asgi_llmguard.cache.index import VectorIndex\n"
         f"model = load_text_embedding('sentence-transformers/all-MiniLM-L6-v2', {str(model_dir)!r}, 1)\n"
         "vector = next(iter(model.embed(['hello'])))\n"
         "index = VectorIndex(384, brute_force_below=0)\n"

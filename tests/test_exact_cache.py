@@ -13,7 +13,7 @@ from apps import CHAT, FakeLLM, Recorder, body_message, chat, client, http_scope
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from asgi_llmguard import Guard
-from asgi_llmguard.cache_keys import namespace_of
+from asgi_llmguard.cache.keys import namespace_of
 
 
 @pytest.fixture
@@ -366,7 +366,7 @@ async def test_an_expired_entry_is_a_miss(llm: FakeLLM, monkeypatch: pytest.Monk
         await c.post(CHAT, json=chat("q"))
         assert (await c.post(CHAT, json=chat("q"))).headers["x-llmguard-cache"] == "hit"
         later = types.SimpleNamespace(time=lambda: time.time() + 1.5)
-        monkeypatch.setattr("asgi_llmguard.storage.memory.time", later)
+        monkeypatch.setattr("asgi_llmguard.cache.stores.memory.time", later)
         expired = await c.post(CHAT, json=chat("q"))
     assert expired.headers["x-llmguard-cache"] == "miss" and llm.calls == 2
 
@@ -522,6 +522,6 @@ async def test_an_answer_with_a_lone_surrogate_never_breaks_a_later_hit(stream: 
 def test_time_words_count_when_they_ask_about_the_world_not_when_they_tell_a_story(
     prompt: str, sensitive: bool
 ) -> None:
-    from asgi_llmguard.cache_keys import is_time_sensitive
+    from asgi_llmguard.cache.keys import is_time_sensitive
 
     assert is_time_sensitive(prompt) is sensitive

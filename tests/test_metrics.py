@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from servers import run_server
 
 from asgi_llmguard import ConfigurationError, Guard, Settings
-from asgi_llmguard.metrics import bucket_quantile
+from asgi_llmguard.observability.stats import bucket_quantile
 
 PRICES = {"gpt-test": {"prompt": 2.0, "completion": 8.0}}
 # FakeLLM's JSON answers carry usage prompt 3, completion 7.

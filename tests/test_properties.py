@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asgi_llmguard import Guard, RequestError
-from asgi_llmguard.cache_keys import namespace_of
-from asgi_llmguard.openai_protocol import ROLES, parse_request
+from asgi_llmguard.cache.keys import namespace_of
+from asgi_llmguard.core.openai_protocol import ROLES, parse_request
 
 EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

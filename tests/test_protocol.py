@@ -10,7 +10,14 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.completion import Completion
 
 from asgi_llmguard import RequestError
-from asgi_llmguard.openai_protocol import Answer, answer_chunks, answer_json, kind_of_path, parse_request, sse_event
+from asgi_llmguard.core.openai_protocol import (
+    Answer,
+    answer_chunks,
+    answer_json,
+    kind_of_path,
+    parse_request,
+    sse_event,
+)
 
 
 def body(payload: Any) -> bytes:

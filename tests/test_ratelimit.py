@@ -25,12 +25,12 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from asgi_llmguard import Guard
-from asgi_llmguard.exchange import Exchange, hash_identity
-from asgi_llmguard.ratelimit import RateLimits, format_duration
-from asgi_llmguard.ratelimit_store import Charge, RateLimitStore, gcra_params
-from asgi_llmguard.storage.ratelimit_memory import SWEEP_EVERY, MemoryRateLimitStore
-from asgi_llmguard.storage.ratelimit_redis import RedisRateLimitStore
-from asgi_llmguard.tokens import estimate_request_tokens
+from asgi_llmguard.core.exchange import Exchange, hash_identity
+from asgi_llmguard.core.tokens import estimate_request_tokens
+from asgi_llmguard.ratelimit.limiter import RateLimits, format_duration
+from asgi_llmguard.ratelimit.store import Charge, RateLimitStore, gcra_params
+from asgi_llmguard.ratelimit.stores.memory import SWEEP_EVERY, MemoryRateLimitStore
+from asgi_llmguard.ratelimit.stores.redis import RedisRateLimitStore
 
 CHAT = "/v1/chat/completions"
 HOUR = 3600.0
@@ -303,7 +303,7 @@ class TestLayer:
     async def test_tokens_are_reserved_then_reconciled_with_the_real_usage(self, make_stack: Any) -> None:
         client, _, _ = await make_stack(rate_limit_tpm=2000)
         request = body("how many tokens?", max_tokens=500)
-        from asgi_llmguard.openai_protocol import parse_request
+        from asgi_llmguard.core.openai_protocol import parse_request
 
         estimate = estimate_request_tokens(parse_request(json.dumps(request).encode(), "chat"))
         first = await client.post(CHAT, json=request, headers=auth("k"))
@@ -368,7 +368,7 @@ class TestCacheHits:
 
 
 def estimate_of(payload: dict[str, Any]) -> int:
-    from asgi_llmguard.openai_protocol import parse_request
+    from asgi_llmguard.core.openai_protocol import parse_request
 
     return estimate_request_tokens(parse_request(json.dumps(payload).encode(), "chat"))
 

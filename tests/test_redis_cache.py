@@ -18,7 +18,7 @@ from apps import CHAT, FakeLLM, chat, client, reply_for
 from prometheus_client import CollectorRegistry
 
 from asgi_llmguard import Guard
-from asgi_llmguard.indexsync import IndexSync
+from asgi_llmguard.cache.index_sync import IndexSync
 
 pytestmark = [pytest.mark.model, pytest.mark.redis]
 

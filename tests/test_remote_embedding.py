@@ -22,8 +22,8 @@ from apps import CHAT, FakeLLM, chat, client, reply_for
 from servers import pick_free_port, run_server
 
 from asgi_llmguard import ConfigurationError, Guard, Settings
-from asgi_llmguard.embedding import EmbeddingUnavailable, FastEmbedEmbedder
-from asgi_llmguard.remote_embedding import RemoteEmbedder, parse_embeddings
+from asgi_llmguard.embedding.local import EmbeddingUnavailable, FastEmbedEmbedder
+from asgi_llmguard.embedding.remote import RemoteEmbedder, parse_embeddings
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

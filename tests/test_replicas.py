@@ -27,9 +27,9 @@ import pytest
 import redis
 from servers import pick_free_port, run_server
 
-from asgi_llmguard.cache_keys import namespace_of
-from asgi_llmguard.exchange import hash_identity
-from asgi_llmguard.openai_protocol import parse_request
+from asgi_llmguard.cache.keys import namespace_of
+from asgi_llmguard.core.exchange import hash_identity
+from asgi_llmguard.core.openai_protocol import parse_request
 
 pytestmark = [pytest.mark.slow, pytest.mark.model, pytest.mark.redis]
 

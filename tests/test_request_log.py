@@ -26,8 +26,8 @@ from apps import CHAT, FakeLLM, chat, client
 from asgi_lifespan import LifespanManager
 
 from asgi_llmguard import ConfigurationError, Guard, Settings
-from asgi_llmguard.exchange import hash_identity
-from asgi_llmguard.requestlog import CAPTURED, COLUMNS, TABLE, RequestLog, capture
+from asgi_llmguard.core.exchange import hash_identity
+from asgi_llmguard.observability.request_log import CAPTURED, COLUMNS, TABLE, RequestLog, capture
 
 PG_DSN = os.environ.get("LLMGUARD_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 API_KEY = "sk-test-S3CRET-key-0123456789"

@@ -30,7 +30,7 @@ from asgi_llmguard import (
     SSEPassthroughMiddleware,
     get_exchange,
 )
-from asgi_llmguard.exchange import SCOPE_KEY
+from asgi_llmguard.core.exchange import SCOPE_KEY
 
 BODY = json.dumps(chat("hello there")).encode()
 

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from asgi_llmguard.openai_protocol import Answer
-from asgi_llmguard.storage.base import CacheEntry, CacheStore
-from asgi_llmguard.storage.memory import MemoryCacheStore
+from asgi_llmguard.cache.stores.base import CacheEntry, CacheStore
+from asgi_llmguard.cache.stores.memory import MemoryCacheStore
+from asgi_llmguard.core.openai_protocol import Answer
 
 StoreFactory = Callable[..., Any]
 
@@ -25,7 +25,7 @@ async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[StoreFacto
         return
     from redis.asyncio import Redis
 
-    from asgi_llmguard.storage.redis import RedisCacheStore
+    from asgi_llmguard.cache.stores.redis import RedisCacheStore
 
     url = request.getfixturevalue("redis_url")
     client = Redis.from_url(url)

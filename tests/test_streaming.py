@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from asgi_llmguard import Guard
-from asgi_llmguard.observer import ResponseObserver
+from asgi_llmguard.core.observer import ResponseObserver
 
 TESTS = Path(__file__).resolve().parent
 BODY = json.dumps(chat("stream this", stream=True)).encode()

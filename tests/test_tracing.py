@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from asgi_llmguard import ConfigurationError, Guard, LLMProxy, Settings
-from asgi_llmguard.exchange import hash_identity
+from asgi_llmguard.core.exchange import hash_identity
 from demo_app.mock_llm import create_mock_llm
 
 ROOT = Path(__file__).resolve().parent.parent

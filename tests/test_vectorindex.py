@@ -9,8 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from asgi_llmguard import vectorindex
-from asgi_llmguard.vectorindex import VectorIndex
+from asgi_llmguard.cache import index as vectorindex
+from asgi_llmguard.cache.index import VectorIndex
 
 DIMS = 384
 

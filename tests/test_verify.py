@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from asgi_llmguard.verify import DEFAULT_THRESHOLD, FEATURE_NAMES, Verdict, Verifier, pair_features
+from asgi_llmguard.cache.verify import DEFAULT_THRESHOLD, FEATURE_NAMES, Verdict, Verifier, pair_features
 
 TRAPS = Path(__file__).parent / "data" / "trap_pairs.csv"
 PACKAGED = Path(__file__).resolve().parent.parent / "asgi_llmguard" / "data" / "verifier.json"
@@ -157,7 +157,7 @@ def test_a_spelling_variant_does_not_hide_a_real_change(
 
 
 def test_only_a_whole_phrase_moving_counts_as_the_same_wording() -> None:
-    from asgi_llmguard.verify import _block_moved, _parse
+    from asgi_llmguard.cache.verify import _block_moved, _parse
 
     def moved(a: str, b: str) -> bool:
         return _block_moved(_parse(a).tokens, _parse(b).tokens)
@@ -171,7 +171,7 @@ def test_only_a_whole_phrase_moving_counts_as_the_same_wording() -> None:
 
 
 def test_symbols_that_prose_uses_freely_do_not_count() -> None:
-    from asgi_llmguard.verify import symbols_differ
+    from asgi_llmguard.cache.verify import symbols_differ
 
     for a, b in [
         ("I have had this cough for 3-4 days", "I have had this cough for 3 to 4 days"),
@@ -187,7 +187,7 @@ def test_symbols_that_prose_uses_freely_do_not_count() -> None:
 
 
 def test_only_questions_that_open_asking_for_different_things_differ() -> None:
-    from asgi_llmguard.verify import asks_differ
+    from asgi_llmguard.cache.verify import asks_differ
 
     assert asks_differ("Who wrote Hamlet?", "When was Hamlet written?")
     assert not asks_differ("How soon can I eat after surgery?", "When can I eat after surgery?")
@@ -198,7 +198,7 @@ def test_only_questions_that_open_asking_for_different_things_differ() -> None:
 
 
 def test_spelling_folds_british_forms_and_leaves_short_and_other_words_alone() -> None:
-    from asgi_llmguard.verify import _norm_word
+    from asgi_llmguard.cache.verify import _norm_word
 
     assert {_norm_word(w) for w in ("summarised", "summarized")} == {"summarized"}
     assert _norm_word("colours") == _norm_word("color") == "color"

@@ -1,0 +1,198 @@
+"""The semantic cache's engine: find (exact tier, then nearest neighbours), verify, store.
+
+:class:`SemanticCache` holds no per-request state; the layer (:mod:`.middleware`) decides per
+exchange and serves hits, and the admin endpoint (:mod:`.admin`) invalidates through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import structlog
+
+from ..core import tracing
+from ..core.layer import LayerHost
+from .keys import namespace_of
+from .stores.base import CacheEntry, CacheStore, StorageUnavailable
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..core.exchange import Exchange, Trace
+    from ..core.openai_protocol import Answer
+    from ..core.types import Embedder
+    from .index import VectorIndex
+    from .verify import Verifier
+
+log = structlog.get_logger("asgi_llmguard.cache")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    entry: CacheEntry
+    similarity: float | None  # None for an exact hit
+
+
+class CacheHost(LayerHost, Protocol):
+    """What the cache's layer and admin endpoint need of their guard: the cache, once started."""
+
+    @property
+    def cache(self) -> SemanticCache | None: ...
+
+
+class SemanticCache:
+    """Finds, verifies and stores answers. Used by the middleware and, for invalidation, by apps."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: CacheStore,
+        *,
+        index: VectorIndex | None = None,
+        embedder: Embedder | None = None,
+        verifier: Verifier | None = None,
+        threshold: float,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.index = index
+        self.embedder = embedder
+        self.verifier = verifier
+        self.threshold = threshold
+        self._in_flight: dict[str, asyncio.Future[None]] = {}
+        self.on_lookup_error: Callable[[str, BaseException], None] | None = None
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    async def find_exact(self, exact_key: str) -> Hit | None:
+        try:
+            entry = await self.store.get_exact(exact_key)
+        except StorageUnavailable as exc:  # shared store slow or down: a miss (fail open)
+            self._lookup_failed("redis", exc)
+            return None
+        return None if entry is None else Hit(entry, None)
+
+    async def embed(self, text: str) -> np.ndarray | None:
+        """The prompt's vector, or None when the embedder is absent, slow or failing (fail open)."""
+        if self.embedder is None:
+            return None
+        try:
+            return await self.embedder.embed(text, timeout=self.settings.embedding_timeout_ms / 1000)
+        except Exception as exc:
+            self._lookup_failed("embedding", exc)
+            return None
+
+    async def find_similar(self, namespace: str, text: str, vector: np.ndarray, *,
+                           trace: Trace | None = None) -> Hit | None:
+        """The nearest stored prompt above the threshold that the verifier accepts (``trace``: a traced
+        request's, for the index search and verify spans)."""
+        if self.index is None:
+            return None
+        with tracing.span(trace, "llmguard.index.search") as span:
+            neighbours = self.index.search(namespace, vector, k=4)
+            if span:
+                span.set_many({"llmguard.index.results": len(neighbours),
+                               "llmguard.index.best_similarity": neighbours[0].similarity if neighbours else None})
+        for neighbour in neighbours:
+            if neighbour.similarity < self.threshold:
+                break
+            try:
+                entry = await self.store.get(neighbour.key)
+            except StorageUnavailable as exc:
+                self._lookup_failed("redis", exc)
+                return None
+            if entry is None or entry.prompt is None:
+                self.index.remove(namespace, neighbour.key)
+                continue
+            if self.verifier is not None and self.settings.cache_verify:
+                with tracing.span(trace, "llmguard.cache.verify") as span:
+                    verdict = self.verifier.check(text, entry.prompt, neighbour.similarity)
+                    if span:
+                        span.set_many({"llmguard.cache.similarity": neighbour.similarity,
+                                       "llmguard.verify.accepted": verdict.accepted,
+                                       "llmguard.verify.reason": verdict.reason})
+                if not verdict.accepted:
+                    continue
+            return Hit(entry, neighbour.similarity)
+        return None
+
+    def namespace_for(self, exchange: Exchange) -> str:
+        """The namespace a request's answers live in (for invalidation from an app's own code)."""
+        identity = exchange.identity if self.settings.cache_scope == "identity" else None
+        return namespace_of(exchange.request, identity)
+
+    # -- single flight -------------------------------------------------------------------------------
+
+    def lead(self, key: str) -> asyncio.Future[None] | None:
+        """Become the one caller that asks upstream for ``key``; None if someone already is."""
+        if key in self._in_flight:
+            return None
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        return future
+
+    async def wait_for_leader(self, key: str) -> None:
+        future = self._in_flight.get(key)
+        if future is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(future), self.settings.cache_single_flight_timeout_ms / 1000)
+
+    def release(self, key: str, future: asyncio.Future[None]) -> None:
+        if self._in_flight.get(key) is future:
+            del self._in_flight[key]
+        if not future.done():
+            future.set_result(None)
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    async def store_answer(self, namespace: str, exact_key: str, prompt: str | None, answer: Answer,
+                           vector: np.ndarray | None) -> CacheEntry:
+        now = time.time()
+        entry = CacheEntry(id=await self.store.next_id(), namespace=namespace, exact_key=exact_key, prompt=prompt,
+                           answer=answer, vector=vector, created_at=now,
+                           expires_at=now + self.settings.cache_ttl_seconds)
+        for gone in await self.store.put(entry):
+            self._unindex(gone)
+        if vector is not None and self.index is not None:
+            self.index.add(namespace, entry.id, vector)
+        return entry
+
+    # -- invalidation (public API) -----------------------------------------------------------------
+
+    async def invalidate_entry(self, entry_id: int) -> bool:
+        entry = await self.store.delete(entry_id)
+        if entry is not None:
+            self._unindex(entry)
+        return entry is not None
+
+    async def invalidate_namespace(self, namespace: str) -> int:
+        entries = await self.store.delete_namespace(namespace)
+        for entry in entries:
+            self._unindex(entry)
+        return len(entries)
+
+    async def flush(self) -> None:
+        await self.store.flush()
+        if self.index is not None:
+            self.index.clear()
+
+    def _unindex(self, entry: CacheEntry) -> None:
+        if self.index is not None and entry.vector is not None:
+            self.index.remove(entry.namespace, entry.id)
+
+    def _lookup_failed(self, part: str, exc: BaseException) -> None:
+        log.warning("llmguard.cache.degraded", part=part, error=type(exc).__name__)
+        if self.on_lookup_error is not None:
+            self.on_lookup_error(part, exc)
+
+
+def describe(entry: CacheEntry) -> dict[str, Any]:
+    return {"id": entry.id, "namespace": entry.namespace, "created_at": entry.created_at,
+            "expires_at": entry.expires_at, "answer": json.loads(json.dumps(entry.answer.to_dict()))}

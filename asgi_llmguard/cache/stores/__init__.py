@@ -1,0 +1,1 @@
+"""Cache storage: one protocol (:mod:`.base`), an in-memory twin and (with Redis) a shared one."""

@@ -1,0 +1,1 @@
+"""Model routing: the router layer (complexity tiers), and LLMProxy with its Peak-EWMA balancer."""
