@@ -51,7 +51,7 @@ DEMO_SETTINGS: Mapping[str, Any] = {
     },
 }
 
-# The local model folder scripts/build_model_dir.py builds: the demo uses it when it exists, so the
+# The local model folder `llmguard build-model` builds: the demo uses it when it exists, so the
 # README's demo command works on machines that cannot reach fastembed's model hub.
 LOCAL_MODEL_DIR = Path(__file__).resolve().parent.parent / ".models" / "all-MiniLM-L6-v2"
 

@@ -24,7 +24,7 @@ def model_dir() -> Path:
     """The local model folder; a missing folder fails the test, never skips it."""
     path = Path(os.environ.get("LLMGUARD_EMBEDDING_MODEL_DIR", DEFAULT_MODEL_DIR))
     if not (path / "model.onnx").is_file():
-        pytest.fail(f"no embedding model at {path}: run `python scripts/build_model_dir.py` first")
+        pytest.fail(f"no embedding model at {path}: run `llmguard build-model` first")
     return path
 
 

@@ -1,6 +1,6 @@
 """An OpenAI-compatible embedding server: the semantic cache's embedding tier in its own process.
 
-    python -m asgi_llmguard.embedding_server --host 127.0.0.1 --port 8100
+    python -m asgi_llmguard.embedding_server --host 127.0.0.1 --port 8100   (or: llmguard serve-embeddings ...)
     LLMGUARD_EMBEDDING_URL=http://127.0.0.1:8100/v1 python -m demo_app --workers 2
 
 It loads the model the app would (``LLMGUARD_EMBEDDING_MODEL``, ``LLMGUARD_EMBEDDING_MODEL_DIR``,
@@ -254,9 +254,12 @@ def create_app(
     return app
 
 
-def build_parser() -> argparse.ArgumentParser:
+PROG = "python -m asgi_llmguard.embedding_server"
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m asgi_llmguard.embedding_server",
+        prog=prog,
         description="Serve the semantic cache's embedding model as an OpenAI-compatible POST /v1/embeddings.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
@@ -276,19 +279,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """Serve until stopped; ``prog`` names the command in messages (``llmguard serve-embeddings``)."""
+    args = build_parser(prog).parse_args(argv)
     try:
         app = create_app(max_inputs=args.max_inputs, max_body_bytes=args.max_body_bytes,
                          timeout_ms=args.timeout_ms, threads=args.threads)
     except ConfigurationError as exc:
-        print(f"python -m asgi_llmguard.embedding_server: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     try:
         import uvicorn
     except ImportError:
-        print("python -m asgi_llmguard.embedding_server: error: needs uvicorn: pip install 'asgi-llmguard[demo]'",
-              file=sys.stderr)
+        print(f"{prog}: error: needs uvicorn: pip install 'asgi-llmguard[demo]'", file=sys.stderr)
         return 2
     # One process: a second worker would load a second model and batch apart; use --threads instead.
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=not args.no_access_log,
