@@ -131,7 +131,9 @@ class ResponseObserver:
         if "error" in event:
             self.finish_reason = "error"
             return
-        self.model = event.get("model", self.model)
+        model = event.get("model", self.model)
+        if model is None or isinstance(model, str):  # an odd value is not a model name: keep what we had
+            self.model = model
         if isinstance(event.get("usage"), dict):
             self.usage = event["usage"]
         for choice in _list(event.get("choices")):
@@ -148,7 +150,8 @@ class ResponseObserver:
         if not isinstance(payload, dict):
             self.undecodable = True
             return
-        self.model = payload.get("model")
+        model = payload.get("model")
+        self.model = model if isinstance(model, str) else None
         if isinstance(payload.get("usage"), dict):
             self.usage = payload["usage"]
         for choice in _list(payload.get("choices")):
