@@ -200,7 +200,7 @@ def test_two_workers_are_summed_by_one_scrape(tmp_path: Path, free_port: int, mo
 
 
 def test_the_grafana_dashboard_only_queries_metrics_the_stack_exports() -> None:
-    dashboard = json.loads((Path(__file__).resolve().parent.parent / "docs" / "grafana-dashboard.json").read_text())
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "docs" / "grafana-dashboard.json").read_text())
     exported = Guard(cache_semantic=False).metrics
     assert exported is not None
     names = {s.name for f in exported.registry.collect() for s in f.samples} | {

@@ -17,8 +17,8 @@ import pytest
 
 from asgi_llmguard.cache.verify import DEFAULT_THRESHOLD, FEATURE_NAMES, Verdict, Verifier, pair_features
 
-TRAPS = Path(__file__).parent / "data" / "trap_pairs.csv"
-PACKAGED = Path(__file__).resolve().parent.parent / "asgi_llmguard" / "data" / "verifier.json"
+TRAPS = Path(__file__).parent.parent / "data" / "trap_pairs.csv"
+PACKAGED = Path(__file__).resolve().parents[2] / "asgi_llmguard" / "data" / "verifier.json"
 
 Cosine = Callable[[str, str], float]
 

@@ -18,7 +18,7 @@ from asgi_llmguard.embedding.local import EmbeddingUnavailable, FastEmbedEmbedde
 
 pytestmark = pytest.mark.model
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from asgi_llmguard import ConfigurationError, Guard, LLMProxy, Settings
 from asgi_llmguard.core.exchange import hash_identity
 from demo_app.mock_llm import create_mock_llm
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UPSTREAM = "http://upstream.test/v1"
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 CLIENT_SPAN_ID = "b7ad6b7169203331"

@@ -24,7 +24,7 @@ from asgi_llmguard.core.openai_protocol import ParsedRequest
 from asgi_llmguard.routing import complexity
 from asgi_llmguard.routing.complexity import WEIGHTS, Complexity, choose_tier, default_thresholds, estimate_complexity
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Measured when the estimator was frozen (bench/router_complexity.py): dev 73/76 = 0.961 and
 # test 61/76 = 0.803. The floors leave a margin of three (dev) and four (test) prompts.

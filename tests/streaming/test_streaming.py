@@ -29,7 +29,7 @@ from starlette.routing import Route
 from asgi_llmguard import Guard
 from asgi_llmguard.core.observer import ResponseObserver
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 BODY = json.dumps(chat("stream this", stream=True)).encode()
 WAIT = 20.0  # generous bound for anything that should happen "at once": the tests prove order, not speed
 
