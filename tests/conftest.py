@@ -1,4 +1,10 @@
-"""Shared fixtures: the local embedding model, the real Redis server, free ports."""
+"""Shared fixtures: the local embedding model, the real Redis server, free ports.
+
+The tests mirror the package (tests/cache/, tests/ratelimit/...); helpers shared by several
+folders (``apps``, ``servers``, ``storages``, ``embedding_doubles``) live here beside this file,
+which pytest puts on ``sys.path``. A test that asks for ``redis_url`` is marked ``redis``, so
+``-m "not redis"`` runs what needs no Redis server.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,12 @@ REDIS_URL = os.environ.get("LLMGUARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15
 # The hub client retries for tens of seconds before it gives up on a machine
 # without a hub; the local folder needs no hub at all.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "redis_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.redis)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from storages import ALL_STORAGES
 
 from asgi_llmguard.cache.stores.base import CacheEntry, CacheStore
 from asgi_llmguard.cache.stores.memory import MemoryCacheStore
@@ -17,7 +18,7 @@ from asgi_llmguard.core.openai_protocol import Answer
 StoreFactory = Callable[..., Any]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=ALL_STORAGES)
 async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
     """A factory of stores of one kind: ``make_store(max_entries=..., max_bytes=...)``."""
     if request.param == "memory":

@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
+from storages import ALL_STORAGES
 
 from asgi_llmguard import Guard
 from asgi_llmguard.core.exchange import Exchange, hash_identity
@@ -42,14 +43,14 @@ RATE_HEADERS = [f"x-ratelimit-{what}-{unit}" for unit in ("requests", "tokens")
 # --- the store twins ------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[RateLimitStore]:
+@pytest.fixture(params=ALL_STORAGES)
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[RateLimitStore]:
     if request.param == "memory":
         yield MemoryRateLimitStore()
         return
     from redis.asyncio import Redis
 
-    client = Redis.from_url(redis_url)
+    client = Redis.from_url(request.getfixturevalue("redis_url"))
     try:
         yield RedisRateLimitStore(client, prefix="test:rl:", timeout=2.0)
     finally:
@@ -210,9 +211,10 @@ def auth(key: str) -> dict[str, str]:
 Stack = tuple[httpx.AsyncClient, Guard, FakeLLM]
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def make_stack(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[Callable[..., Any]]:
+@pytest.fixture(params=ALL_STORAGES)
+async def make_stack(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Any]]:
     """Build the whole stack around a FakeLLM, in memory or on the real Redis."""
+    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
     opened: list[tuple[httpx.AsyncClient, Guard]] = []
 
     async def make(limit_overrides: Any = None, **settings: Any) -> Stack:

@@ -1,0 +1,16 @@
+"""The storage twins, in one table (as the limits library's tests/utils.py ``ALL_STORAGES``).
+
+Every suite that runs over both kinds of store takes its parameters from here, so each kind has
+one id and one set of marks: ``-m "not redis"`` skips exactly the Redis cases, and a fixture asks
+for the ``redis_url`` fixture only in the Redis case (``request.getfixturevalue``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+MEMORY = pytest.param("memory", id="memory")
+REDIS = pytest.param("redis", id="redis", marks=pytest.mark.redis)
+ALL_STORAGES = [MEMORY, REDIS]
+
+__all__ = ["ALL_STORAGES", "MEMORY", "REDIS"]
