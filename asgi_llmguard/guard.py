@@ -105,7 +105,7 @@ class Guard:
         self._paths = frozenset(settings.guarded_paths)
         self._registry = registry
         self._embedder = embedder
-        self.limit_overrides = limit_overrides  # rate limits per identity (ratelimit.py)
+        self.limit_overrides = limit_overrides  # rate limits per identity (ratelimit/limiter.py)
         self.limiter: RateLimiter | None = None
         self._lock = asyncio.Lock()
         self._started = False
@@ -114,12 +114,12 @@ class Guard:
         self.redis: Redis | None = None  # set it before startup to use an app's own client (Sentinel)
         self.index_sync: IndexSync | None = None  # keeps the local index in step with Redis
         self.metrics: Metrics | None = None
-        self.tracing: Tracing | None = None  # OpenTelemetry spans (tracing.py); opentelemetry imported only if on
+        self.tracing: Tracing | None = None  # OpenTelemetry spans (core/tracing.py); otel imported only if on
         if settings.tracing:  # otel missing: a ConfigurationError naming LLMGUARD_TRACING, now
             self.tracing = backend("tracing")(trace_prompts=settings.trace_prompts, tracer_provider=tracer_provider)
         elif tracer_provider is not None:
             log.warning("llmguard.tracing_off", hint="tracer_provider is used only when LLMGUARD_TRACING is true")
-        self.request_log: RequestLog | None = None  # the PostgreSQL request log (requestlog.py), opened at startup
+        self.request_log: RequestLog | None = None  # the PostgreSQL request log, opened at startup
         if settings.metrics_enabled:
             self.metrics = Metrics(registry, price_table=settings.price_table, aliases=settings.router_aliases)
 

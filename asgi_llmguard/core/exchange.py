@@ -78,7 +78,7 @@ class Exchange:
     response: ResponseObserver = field(default_factory=ResponseObserver)
     response_headers: dict[str, str] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
-    trace: Trace | None = None  # the request span when tracing is on (tracing.py)
+    trace: Trace | None = None  # the request span when tracing is on (core/tracing.py)
     _finishers: list[Finisher] = field(default_factory=list)
     _body: bytes | None = None
     requested_model: str = field(init=False)  # as the client sent it, before any router rewrote it

@@ -76,13 +76,13 @@ class Metrics:
                               ["direction", "source"], registry=r)
         self.degraded = Counter("llmguard_degraded", "Optional dependencies that failed open.", ["part"],
                                 registry=r)
-        # rate limits (ratelimit.py)
+        # rate limits (ratelimit/)
         self.rate_limited = Counter("llmguard_rate_limited", "Requests refused with a 429, by the limit that refused.",
                                     ["limit"], registry=r)
         self.ratelimit_degraded = Counter("llmguard_ratelimit_degraded",
                                           "Rate-limit calls made without their store (Redis down), by fail mode.",
                                           ["mode"], registry=r)
-        # streaming, cache stages, savings, routing, backends (metrics.py)
+        # streaming, cache stages, savings, routing, backends
         self.inter_token = Histogram("llmguard_inter_token_latency_seconds",
                                      "Time between two token events of a streamed response.", ["cache"],
                                      buckets=TOKEN_GAP_BUCKETS, registry=r)
@@ -105,7 +105,7 @@ class Metrics:
         self.backend_breaker = Gauge("llmguard_backend_breaker_state",
                                      "Circuit breaker of a backend: 0 closed, 1 half-open, 2 open.", ["backend"],
                                      multiprocess_mode="livemax", registry=r)
-        # the request log (requestlog.py)
+        # the request log (observability/request_log.py)
         self.request_log_rows = Counter("llmguard_request_log_rows", "Rows the request log wrote to PostgreSQL.",
                                         registry=r)
         self.request_log_dropped = Counter("llmguard_request_log_dropped",

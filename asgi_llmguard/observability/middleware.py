@@ -55,7 +55,7 @@ class MetricsMiddleware(GuardLayer[MetricsHost]):
         if metrics is not None:
             exchange.on_finish(_record(metrics))
         exchange.on_finish(log_finisher(settings.log_prompts))
-        if self.guard.request_log is not None:  # the PostgreSQL request log (requestlog.py)
+        if self.guard.request_log is not None:  # the PostgreSQL request log (request_log.py)
             self.guard.request_log.watch(exchange)
         with structlog.contextvars.bound_contextvars(llmguard_request_id=exchange.request_id):
             await self.app(scope, receive, send)

@@ -15,7 +15,7 @@ fits — floats would let the last one fall a rounding error short.
 One decision covers several limits at once (requests, tokens, the global
 ceiling) and is all-or-nothing: a request refused by one limit is charged to
 none. :class:`MemoryRateLimitStore` and :class:`RedisRateLimitStore` (in
-``storage/``) pass the same test suite.
+``stores/``) pass the same test suite.
 """
 
 from __future__ import annotations
