@@ -29,7 +29,8 @@ from starlette.routing import Route
 from asgi_llmguard import Guard
 from asgi_llmguard.core.observer import ResponseObserver
 
-TESTS = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent  # this module, for uvicorn
+TESTS = HERE.parent  # apps
 BODY = json.dumps(chat("stream this", stream=True)).encode()
 WAIT = 20.0  # generous bound for anything that should happen "at once": the tests prove order, not speed
 
@@ -233,7 +234,7 @@ def _words(payload: dict[str, Any]) -> list[str]:
 
 @pytest.fixture
 def gated_server(free_port: int) -> Any:
-    env = {"PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    env = {"PYTHONPATH": os.pathsep.join([str(HERE), str(TESTS), os.environ.get("PYTHONPATH", "")])}
     with run_server(["uvicorn", "test_streaming:create_gated_app", "--factory", "--log-level", "warning"],
                     free_port, env=env) as base_url:
         yield base_url
