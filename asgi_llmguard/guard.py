@@ -275,9 +275,10 @@ class Guard:
             embedder = backend("embedder.remote").from_settings(self.settings)
         if embedder is None:
             s = self.settings
-            embedder = backend("embedder.local")(s.embedding_model, s.embedding_model_dir, threads=s.embedding_threads,
-                                         max_batch=s.embedding_max_batch, max_pending=s.embedding_max_pending,
-                                         timeout=s.embedding_timeout_ms / 1000)
+            embedder = backend("embedder.local")(s.embedding_model, s.embedding_model_dir,
+                                                 threads=s.embedding_threads, max_batch=s.embedding_max_batch,
+                                                 max_pending=s.embedding_max_pending,
+                                                 timeout=s.embedding_timeout_ms / 1000)
         try:
             await embedder.start()
         except Exception as exc:
