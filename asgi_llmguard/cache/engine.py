@@ -103,7 +103,7 @@ class SemanticCache:
             if neighbour.similarity < self.threshold:
                 break
             try:
-                entry = await self.store.get(neighbour.key)
+                entry = await self.store.get(neighbour.key, touch=False)  # used only once accepted
             except StorageUnavailable as exc:
                 self._lookup_failed("redis", exc)
                 return None
@@ -119,6 +119,10 @@ class SemanticCache:
                                        "llmguard.verify.reason": verdict.reason})
                 if not verdict.accepted:
                     continue
+            try:  # a refused neighbour is not "used": it must not outlive newer entries in the LRU
+                await self.store.touch(entry.id)
+            except StorageUnavailable as exc:  # the hit stands; only its place in the LRU is lost
+                self._lookup_failed("redis", exc)
             return Hit(entry, neighbour.similarity)
         return None
 

@@ -121,13 +121,20 @@ end
 return out
 """
 
-# ARGV: 3 id. Returns the entry's fields and marks it used.
+# ARGV: 3 id, 4 "1" to mark it used. Returns the entry's fields.
 _GET = """
 local P = ARGV[1]
 local fields = redis.call('HGETALL', P .. 'e:' .. ARGV[3])
 if #fields == 0 then return false end
-redis.call('ZADD', P .. 'lru', 'XX', redis.call('INCR', P .. 'tick'), ARGV[3])
+if ARGV[4] == '1' then redis.call('ZADD', P .. 'lru', 'XX', redis.call('INCR', P .. 'tick'), ARGV[3]) end
 return fields
+"""
+
+# ARGV: 3 id. Marks a live entry used.
+_TOUCH = """
+local P = ARGV[1]
+redis.call('ZADD', P .. 'lru', 'XX', redis.call('INCR', P .. 'tick'), ARGV[3])
+return 1
 """
 
 # ARGV: 3 exact key. Returns {id, fields} and marks the entry used.
@@ -216,7 +223,8 @@ class RedisCacheStore:
         self._errors: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
         self._down_until = 0.0
         self._scripts: dict[str, AsyncScript] = {}
-        for name, source in (("put", _PUT), ("get", _GET), ("get_exact", _GET_EXACT), ("delete", _DELETE),
+        for name, source in (("put", _PUT), ("get", _GET), ("touch", _TOUCH), ("get_exact", _GET_EXACT),
+                             ("delete", _DELETE),
                              ("delete_namespace", _DELETE_NAMESPACE), ("prune", _PRUNE), ("next_id", _NEXT_ID),
                              ("flush_event", _FLUSH_EVENT)):
             self._scripts[name] = redis.register_script(source)
@@ -275,9 +283,12 @@ class RedisCacheStore:
                                      self.origin, *fields)
         return _entries(removed)
 
-    async def get(self, entry_id: int) -> CacheEntry | None:
-        fields = await self._script("get", entry_id)
+    async def get(self, entry_id: int, *, touch: bool = True) -> CacheEntry | None:
+        fields = await self._script("get", entry_id, "1" if touch else "0")
         return _entry(entry_id, fields) if fields else None
+
+    async def touch(self, entry_id: int) -> None:
+        await self._script("touch", entry_id)
 
     async def get_exact(self, exact_key: str) -> CacheEntry | None:
         found = await self._script("get_exact", exact_key)
