@@ -23,6 +23,7 @@ from .cache.engine import SemanticCache
 from .cache.middleware import SemanticCacheMiddleware
 from .config import Settings
 from .core.exchange import IdentityFunc, default_identity, hash_identity
+from .core.health import Health
 from .core.layer import set_default_host
 from .core.openai_protocol import ParsedRequest
 from .core.types import ASGIApp, Embedder, Message, Receive, Scope, Send
@@ -56,7 +57,7 @@ log = structlog.get_logger("asgi_llmguard")
 BACKENDS: dict[str, str] = {
     "tracing": "asgi_llmguard.core.tracing:Tracing",  # LLMGUARD_TRACING (the otel extra)
     "request_log": "asgi_llmguard.observability.request_log:RequestLog",  # LLMGUARD_REQUEST_LOG_DSN (postgres)
-    "redis": "redis.asyncio:Redis",  # LLMGUARD_REDIS_URL
+    "redis": "asgi_llmguard.core.redis_client:connect",  # LLMGUARD_REDIS_URL
     "cache_store.memory": "asgi_llmguard.cache.stores.memory:MemoryCacheStore",
     "cache_store.redis": "asgi_llmguard.cache.stores.redis:RedisCacheStore",  # LLMGUARD_REDIS_URL
     "index_sync": "asgi_llmguard.cache.index_sync:IndexSync",  # LLMGUARD_REDIS_URL with the semantic tier
@@ -112,6 +113,7 @@ class Guard:
         self._owns_redis = False
         self.cache: SemanticCache | None = None
         self.redis: Redis | None = None  # set it before startup to use an app's own client (Sentinel)
+        self.redis_health = Health()  # one view of Redis for the cache and the limiter: fail fast, log once
         self.index_sync: IndexSync | None = None  # keeps the local index in step with Redis
         self.metrics: Metrics | None = None
         self.tracing: Tracing | None = None  # OpenTelemetry spans (core/tracing.py); otel imported only if on
@@ -207,9 +209,7 @@ class Guard:
         url = self.settings.redis_url
         if url is None:
             return None
-        timeout = self.settings.redis_timeout_ms / 1000
-        client: Redis = backend("redis").from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                       health_check_interval=30)
+        client: Redis = backend("redis")(url, timeout=self.settings.redis_timeout_ms / 1000)
         return client
 
     def _open_limiter(self) -> RateLimiter:
@@ -218,7 +218,7 @@ class Guard:
         store: RateLimitStore
         if self.redis is not None:
             store = backend("limit_store.redis")(self.redis, prefix=settings.redis_prefix + "rl:",
-                                                 timeout=settings.redis_timeout_ms / 1000)
+                                                 timeout=settings.redis_timeout_ms / 1000, health=self.redis_health)
         else:
             store = backend("limit_store.memory")()
         return RateLimiter(settings, store, metrics=self.metrics, overrides=self.limit_overrides)
@@ -239,7 +239,7 @@ class Guard:
             store = backend("cache_store.redis")(self.redis, prefix=settings.redis_prefix,
                                                  timeout=settings.redis_timeout_ms / 1000,
                                                  max_entries=settings.cache_max_entries,
-                                                 max_bytes=settings.cache_max_bytes)
+                                                 max_bytes=settings.cache_max_bytes, health=self.redis_health)
         else:
             store = backend("cache_store.memory")(max_entries=settings.cache_max_entries,
                                                   max_bytes=settings.cache_max_bytes)

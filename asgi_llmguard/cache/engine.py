@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import structlog
 
 from ..core import tracing
+from ..core.health import Health
 from ..core.layer import LayerHost
 from .keys import namespace_of
 from .stores.base import CacheEntry, CacheStore, StorageUnavailable
@@ -29,9 +29,6 @@ if TYPE_CHECKING:
     from ..core.types import Embedder
     from .index import VectorIndex
     from .verify import Verifier
-
-log = structlog.get_logger("asgi_llmguard.cache")
-
 
 @dataclass(frozen=True, slots=True)
 class Hit:
@@ -67,6 +64,9 @@ class SemanticCache:
         self.threshold = threshold
         self._in_flight: dict[str, asyncio.Future[None]] = {}
         self.on_lookup_error: Callable[[str, BaseException], None] | None = None
+        # The embedder's failures are logged once per spell (llmguard.cache.embedding.degraded and
+        # .recovered); Redis's are logged by the store's health, shared with the rate limiter.
+        self.embedding_health = Health("llmguard.cache.embedding")
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -83,10 +83,13 @@ class SemanticCache:
         if self.embedder is None:
             return None
         try:
-            return await self.embedder.embed(text, timeout=self.settings.embedding_timeout_ms / 1000)
+            vector = await self.embedder.embed(text, timeout=self.settings.embedding_timeout_ms / 1000)
         except Exception as exc:
+            self.embedding_health.failed("embedding", exc, unreachable=False)
             self._lookup_failed("embedding", exc)
             return None
+        self.embedding_health.succeeded()
+        return vector
 
     async def find_similar(self, namespace: str, text: str, vector: np.ndarray, *,
                            trace: Trace | None = None) -> Hit | None:
@@ -192,7 +195,7 @@ class SemanticCache:
             self.index.remove(entry.namespace, entry.id)
 
     def _lookup_failed(self, part: str, exc: BaseException) -> None:
-        log.warning("llmguard.cache.degraded", part=part, error=type(exc).__name__)
+        """Count a failure that the request rides out as a miss (logged by the part's health, once)."""
         if self.on_lookup_error is not None:
             self.on_lookup_error(part, exc)
 

@@ -11,13 +11,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from servers import pick_free_port, run_server
+from servers import own_redis, pick_free_port, run_server
 
 from asgi_llmguard.cache.keys import namespace_of
 from asgi_llmguard.core.exchange import hash_identity
@@ -142,44 +138,6 @@ async def test_an_answer_on_replica_a_is_a_hit_for_its_rewording_on_b_and_invali
 # --- Redis dies mid-load -----------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def own_redis(port: int) -> Iterator[dict[str, Any]]:
-    """A redis-server we start (and kill by its PID) on ``port``; ``state["start"]()`` starts it again."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not on PATH")
-    state: dict[str, Any] = {"proc": None}
-
-    def start() -> None:
-        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        state["proc"] = proc
-        deadline = time.monotonic() + 10
-        with redis.Redis(port=port, socket_timeout=0.5) as probe:
-            while True:
-                try:
-                    probe.ping()
-                    return
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise
-                    time.sleep(0.05)
-
-    def kill() -> None:
-        proc: subprocess.Popen[bytes] | None = state["proc"]
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        state["proc"] = None
-
-    state.update(start=start, kill=kill)
-    start()
-    try:
-        yield state
-    finally:
-        kill()
-
-
 @dataclass
 class Load:
     replies: list[tuple[str, str, Reply]]  # (phase, prompt asked, reply)
@@ -220,9 +178,9 @@ async def test_replicas_serve_through_a_redis_crash_and_resync_without_lost_or_c
             try:
                 await asyncio.sleep(3)
                 load.phase = "down"
-                server["kill"]()
+                server.kill()
                 await asyncio.sleep(3)
-                server["start"]()  # empty: no persistence
+                server.start()  # empty: no persistence
                 load.phase = "back"
                 await asyncio.sleep(5)
             finally:
