@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .core.tracing import Tracing
     from .observability.middleware import MetricsHost
     from .observability.request_log import RequestLog
+    from .ratelimit.local_share import LocalShare
     from .ratelimit.middleware import RateLimitHost
     from .ratelimit.store import RateLimitStore
     from .routing.proxy import ProxyHost
@@ -68,6 +69,7 @@ BACKENDS: dict[str, str] = {
     "embedder.remote": "asgi_llmguard.embedding.remote:RemoteEmbedder",  # LLMGUARD_EMBEDDING_URL
     "limit_store.memory": "asgi_llmguard.ratelimit.stores.memory:MemoryRateLimitStore",
     "limit_store.redis": "asgi_llmguard.ratelimit.stores.redis:RedisRateLimitStore",  # LLMGUARD_REDIS_URL
+    "local_share": "asgi_llmguard.ratelimit.local_share:LocalShare",  # LLMGUARD_RATE_LIMIT_LOCAL_SHARE
 }
 
 
@@ -216,12 +218,14 @@ class Guard:
         """The limiter over the guard's Redis when it has one, else in this process."""
         settings = self.settings
         store: RateLimitStore
-        if self.redis is not None:
+        local: LocalShare | None = None
+        if self.redis is not None:  # when Redis cannot decide, this replica's share of each limit does
             store = backend("limit_store.redis")(self.redis, prefix=settings.redis_prefix + "rl:",
                                                  timeout=settings.redis_timeout_ms / 1000, health=self.redis_health)
+            local = backend("local_share")(settings.rate_limit_local_share, backend("limit_store.memory")())
         else:
             store = backend("limit_store.memory")()
-        return RateLimiter(settings, store, metrics=self.metrics, overrides=self.limit_overrides)
+        return RateLimiter(settings, store, metrics=self.metrics, overrides=self.limit_overrides, local=local)
 
     async def _check_redis(self) -> None:
         """Open the first connection now, not on the first request, and say so when Redis is down."""
