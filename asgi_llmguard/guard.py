@@ -82,10 +82,11 @@ def backend(name: str) -> Any:
 class Guard:
     """The stack's shared state. ``Guard(settings)`` or ``Guard(**setting_overrides)``.
 
-    ``identity`` replaces the default identity (hashed bearer token, else ``user``,
-    else client address); ``registry`` puts the metrics in an app's own Prometheus
-    registry; ``embedder`` replaces the local fastembed model; ``tracer_provider`` takes the spans
-    instead of OpenTelemetry's global provider (with ``LLMGUARD_TRACING`` on).
+    ``identity`` replaces the default identity (hashed bearer token, else client address; the
+    body's ``user`` field only narrows cache sharing within it); ``registry`` puts the metrics in
+    an app's own Prometheus registry; ``embedder`` replaces the local fastembed model;
+    ``tracer_provider`` takes the spans instead of OpenTelemetry's global provider (with
+    ``LLMGUARD_TRACING`` on).
     """
 
     def __init__(

@@ -362,7 +362,9 @@ async def test_identity_is_hashed_and_no_raw_token_is_kept(guard: Guard, llm: Fa
         await c.post(CHAT, json=chat("hi", user="alice@example.com"), headers={"authorization": ""})
     keyed, by_user = llm.exchanges
     assert keyed.identity.startswith("key:") and token not in keyed.identity
-    assert by_user.identity.startswith("user:") and "alice" not in by_user.identity
+    assert by_user.identity.startswith("addr:")  # the body's user names no identity ...
+    assert by_user.cache_identity.startswith(by_user.identity + "/user:")  # ... it narrows the cache's
+    assert "alice" not in by_user.cache_identity
     for exchange in (keyed, by_user):
         fields = {k: v for k, v in vars(exchange).items() if k not in ("scope", "raw_body", "request")} \
             if hasattr(exchange, "__dict__") else {}

@@ -131,7 +131,7 @@ class SemanticCache:
 
     def namespace_for(self, exchange: Exchange) -> str:
         """The namespace a request's answers live in (for invalidation from an app's own code)."""
-        identity = exchange.identity if self.settings.cache_scope == "identity" else None
+        identity = exchange.cache_identity if self.settings.cache_scope == "identity" else None
         return namespace_of(exchange.request, identity)
 
     # -- single flight -------------------------------------------------------------------------------
