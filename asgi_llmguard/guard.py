@@ -141,6 +141,10 @@ class Guard:
                 return hash_identity("app", custom)
         return default_identity(scope, request)
 
+    def refused(self, scope: Scope, status: int) -> None:
+        if self.metrics is not None:
+            self.metrics.refused(scope.get("path", ""), status)
+
     # -- lifecycle ---------------------------------------------------------------------------------
 
     @property

@@ -137,6 +137,10 @@ class Metrics:
                 gaps.observe(gap)
         self._count_tokens(exchange)
 
+    def refused(self, route: str, status: int) -> None:
+        """A guarded request refused before it had an exchange (bad body, too large): no cache decision."""
+        self.requests.labels(route, f"{status // 100}xx", "none").inc()
+
     def _count_tokens(self, exchange: Exchange) -> None:
         hit = exchange.cache_status == "hit"
         source = "cache" if hit else "upstream"
