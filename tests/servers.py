@@ -53,9 +53,11 @@ def _report(args: list[str], port: int, stdout: IO[bytes], stderr: IO[bytes], wh
 
 @dataclass(frozen=True)
 class Server:
-    """A running server: its base URL, and what it wrote to stdout so far (the demo's JSON log lines)."""
+    """A running server: its base URL, its process id, and what it wrote to stdout so far (the demo's
+    JSON log lines)."""
 
     url: str
+    pid: int
     output: Callable[[], str]
 
 
@@ -111,7 +113,7 @@ def serve(
             if why is not None:
                 raise ServerError(_report(args, port, stdout, stderr, why))
             try:
-                yield Server(base_url, lambda: read_log(stdout))
+                yield Server(base_url, proc.pid, lambda: read_log(stdout))
             except BaseException:
                 _report(args, port, stdout, stderr, "the test failed while the server ran")
                 raise

@@ -20,6 +20,7 @@ from ..core import tracing
 from ..core.health import Health
 from ..core.layer import LayerHost
 from .keys import namespace_of
+from .long_prompts import focus
 from .stores.base import CacheEntry, CacheStore, StorageUnavailable
 
 if TYPE_CHECKING:
@@ -29,6 +30,18 @@ if TYPE_CHECKING:
     from ..core.types import Embedder
     from .index import VectorIndex
     from .verify import Verifier
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """A verdict given without the verifier (its shape: accepted, score, reason)."""
+
+    accepted: bool
+    score: float
+    reason: str
+
+
+TOO_LONG = _Refused(False, 0.0, "too_long")  # long prompts that differ over more than the verifier judges
+
 
 @dataclass(frozen=True, slots=True)
 class Hit:
@@ -115,7 +128,9 @@ class SemanticCache:
                 continue
             if self.verifier is not None and self.settings.cache_verify:
                 with tracing.span(trace, "llmguard.cache.verify") as span:
-                    verdict = self.verifier.check(text, entry.prompt, neighbour.similarity)
+                    shown = focus(text, entry.prompt)  # long prompts: where they differ
+                    verdict = (self.verifier.check(*shown, neighbour.similarity) if shown is not None
+                               else TOO_LONG)
                     if span:
                         span.set_many({"llmguard.cache.similarity": neighbour.similarity,
                                        "llmguard.verify.accepted": verdict.accepted,
