@@ -80,7 +80,8 @@ class Metrics:
         self.rate_limited = Counter("llmguard_rate_limited", "Requests refused with a 429, by the limit that refused.",
                                     ["limit"], registry=r)
         self.ratelimit_degraded = Counter("llmguard_ratelimit_degraded",
-                                          "Rate-limit calls made without their store (Redis down), by fail mode.",
+                                          "Rate-limit decisions made without Redis (local share, closed), "
+                                          "and reconciliations dropped.",
                                           ["mode"], registry=r)
         # streaming, cache stages, savings, routing, backends
         self.inter_token = Histogram("llmguard_inter_token_latency_seconds",
