@@ -19,6 +19,7 @@ from asgi_llmguard.embedding.local import (
     MAX_BATCH_TOKENS,
     EmbeddingUnavailable,
     FastEmbedEmbedder,
+    _Job,
     _length_groups,
     load_text_embedding,
 )
@@ -145,6 +146,21 @@ async def test_texts_that_could_not_be_embedded_in_time_are_refused_at_once(mode
         assert (await embedder.embed("still working")).shape == (384,)
     finally:
         await embedder.close()
+
+
+async def test_the_worker_passes_over_texts_that_could_not_be_ready_before_their_callers_stop_waiting() -> None:
+    # The worker's choice alone (no model): at 1 ms a token, a 256-token text due in 0.1 s cannot make it.
+    embedder = FastEmbedEmbedder(model_dir="unused")
+    embedder._seconds_per_token = 0.001
+    loop = asyncio.get_running_loop()
+    now = time.monotonic()
+    due_soon, due_later, no_budget = (_Job("x" * 2048, loop, loop.create_future(), 256, deadline)
+                                      for deadline in (now + 0.1, now + 10.0, None))
+    embedder._waiting.extend([due_soon, due_later, no_budget])
+    embedder._queued_tokens = 3 * 256
+    batch, late = embedder._take()
+    assert (batch, late) == ([due_later, no_budget], [due_soon])
+    assert embedder._queued_tokens == 2 * 256  # the passed-over text no longer counts as work ahead
 
 
 async def test_full_queue_refuses_at_once_and_the_embedder_keeps_working(model_dir: Path) -> None:
