@@ -46,11 +46,27 @@ from _servers import ROOT, demo_server, pick_free_port
 
 MODEL_DIR = str(ROOT / ".models" / "all-MiniLM-L6-v2")
 BOUND_MB = 300
-# Plain words, none of them a time cue ("weather", "news"...), which would make the cache bypass.
-WORDS = ["river", "mountain", "account", "invoice", "shipment", "harbour", "orchard", "engine", "ledger", "station",
-         "garden", "bridge", "customer", "contract", "meeting", "village", "library", "council", "market", "budget",
-         "report", "season", "quarry", "timber", "cargo", "schedule", "pipeline", "warehouse", "district", "canal",
-         "furnace", "textile", "vineyard", "railway", "tunnel", "clinic", "museum", "ferry"]
+# Plain nouns, none of them a time cue ("weather", "news"...), which would make the cache bypass. Each
+# document draws its words from a topic of its own (TOPIC_WORDS of them), so that documents differ as
+# much in meaning as real ones do; drawn from one common list, they would all embed alike, and a
+# rewording's own document would not always be among the nearest four.
+_NOUNS = """
+river mountain account invoice shipment harbour orchard engine ledger station garden bridge customer
+contract meeting village library council market budget report season quarry timber cargo schedule
+pipeline warehouse district canal furnace textile vineyard railway tunnel clinic museum ferry apple
+bakery barley basket battery beach bicycle blanket boiler bottle brick bucket cabin camera candle
+canyon carpet castle cathedral cattle cellar cement chapel cheese chimney circus cliff coffee
+compass copper cotton cottage crane crystal dairy desert diamond dolphin dragon drum eagle elephant
+factory falcon farm feather fence fisherman flour forest fountain fox glacier goat granite guitar
+hammer helmet honey horse hospital island jacket jungle kettle kitchen ladder lake lantern lemon
+lighthouse lion marble meadow mill mirror monastery monkey needle oak ocean olive orange owl painter
+palace paper parrot pearl pencil pepper piano pilot pine pirate plough pottery prison pump rabbit
+radio reef rice ribbon rocket saddle sailor salmon satellite scarf school shepherd silver soap
+soldier spider sugar swan tailor teacher telescope temple tiger tobacco tomato tower tractor trumpet
+turtle umbrella valley violin volcano wagon walnut whale wheat window wolf wool zebra
+"""
+WORDS = _NOUNS.split()
+TOPIC_WORDS = 12
 INSTRUCTIONS = ("Summarise the following document in three bullet points:",
                 "List the five most important facts in the following document:",
                 "Write a one-paragraph abstract of the following document:",
@@ -63,10 +79,11 @@ REWORDED = {INSTRUCTIONS[0]: "Give me a three-bullet summary of the following do
 
 def document(seed: int, chars: int) -> str:
     rng = random.Random(seed)
+    topic = rng.sample(WORDS, TOPIC_WORDS)
     words: list[str] = []
     length = 0
     while length < chars:
-        word = rng.choice(WORDS)
+        word = rng.choice(topic)
         words.append(word)
         length += len(word) + 1
     return " ".join(words)

@@ -73,6 +73,10 @@ def test_long_prompts_that_differ_all_over_are_not_for_the_verifier() -> None:
      False),
     (DOC[:9000] + " it is not safe to combine them " + DOC[9000:], DOC[:9000] + " it is safe to combine them "
      + DOC[9000:], False),
+    ("Translate the following text from English to French:\n\n" + DOC,
+     "Translate the following text from French to English:\n\n" + DOC, False),
+    (DOC + "\n\nWhich of these is the largest?", DOC + "\n\nWhich of these is the smallest?", False),
+    (DOC + "\n\nDoes the report recommend the merger?", DOC + "\n\nDoes the report reject the merger?", False),
 ])
 def test_the_verifier_judges_the_difference_not_the_document(asked: str, stored: str, served: bool) -> None:
     shown = focus(asked, stored)
