@@ -117,7 +117,9 @@ class RateLimiter:
         self.store = store
         self.metrics = metrics
         self.overrides = overrides
-        self.local = local  # a shared store's fallback; None for the memory store, which always decides
+        # A shared store's fallback, charged with every admission the store makes; None for the memory
+        # store, which always decides (one is made at the first failure of a store that can fail).
+        self.local = local
 
     # -- admission -----------------------------------------------------------------------------------
 
@@ -167,9 +169,11 @@ class RateLimiter:
                              kinds: tuple[str, ...]) -> Verdict:
         """The shared store could not decide: this replica's local share does, unless Redis is unreachable
         and the settings say fail closed (a slow call is never an outage)."""
-        if self.local is None or (exc.unreachable and self.settings.rate_limit_fail_closed):
+        if exc.unreachable and self.settings.rate_limit_fail_closed:
             self._count("closed")
             return Verdict(False, (), (), None)
+        if self.local is None:  # a store of the app's own that can fail: its share starts now
+            self.local = LocalShare(self.settings.rate_limit_local_share)
         self._count("local")
         scaled, decision = await self.local.acquire(charges)
         return Verdict(decision.allowed, scaled, kinds, decision, local=True)

@@ -30,7 +30,7 @@ from asgi_llmguard import Guard
 from asgi_llmguard.core.exchange import Exchange, hash_identity
 from asgi_llmguard.core.tokens import estimate_request_tokens
 from asgi_llmguard.ratelimit.limiter import RateLimits, format_duration
-from asgi_llmguard.ratelimit.store import Charge, RateLimitStore, gcra_params
+from asgi_llmguard.ratelimit.store import Charge, RateLimitStore, RateLimitStoreError, gcra_params
 from asgi_llmguard.ratelimit.stores.memory import SWEEP_EVERY, MemoryRateLimitStore
 from asgi_llmguard.ratelimit.stores.redis import RedisRateLimitStore
 
@@ -468,6 +468,29 @@ class TestRedisDown:
         assert response.json()["error"]["code"] == "rate_limit_unavailable"
         assert response.headers["retry-after"] == "1"
         assert metric(guard, "llmguard_ratelimit_degraded_total", mode="closed") == 1
+
+
+async def test_a_store_of_the_apps_own_that_fails_gets_the_local_share_too() -> None:
+    class Unreachable:
+        async def acquire(self, charges: Any) -> Any:
+            raise RateLimitStoreError("down", unreachable=True)
+
+        async def adjust(self, charges: Any) -> None:
+            raise RateLimitStoreError("down", unreachable=True)
+
+        async def clear(self) -> None:
+            return None
+
+    guard = Guard(rate_limit_rpm=4, rate_limit_window_seconds=HOUR, cache_enabled=False, registry=CollectorRegistry())
+    await guard.startup()
+    assert guard.limiter is not None
+    guard.limiter.store = Unreachable()
+    llm = FakeLLM()
+    transport = httpx.ASGITransport(app=guard.wrap(llm.app()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        statuses = [(await client.post(CHAT, json=body(), headers=auth("own"))).status_code for _ in range(4)]
+    await guard.shutdown()
+    assert statuses == [200, 200, 429, 429] and llm.calls == 2  # share 0.5 of 4
 
 
 class TestRedisSlow:
