@@ -140,6 +140,7 @@ class Settings:
     global_rpm: int = field(default=0, metadata=_env(_parse_int))
     rate_limit_window_seconds: float = field(default=60.0, metadata=_env(_parse_float))
     rate_limit_fail_closed: bool = field(default=False, metadata=_env(_parse_bool))
+    rate_limit_local_share: float = field(default=0.5, metadata=_env(_parse_float))  # of each limit, Redis failing
     rate_limit_count_cache_hits: bool = field(default=True, metadata=_env(_parse_bool))
     rate_limit_cache_hits_cost_tokens: bool = field(default=False, metadata=_env(_parse_bool))
 
@@ -234,6 +235,9 @@ def _validate(s: Settings) -> None:
         value = getattr(s, name)
         unit = "seconds" if name.endswith("seconds") else "milliseconds"
         _require(_is_number(value) and value > 0, name, f"a positive number of {unit}", value)
+    _require(_is_number(s.rate_limit_local_share) and 0 < s.rate_limit_local_share <= 1, "rate_limit_local_share",
+             "a fraction in (0, 1]: each replica's part of a limit while Redis cannot decide, e.g. 0.5 for "
+             "2 replicas", s.rate_limit_local_share)
     _require(_is_number(s.upstream_retry_backoff_ms) and s.upstream_retry_backoff_ms >= 0,
              "upstream_retry_backoff_ms", "a number of milliseconds ≥ 0", s.upstream_retry_backoff_ms)
     if s.cache_threshold is not None:

@@ -23,6 +23,7 @@ from .cache.engine import SemanticCache
 from .cache.middleware import SemanticCacheMiddleware
 from .config import Settings
 from .core.exchange import IdentityFunc, default_identity, hash_identity
+from .core.health import Health
 from .core.layer import set_default_host
 from .core.openai_protocol import ParsedRequest
 from .core.types import ASGIApp, Embedder, Message, Receive, Scope, Send
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from .core.tracing import Tracing
     from .observability.middleware import MetricsHost
     from .observability.request_log import RequestLog
+    from .ratelimit.local_share import LocalShare
     from .ratelimit.middleware import RateLimitHost
     from .ratelimit.store import RateLimitStore
     from .routing.proxy import ProxyHost
@@ -56,7 +58,7 @@ log = structlog.get_logger("asgi_llmguard")
 BACKENDS: dict[str, str] = {
     "tracing": "asgi_llmguard.core.tracing:Tracing",  # LLMGUARD_TRACING (the otel extra)
     "request_log": "asgi_llmguard.observability.request_log:RequestLog",  # LLMGUARD_REQUEST_LOG_DSN (postgres)
-    "redis": "redis.asyncio:Redis",  # LLMGUARD_REDIS_URL
+    "redis": "asgi_llmguard.core.redis_client:connect",  # LLMGUARD_REDIS_URL
     "cache_store.memory": "asgi_llmguard.cache.stores.memory:MemoryCacheStore",
     "cache_store.redis": "asgi_llmguard.cache.stores.redis:RedisCacheStore",  # LLMGUARD_REDIS_URL
     "index_sync": "asgi_llmguard.cache.index_sync:IndexSync",  # LLMGUARD_REDIS_URL with the semantic tier
@@ -67,6 +69,7 @@ BACKENDS: dict[str, str] = {
     "embedder.remote": "asgi_llmguard.embedding.remote:RemoteEmbedder",  # LLMGUARD_EMBEDDING_URL
     "limit_store.memory": "asgi_llmguard.ratelimit.stores.memory:MemoryRateLimitStore",
     "limit_store.redis": "asgi_llmguard.ratelimit.stores.redis:RedisRateLimitStore",  # LLMGUARD_REDIS_URL
+    "local_share": "asgi_llmguard.ratelimit.local_share:LocalShare",  # LLMGUARD_RATE_LIMIT_LOCAL_SHARE
 }
 
 
@@ -79,10 +82,11 @@ def backend(name: str) -> Any:
 class Guard:
     """The stack's shared state. ``Guard(settings)`` or ``Guard(**setting_overrides)``.
 
-    ``identity`` replaces the default identity (hashed bearer token, else ``user``,
-    else client address); ``registry`` puts the metrics in an app's own Prometheus
-    registry; ``embedder`` replaces the local fastembed model; ``tracer_provider`` takes the spans
-    instead of OpenTelemetry's global provider (with ``LLMGUARD_TRACING`` on).
+    ``identity`` replaces the default identity (hashed bearer token, else client address; the
+    body's ``user`` field only narrows cache sharing within it); ``registry`` puts the metrics in
+    an app's own Prometheus registry; ``embedder`` replaces the local fastembed model;
+    ``tracer_provider`` takes the spans instead of OpenTelemetry's global provider (with
+    ``LLMGUARD_TRACING`` on).
     """
 
     def __init__(
@@ -112,6 +116,7 @@ class Guard:
         self._owns_redis = False
         self.cache: SemanticCache | None = None
         self.redis: Redis | None = None  # set it before startup to use an app's own client (Sentinel)
+        self.redis_health = Health()  # one view of Redis for the cache and the limiter: fail fast, log once
         self.index_sync: IndexSync | None = None  # keeps the local index in step with Redis
         self.metrics: Metrics | None = None
         self.tracing: Tracing | None = None  # OpenTelemetry spans (core/tracing.py); otel imported only if on
@@ -135,6 +140,10 @@ class Guard:
             if custom:
                 return hash_identity("app", custom)
         return default_identity(scope, request)
+
+    def refused(self, scope: Scope, status: int) -> None:
+        if self.metrics is not None:
+            self.metrics.refused(scope.get("path", ""), status)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -207,21 +216,21 @@ class Guard:
         url = self.settings.redis_url
         if url is None:
             return None
-        timeout = self.settings.redis_timeout_ms / 1000
-        client: Redis = backend("redis").from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                       health_check_interval=30)
+        client: Redis = backend("redis")(url, timeout=self.settings.redis_timeout_ms / 1000)
         return client
 
     def _open_limiter(self) -> RateLimiter:
         """The limiter over the guard's Redis when it has one, else in this process."""
         settings = self.settings
         store: RateLimitStore
-        if self.redis is not None:
+        local: LocalShare | None = None
+        if self.redis is not None:  # when Redis cannot decide, this replica's share of each limit does
             store = backend("limit_store.redis")(self.redis, prefix=settings.redis_prefix + "rl:",
-                                                 timeout=settings.redis_timeout_ms / 1000)
+                                                 timeout=settings.redis_timeout_ms / 1000, health=self.redis_health)
+            local = backend("local_share")(settings.rate_limit_local_share, backend("limit_store.memory")())
         else:
             store = backend("limit_store.memory")()
-        return RateLimiter(settings, store, metrics=self.metrics, overrides=self.limit_overrides)
+        return RateLimiter(settings, store, metrics=self.metrics, overrides=self.limit_overrides, local=local)
 
     async def _check_redis(self) -> None:
         """Open the first connection now, not on the first request, and say so when Redis is down."""
@@ -239,7 +248,7 @@ class Guard:
             store = backend("cache_store.redis")(self.redis, prefix=settings.redis_prefix,
                                                  timeout=settings.redis_timeout_ms / 1000,
                                                  max_entries=settings.cache_max_entries,
-                                                 max_bytes=settings.cache_max_bytes)
+                                                 max_bytes=settings.cache_max_bytes, health=self.redis_health)
         else:
             store = backend("cache_store.memory")(max_entries=settings.cache_max_entries,
                                                   max_bytes=settings.cache_max_bytes)

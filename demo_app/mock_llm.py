@@ -258,6 +258,13 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
         ) from None
     if not isinstance(payload, dict):
         raise MockRequestError("The request body must be a JSON object.", code="invalid_json")
+    try:  # json.loads keeps a lone surrogate escape ("\ud800"); the answer, which echoes it, could not be sent
+        json.dumps(payload, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise MockRequestError("The request body holds a lone UTF-16 surrogate escape (such as \\ud800): "
+                               "a string that is not Unicode text.", code="invalid_json") from None
+    except RecursionError:
+        raise MockRequestError("The request body nests too deeply.", code="invalid_json") from None
     return payload
 
 

@@ -120,6 +120,8 @@ def test_bad_env_value_names_the_variable_and_what_it_expected(variable: str, ra
     [
         ("cache_threshold", "abc", "LLMGUARD_CACHE_THRESHOLD"),
         ("rate_limit_rpm", -1, "LLMGUARD_RATE_LIMIT_RPM"),
+        ("rate_limit_local_share", 0, "LLMGUARD_RATE_LIMIT_LOCAL_SHARE"),
+        ("rate_limit_local_share", 1.5, "LLMGUARD_RATE_LIMIT_LOCAL_SHARE"),
         ("max_body_bytes", True, "LLMGUARD_MAX_BODY_BYTES"),
         ("cache_scope", "everyone", "LLMGUARD_CACHE_SCOPE"),
         ("redis_url", "memcached://x", "LLMGUARD_REDIS_URL"),

@@ -303,6 +303,19 @@ def test_unguarded_demo_adds_no_llmguard_headers_and_every_request_reaches_the_m
     assert httpx.get(unguarded_demo + "/health", timeout=10).json() == {"status": "ok"}
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("which", ["guarded", "unguarded"])
+def test_a_lone_surrogate_gets_an_openai_400_never_a_plain_500(which: str, stream: bool,
+                                                               request: pytest.FixtureRequest) -> None:
+    base_url = request.getfixturevalue(f"{which}_demo")
+    body = b'{"model":"mock-small","stream":%s,"messages":[{"role":"user","content":"\\ud800 hi"}]}' % (
+        b"true" if stream else b"false")
+    response = httpx.post(base_url + "/v1/chat/completions", content=body,
+                          headers={"content-type": "application/json"}, timeout=30)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_json"
+
+
 def test_unguarded_demo_runs_with_several_workers() -> None:
     args = ["demo_app", "--no-guard", "--workers", "2", "--log-level", "warning"]
     with run_server(args, pick_free_port(), env=FAST_MOCK) as base_url:

@@ -187,6 +187,10 @@ async def test_models_are_listed(client: httpx.AsyncClient) -> None:
             json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": "9"}).encode(),
             "max_tokens",
         ),
+        # a lone surrogate: valid JSON, but no Unicode text, so an answer echoing it could not be sent
+        (b'{"model":"m","messages":[{"role":"user","content":"\\ud800 hi"}]}', None),
+        (b'{"model":"m","stream":true,"messages":[{"role":"user","content":"\\ud800 hi"}]}', None),
+        (b'{"model":"m","prompt":"\\udfff"}', None),
     ],
 )
 async def test_bad_requests_get_an_openai_style_400(

@@ -362,7 +362,9 @@ async def test_identity_is_hashed_and_no_raw_token_is_kept(guard: Guard, llm: Fa
         await c.post(CHAT, json=chat("hi", user="alice@example.com"), headers={"authorization": ""})
     keyed, by_user = llm.exchanges
     assert keyed.identity.startswith("key:") and token not in keyed.identity
-    assert by_user.identity.startswith("user:") and "alice" not in by_user.identity
+    assert by_user.identity.startswith("addr:")  # the body's user names no identity ...
+    assert by_user.cache_identity.startswith(by_user.identity + "/user:")  # ... it narrows the cache's
+    assert "alice" not in by_user.cache_identity
     for exchange in (keyed, by_user):
         fields = {k: v for k, v in vars(exchange).items() if k not in ("scope", "raw_body", "request")} \
             if hasattr(exchange, "__dict__") else {}
@@ -573,16 +575,24 @@ async def test_a_guard_that_cannot_start_serves_the_request_unguarded(guard: Gua
     ],
     ids=["last-message", "system-prompt", "routed"],
 )
-async def test_a_lone_surrogate_in_the_request_is_a_400_or_reaches_the_app(raw: bytes) -> None:
+async def test_a_lone_surrogate_in_the_request_is_a_400_and_never_reaches_the_app(raw: bytes) -> None:
+    # No UTF-8 encoder (the app's, a tokenizer's, Redis's) could carry the string further.
     guard = Guard(cache_semantic=False, router_aliases={"auto": ["small"]})
+    called = []
+
     async def app(scope: Any, receive: Any, send: Any) -> None:
+        called.append(scope)
         await receive()
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"app"})
 
     async with client(guard.wrap(app)) as c:
         response = await c.post(CHAT, content=raw, headers={"content-type": "application/json"})
-    assert response.status_code == 400 or response.text == "app"
+        paired = await c.post(CHAT, content=b'{"model":"m","messages":[{"role":"user","content":"\\ud83d\\ude00"}]}',
+                              headers={"content-type": "application/json"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
+    assert "surrogate" in response.json()["error"]["message"]
+    assert paired.text == "app" and len(called) == 1  # a surrogate pair is an emoji, not an error
 
 
 @pytest.mark.parametrize("field", ["tools", "metadata"])

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import structlog
 
 from ..core import tracing
+from ..core.health import Health
 from ..core.layer import LayerHost
 from .keys import namespace_of
+from .long_prompts import focus
 from .stores.base import CacheEntry, CacheStore, StorageUnavailable
 
 if TYPE_CHECKING:
@@ -30,7 +31,16 @@ if TYPE_CHECKING:
     from .index import VectorIndex
     from .verify import Verifier
 
-log = structlog.get_logger("asgi_llmguard.cache")
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """A verdict given without the verifier (its shape: accepted, score, reason)."""
+
+    accepted: bool
+    score: float
+    reason: str
+
+
+TOO_LONG = _Refused(False, 0.0, "too_long")  # long prompts that differ over more than the verifier judges
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +77,9 @@ class SemanticCache:
         self.threshold = threshold
         self._in_flight: dict[str, asyncio.Future[None]] = {}
         self.on_lookup_error: Callable[[str, BaseException], None] | None = None
+        # The embedder's failures are logged once per spell (llmguard.cache.embedding.degraded and
+        # .recovered); Redis's are logged by the store's health, shared with the rate limiter.
+        self.embedding_health = Health("llmguard.cache.embedding")
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -83,10 +96,13 @@ class SemanticCache:
         if self.embedder is None:
             return None
         try:
-            return await self.embedder.embed(text, timeout=self.settings.embedding_timeout_ms / 1000)
+            vector = await self.embedder.embed(text, timeout=self.settings.embedding_timeout_ms / 1000)
         except Exception as exc:
+            self.embedding_health.failed("embedding", exc, unreachable=False)
             self._lookup_failed("embedding", exc)
             return None
+        self.embedding_health.succeeded()
+        return vector
 
     async def find_similar(self, namespace: str, text: str, vector: np.ndarray, *,
                            trace: Trace | None = None) -> Hit | None:
@@ -103,7 +119,7 @@ class SemanticCache:
             if neighbour.similarity < self.threshold:
                 break
             try:
-                entry = await self.store.get(neighbour.key)
+                entry = await self.store.get(neighbour.key, touch=False)  # used only once accepted
             except StorageUnavailable as exc:
                 self._lookup_failed("redis", exc)
                 return None
@@ -112,19 +128,25 @@ class SemanticCache:
                 continue
             if self.verifier is not None and self.settings.cache_verify:
                 with tracing.span(trace, "llmguard.cache.verify") as span:
-                    verdict = self.verifier.check(text, entry.prompt, neighbour.similarity)
+                    shown = focus(text, entry.prompt)  # long prompts: where they differ
+                    verdict = (self.verifier.check(*shown, neighbour.similarity) if shown is not None
+                               else TOO_LONG)
                     if span:
                         span.set_many({"llmguard.cache.similarity": neighbour.similarity,
                                        "llmguard.verify.accepted": verdict.accepted,
                                        "llmguard.verify.reason": verdict.reason})
                 if not verdict.accepted:
                     continue
+            try:  # a refused neighbour is not "used": it must not outlive newer entries in the LRU
+                await self.store.touch(entry.id)
+            except StorageUnavailable as exc:  # the hit stands; only its place in the LRU is lost
+                self._lookup_failed("redis", exc)
             return Hit(entry, neighbour.similarity)
         return None
 
     def namespace_for(self, exchange: Exchange) -> str:
         """The namespace a request's answers live in (for invalidation from an app's own code)."""
-        identity = exchange.identity if self.settings.cache_scope == "identity" else None
+        identity = exchange.cache_identity if self.settings.cache_scope == "identity" else None
         return namespace_of(exchange.request, identity)
 
     # -- single flight -------------------------------------------------------------------------------
@@ -188,7 +210,7 @@ class SemanticCache:
             self.index.remove(entry.namespace, entry.id)
 
     def _lookup_failed(self, part: str, exc: BaseException) -> None:
-        log.warning("llmguard.cache.degraded", part=part, error=type(exc).__name__)
+        """Count a failure that the request rides out as a miss (logged by the part's health, once)."""
         if self.on_lookup_error is not None:
             self.on_lookup_error(part, exc)
 

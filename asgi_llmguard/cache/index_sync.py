@@ -18,7 +18,7 @@ and removal (:mod:`asgi_llmguard.cache.stores.redis`). Each replica runs one
 4. prunes expired entries (so their ``del`` events reach every replica) and, in
    one replica at a time, writes a new snapshot when enough has changed.
 
-Redis slow or down: the task backs off and retries; requests are served as
+Redis slow or down: the task backs off (up to ``MAX_BACKOFF``) and retries; requests are served as
 misses meanwhile (the store fails open). When Redis returns the task carries on
 from its position, or rebuilds when the check finds a gap.
 
@@ -66,6 +66,7 @@ class SyncMetrics(Protocol):
     def degraded(self) -> LabelledCounter: ...
 
 
+MAX_BACKOFF = 0.5  # seconds between attempts while Redis is away: it is used again this soon after it returns
 _CHUNK = 8 * 1024 * 1024  # snapshot pieces: one large value would block Redis and exceed a time budget
 
 
@@ -106,10 +107,10 @@ class IndexSync:
         # one (an app's own client, e.g. Sentinel) it shares the requests' client and budget.
         self._client: Redis | None = None
         if redis_url is not None:
-            from redis.asyncio import Redis
+            from ..core.redis_client import connect
 
             budget = max(1.0, 10 * store.timeout)
-            self._client = Redis.from_url(redis_url, socket_timeout=budget, socket_connect_timeout=budget)
+            self._client = connect(redis_url, timeout=budget)
             store = RedisCacheStore(self._client, prefix=store.base_prefix, timeout=budget,
                                     max_entries=store.max_entries, max_bytes=store.max_bytes,
                                     stream_maxlen=store.stream_maxlen)
@@ -185,7 +186,7 @@ class IndexSync:
                     log.warning("llmguard.index_sync.redis_unavailable", error=str(exc))
                     if self.metrics is not None:
                         self.metrics.degraded.labels("redis_sync").inc()
-                await asyncio.sleep(min(2.0, 0.05 * 2 ** min(failures, 6)))
+                await asyncio.sleep(min(MAX_BACKOFF, 0.05 * 2 ** min(failures, 6)))
             except _Gap as gap:
                 log.warning("llmguard.index_sync.gap", reason=str(gap))
                 self.position = None

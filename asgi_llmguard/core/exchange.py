@@ -44,12 +44,18 @@ def hash_identity(kind: str, value: str) -> str:
 
 
 def default_identity(scope: Scope, request: ParsedRequest) -> str:
-    """Bearer token, else the request's ``user`` field, else the client address."""
+    """Bearer token, else the client address: never anything from the body.
+
+    A client chooses its body, so the body's ``user`` field cannot name an identity (it would
+    spend another's limits and read another's answers); it only narrows cache sharing within the
+    identity it came with (:attr:`Exchange.cache_identity`). An app that vouches for ``user``
+    says so with ``Guard(identity=lambda scope, request: request.user)``. The client address is
+    what the server reports: behind a proxy, uvicorn's ``--forwarded-allow-ips`` decides whose
+    ``X-Forwarded-For`` it believes.
+    """
     token = bearer_token(scope)
     if token:
         return hash_identity("key", token)
-    if request.user:
-        return hash_identity("user", request.user)
     client = scope.get("client")
     return hash_identity("addr", str(client[0]) if client else "unknown")
 
@@ -85,6 +91,13 @@ class Exchange:
 
     def __post_init__(self) -> None:
         self.requested_model = self.request.model
+
+    @property
+    def cache_identity(self) -> str:
+        """Whose answers this request may be served: :attr:`identity`, narrowed by the body's ``user``
+        field when it has one (so one API key serving many end users keeps their answers apart)."""
+        user = self.request.user
+        return self.identity if not user else self.identity + "/" + hash_identity("user", user)
 
     # -- the request -------------------------------------------------------------------------------
 

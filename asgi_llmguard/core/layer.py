@@ -42,6 +42,10 @@ class LayerHost(Protocol):
 
     def identify(self, scope: Scope, request: ParsedRequest) -> str: ...
 
+    def refused(self, scope: Scope, status: int) -> None:
+        """A guarded request was refused before it had an exchange (400, 413, 415): count it."""
+        ...
+
     async def ensure_started(self) -> None: ...
 
     def lifespan_receive(self, receive: Receive) -> Receive: ...
@@ -102,6 +106,7 @@ class GuardLayer(Generic[HostT]):
             return
         except RequestError as error:
             await send_error(send, error)
+            self.guard.refused(scope, error.status)
             return
         exchange = Exchange(scope=scope, request=request, raw_body=body,
                             identity=self.guard.identify(scope, request))

@@ -8,6 +8,7 @@ the stack reads — and leaves everything else for the app to judge.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ Kind = Literal["chat", "completion"]
 MAX_NESTING = 64
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 JSON_TYPES = (b"application/json",)
+# A \uD800-\uDFFF escape: one half of a UTF-16 surrogate pair, which may stand alone in JSON.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 # Request fields that do not change the answer: they never enter a cache namespace.
 NON_SHAPING_FIELDS = frozenset(
@@ -113,6 +116,10 @@ def parse_request(body: bytes, kind: Kind, content_type: bytes | None = None) ->
         raise RequestError("The request body must be a JSON object.", code="invalid_json")
     if _too_deep(payload):
         raise RequestError(f"The request body nests deeper than {MAX_NESTING} levels.", code="invalid_json")
+    if _SURROGATE_ESCAPE.search(body) is not None and _has_lone_surrogate(payload):
+        raise RequestError("The request body holds a lone UTF-16 surrogate escape (such as \\ud800): "
+                           "a string that is not Unicode text. Send each surrogate with its pair.",
+                           code="invalid_json")
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise _field_error("model", "a non-empty string", model, missing="model" not in payload)
@@ -145,6 +152,16 @@ def parse_request(body: bytes, kind: Kind, content_type: bytes | None = None) ->
     else:
         request.prompt = _prompt(payload)
     return request
+
+
+def _has_lone_surrogate(payload: Any) -> bool:
+    """Whether a string holds half a surrogate pair (json.loads keeps them; UTF-8 cannot carry them,
+    so the app, a tokenizer or Redis would fail on them later)."""
+    try:
+        json.dumps(payload, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _too_deep(value: Any) -> bool:

@@ -80,7 +80,8 @@ class Metrics:
         self.rate_limited = Counter("llmguard_rate_limited", "Requests refused with a 429, by the limit that refused.",
                                     ["limit"], registry=r)
         self.ratelimit_degraded = Counter("llmguard_ratelimit_degraded",
-                                          "Rate-limit calls made without their store (Redis down), by fail mode.",
+                                          "Rate-limit decisions made without Redis (local share, closed), "
+                                          "and reconciliations dropped.",
                                           ["mode"], registry=r)
         # streaming, cache stages, savings, routing, backends
         self.inter_token = Histogram("llmguard_inter_token_latency_seconds",
@@ -136,6 +137,10 @@ class Metrics:
             for gap in observer.token_gaps:
                 gaps.observe(gap)
         self._count_tokens(exchange)
+
+    def refused(self, route: str, status: int) -> None:
+        """A guarded request refused before it had an exchange (bad body, too large): no cache decision."""
+        self.requests.labels(route, f"{status // 100}xx", "none").inc()
 
     def _count_tokens(self, exchange: Exchange) -> None:
         hit = exchange.cache_status == "hit"

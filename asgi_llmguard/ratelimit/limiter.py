@@ -10,9 +10,10 @@ is settled by the ``rate_limit_count_cache_hits`` and
 OpenAI's ``x-ratelimit-*`` headers, so the ``openai`` SDK's retry logic works
 unchanged. Nothing waits in a queue: the answer is now or 429.
 
-When the store cannot decide (Redis down), the request goes on (fail open, the
-default) or gets a 503 (``rate_limit_fail_closed``); either way a metric and a
-log event say so. The layer that asks it is :mod:`.middleware`.
+When the shared store cannot decide (Redis slow or down), the replica decides alone against
+its local share of each limit (:mod:`.local_share`); with ``rate_limit_fail_closed`` a Redis that
+is unreachable (not merely slow) gets a 503 instead. A metric counts each such decision; the outage is
+logged once, by the store's health. The layer that asks it is :mod:`.middleware`.
 """
 
 from __future__ import annotations
@@ -22,18 +23,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import structlog
-
 from ..core.exchange import Exchange
 from ..core.openai_protocol import error_payload
 from ..core.tokens import estimate_prompt_tokens, estimate_request_tokens, estimate_text_tokens
+from .local_share import LocalShare
 from .store import MICROS, Charge, Decision, LimitState, RateLimitStore, RateLimitStoreError
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..core.types import LabelledCounter
-
-log = structlog.get_logger("asgi_llmguard.ratelimit")
 
 __all__ = ["LimitMetrics", "LimitOverrides", "RateLimiter", "RateLimits", "Verdict", "format_duration"]
 
@@ -56,13 +54,15 @@ LimitOverrides = Callable[[Exchange], RateLimits | None] | Mapping[str, RateLimi
 class Verdict:
     """One admission decision: what was (or would have been) charged, and what the store said.
 
-    ``decision`` is None when no limit is on, or when the store could not decide.
+    ``decision`` is None when no limit is on, or when nothing could decide (fail closed).
+    ``local``: decided by this replica's local share, because the shared store could not.
     """
 
     admitted: bool
     charges: tuple[Charge, ...]
     kinds: tuple[str, ...]
     decision: Decision | None
+    local: bool = False
 
     @property
     def reserved_tokens(self) -> int:
@@ -91,7 +91,8 @@ def _window_text(window: float) -> str:
 
 
 class LimitMetrics(Protocol):
-    """What the limiter counts (observability's Metrics): refusals by limit, and store failures."""
+    """What the limiter counts (observability's Metrics): refusals by limit, and decisions made without
+    the shared store (``mode``: ``local``, ``closed``, or ``unsettled`` for a reconciliation dropped)."""
 
     @property
     def rate_limited(self) -> LabelledCounter: ...
@@ -110,11 +111,15 @@ class RateLimiter:
         *,
         metrics: LimitMetrics | None = None,
         overrides: LimitOverrides | None = None,
+        local: LocalShare | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.metrics = metrics
         self.overrides = overrides
+        # A shared store's fallback, charged with every admission the store makes; None for the memory
+        # store, which always decides (one is made at the first failure of a store that can fail).
+        self.local = local
 
     # -- admission -----------------------------------------------------------------------------------
 
@@ -155,9 +160,23 @@ class RateLimiter:
         try:
             decision = await self.store.acquire(charges)
         except RateLimitStoreError as exc:
-            self._degraded(exc, "admit")
-            return Verdict(not self.settings.rate_limit_fail_closed, (), (), None)
+            return await self._without_store(exc, charges, kinds)
+        if decision.allowed and self.local is not None:
+            await self.local.record(charges)
         return Verdict(decision.allowed, charges, kinds, decision)
+
+    async def _without_store(self, exc: RateLimitStoreError, charges: tuple[Charge, ...],
+                             kinds: tuple[str, ...]) -> Verdict:
+        """The shared store could not decide: this replica's local share does, unless Redis is unreachable
+        and the settings say fail closed (a slow call is never an outage)."""
+        if exc.unreachable and self.settings.rate_limit_fail_closed:
+            self._count("closed")
+            return Verdict(False, (), (), None)
+        if self.local is None:  # a store of the app's own that can fail: its share starts now
+            self.local = LocalShare(self.settings.rate_limit_local_share)
+        self._count("local")
+        scaled, decision = await self.local.acquire(charges)
+        return Verdict(decision.allowed, scaled, kinds, decision, local=True)
 
     # -- reconciliation --------------------------------------------------------------------------------
 
@@ -174,10 +193,13 @@ class RateLimiter:
                 adjustments.append(Charge(charge.key, charge.limit, charge.window, delta))
         if not adjustments:
             return
+        if verdict.local and self.local is not None:
+            await self.local.adjust(adjustments)
+            return
         try:
             await self.store.adjust(adjustments)
-        except RateLimitStoreError as exc:
-            self._degraded(exc, "settle")
+        except RateLimitStoreError:  # the request was served; its reconciliation is lost
+            self._count("unsettled")
 
     def tokens_used(self, exchange: Exchange, hit: bool) -> int:
         """The request's real cost: the observed ``usage``, else an estimate from what was seen."""
@@ -197,9 +219,7 @@ class RateLimiter:
 
     # -- reporting -------------------------------------------------------------------------------------
 
-    def _degraded(self, exc: RateLimitStoreError, during: str) -> None:
-        mode = "closed" if self.settings.rate_limit_fail_closed and during == "admit" else "open"
-        log.warning("llmguard.ratelimit.degraded", during=during, fail=mode, error=str(exc))
+    def _count(self, mode: str) -> None:
         if self.metrics is not None:
             self.metrics.ratelimit_degraded.labels(mode).inc()
 

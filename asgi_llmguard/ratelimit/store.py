@@ -40,7 +40,12 @@ __all__ = [
 
 
 class RateLimitStoreError(LLMGuardError):
-    """The store could not decide (Redis down or slow); the limiter then fails open or closed."""
+    """The store could not decide: Redis unreachable (refused, dropped) or slow; the limiter then decides
+    without it."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,18 +6,18 @@
   both replicas, kills Redis mid-load and starts it again: no 5xx, every answer is the right one,
   and after the resync Redis holds only complete entries that both replicas serve, exactly and
   by meaning.
+- Recovery: the same outage, measured: an answer made on replica A after Redis answers again is a
+  hit on replica B within 2 s (exactly, and by meaning), and each replica logs at most 5
+  degraded/recovered events for the whole outage (one state change each, not one per request).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from servers import pick_free_port, run_server
+from servers import Server, own_redis, pick_free_port, run_server, serve
 
 from asgi_llmguard.cache.keys import namespace_of
 from asgi_llmguard.core.exchange import hash_identity
@@ -142,44 +142,6 @@ async def test_an_answer_on_replica_a_is_a_hit_for_its_rewording_on_b_and_invali
 # --- Redis dies mid-load -----------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def own_redis(port: int) -> Iterator[dict[str, Any]]:
-    """A redis-server we start (and kill by its PID) on ``port``; ``state["start"]()`` starts it again."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not on PATH")
-    state: dict[str, Any] = {"proc": None}
-
-    def start() -> None:
-        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        state["proc"] = proc
-        deadline = time.monotonic() + 10
-        with redis.Redis(port=port, socket_timeout=0.5) as probe:
-            while True:
-                try:
-                    probe.ping()
-                    return
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise
-                    time.sleep(0.05)
-
-    def kill() -> None:
-        proc: subprocess.Popen[bytes] | None = state["proc"]
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        state["proc"] = None
-
-    state.update(start=start, kill=kill)
-    start()
-    try:
-        yield state
-    finally:
-        kill()
-
-
 @dataclass
 class Load:
     replies: list[tuple[str, str, Reply]]  # (phase, prompt asked, reply)
@@ -220,9 +182,9 @@ async def test_replicas_serve_through_a_redis_crash_and_resync_without_lost_or_c
             try:
                 await asyncio.sleep(3)
                 load.phase = "down"
-                server["kill"]()
+                server.kill()
                 await asyncio.sleep(3)
-                server["start"]()  # empty: no persistence
+                server.start()  # empty: no persistence
                 load.phase = "back"
                 await asyncio.sleep(5)
             finally:
@@ -260,3 +222,75 @@ async def test_replicas_serve_through_a_redis_crash_and_resync_without_lost_or_c
                     other = prompt.removesuffix(", please") if prompt.endswith(", please") else rewording(prompt)
                     meaning = await hit_within(http, base, other, 5.0)
                     assert meaning.cache == "hit" and right_answer(other, meaning.content), (base, other, meaning)
+
+
+# --- how soon after Redis returns, and how loudly -------------------------------------------------------
+
+RECOVERY_BOUND_S = 2.0  # the issue's bound for the first cross-replica hit after Redis answers again
+EVENTS_BOUND = 5  # degraded/recovered log events per replica for the whole outage
+STATE_EVENTS = (".degraded", ".recovered", ".redis_unavailable")
+
+
+def state_events(server: Server) -> list[str]:
+    """The names of the degraded/recovered log events a replica wrote (its stdout is JSON lines)."""
+    names = []
+    for line in server.output().splitlines():
+        if line.startswith("{"):
+            name = str(json.loads(line).get("event", ""))
+            if name.endswith(STATE_EVENTS):
+                names.append(name)
+    return names
+
+
+async def first_cross_replica_hits(http: httpx.AsyncClient, a: str, b: str, since: float,
+                                   within: float = 10.0) -> tuple[float, float]:
+    """Seconds from ``since`` until a fresh answer made on ``a`` is first a hit on ``b``: exactly, and by meaning."""
+    exact = semantic = float("inf")
+    rng = random.Random()
+    while (exact == float("inf") or semantic == float("inf")) and time.monotonic() - since < within:
+        prompt = prompt_about(f"the number {rng.randrange(10**9)}")
+        await ask(http, a, prompt)
+        if exact == float("inf") and (await ask(http, b, prompt, store=False)).cache == "hit":
+            exact = time.monotonic() - since
+        if semantic == float("inf"):
+            reply = await ask(http, b, rewording(prompt), store=False)
+            if reply.cache == "hit" and reply.content == expected_answer(prompt):
+                semantic = time.monotonic() - since
+        await asyncio.sleep(0.02)
+    return exact, semantic
+
+
+async def test_after_a_redis_crash_the_cache_is_shared_again_within_2s_and_the_outage_is_logged_once(
+        model_dir: Path) -> None:
+    port = pick_free_port()
+    # Rate limits on too (never reached): the limiter and the cache share one view of Redis, so
+    # the outage is still one degraded and one recovered event per replica, plus the sync task's pair.
+    env = {**replica_env(model_dir, f"redis://127.0.0.1:{port}/0"), "LLMGUARD_RATE_LIMIT_RPM": "1000000"}
+    with own_redis(port) as redis_server, serve(["demo_app"], pick_free_port(), env=env) as a, \
+            serve(["demo_app"], pick_free_port(), env=env) as b:
+        load = Load([])
+        stop = asyncio.Event()
+        async with httpx.AsyncClient(timeout=30) as http:
+            workers = [asyncio.create_task(drive(load, http, [a.url, b.url], stop, seed)) for seed in range(4)]
+            try:
+                await asyncio.sleep(2)
+                redis_server.kill()
+                load.phase = "down"
+                await asyncio.sleep(3)
+                redis_server.start()  # returns once it answers PING: the clock starts here
+                back = time.monotonic()
+                load.phase = "back"
+                exact, semantic = await first_cross_replica_hits(http, a.url, b.url, back)
+                await asyncio.sleep(2)
+            finally:
+                stop.set()
+                await asyncio.gather(*workers)
+        events = {"a": state_events(a), "b": state_events(b)}
+    print(f"first cross-replica hit after Redis answered again: exact {exact:.2f} s, by meaning {semantic:.2f} s; "
+          f"degraded/recovered log events: {({name: dict(Counter(names)) for name, names in events.items()})}; "
+          f"{len(load.replies)} replies")
+    assert load.errors == 0 and {r.status for _, _, r in load.replies} == {200}
+    assert [(asked, r.content) for _, asked, r in load.replies if not right_answer(asked, r.content)] == []
+    assert exact <= RECOVERY_BOUND_S and semantic <= RECOVERY_BOUND_S
+    assert all(len(names) <= EVENTS_BOUND for names in events.values()), events
+    assert all(names for names in events.values())  # the outage was noticed, and said so

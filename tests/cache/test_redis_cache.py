@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 from apps import CHAT, FakeLLM, chat, client, reply_for
 from prometheus_client import CollectorRegistry
+from servers import own_redis, pick_free_port
 
 from asgi_llmguard import Guard
 from asgi_llmguard.cache.index_sync import IndexSync
@@ -155,6 +157,28 @@ async def test_with_redis_unreachable_requests_are_served_as_misses_and_counted(
     assert guard.metrics is not None
     degraded = guard.metrics.registry.get_sample_value("llmguard_degraded_total", {"part": "redis"})
     assert degraded is not None and degraded >= 1
+
+
+async def test_connections_pooled_before_a_redis_restart_cost_no_request_a_miss(make_guard: Any) -> None:
+    # redis-py keeps its connections across the restart; each fails on first use afterwards and
+    # is retried once, at once, on a fresh one: no request is served without the store.
+    with own_redis(pick_free_port()) as server:
+        guard = await make_guard(redis_url=server.url, cache_semantic=False, redis_timeout_ms=500.0)
+        app = guard.wrap(FakeLLM().app)
+        async with client(app) as c:
+            await asyncio.gather(*[c.post(CHAT, json=chat(f"before {n}")) for n in range(16)])
+            assert guard.redis is not None
+            assert len(guard.redis.connection_pool._available_connections) > 1  # type: ignore[attr-defined]
+            server.kill()
+            server.start()  # empty: no persistence
+            with structlog.testing.capture_logs() as events:
+                after = await asyncio.gather(*[c.post(CHAT, json=chat(f"after {n}")) for n in range(16)])
+                again = await asyncio.gather(*[c.post(CHAT, json=chat(f"after {n}")) for n in range(16)])
+        assert [r.headers["x-llmguard-cache"] for r in after] == ["miss"] * 16
+        assert [r.headers["x-llmguard-cache"] for r in again] == ["hit"] * 16  # every answer was kept
+        assert guard.metrics is not None
+        assert guard.metrics.registry.get_sample_value("llmguard_degraded_total", {"part": "redis"}) is None
+        assert [e for e in events if e["event"].startswith("llmguard.redis")] == []
 
 
 async def test_replicas_resync_by_themselves_after_redis_lost_everything(make_guard: Any, redis_url: str) -> None:

@@ -124,6 +124,32 @@ async def test_identity_scope_keeps_answers_to_their_identity_and_global_shares(
                       headers={"authorization": "Bearer sk-bob"}))[0] == "hit"
 
 
+async def test_the_body_user_field_narrows_the_identity_it_comes_with_and_crosses_none(make_guard: Any) -> None:
+    app = (await make_guard()).wrap(FakeLLM().app)
+    alice_from_a = {"authorization": "Bearer sk-tenant-a"}
+    await ask(app, "What is the capital of France?", user="alice", headers=alice_from_a)
+    assert (await ask(app, "What's the capital of France?", user="alice", headers=alice_from_a))[0] == "hit"
+    # the same key, another end user: not alice's answers (the app may have added her context)
+    assert (await ask(app, "What's the capital of France?", user="bob", headers=alice_from_a))[0] == "miss"
+    # another key naming "alice" is not alice
+    assert (await ask(app, "What's the capital of France?", user="alice",
+                      headers={"authorization": "Bearer sk-tenant-b"}))[0] == "miss"
+
+
+async def test_a_neighbour_the_verifier_refuses_is_not_marked_used(make_guard: Any) -> None:
+    # Three entries fit. "5 km" is the oldest; "8 km" finds it as its nearest neighbour (cosine
+    # 0.88, over the threshold), the verifier refuses it (another number), and the 8 km answer is
+    # stored: the entry to go is 5 km's, untouched by the refused lookup, not the newer "Python" one.
+    llm = FakeLLM()
+    app = (await make_guard(cache_max_entries=3)).wrap(llm.app)
+    for prompt in ("How do I convert 5 km to miles?", "How do I reverse a list in Python?",
+                   "Why is the sky blue?"):
+        await ask(app, prompt)
+    assert (await ask(app, "How do I convert 8 km to miles?"))[0] == "miss"
+    assert (await ask(app, "How do I reverse a list in Python?"))[0] == "hit"
+    assert (await ask(app, "How do I convert 5 km to miles?"))[0] == "miss"
+
+
 async def test_requests_with_tools_use_the_exact_tier_only(make_guard: Any) -> None:
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     app = (await make_guard()).wrap(FakeLLM().app)

@@ -120,6 +120,17 @@ class TestCacheStoreTwins:
         assert {await store.get(x.id) is not None for x in (a, c)} == {True}
         assert await store.count() == 3
 
+    async def test_a_read_without_touch_leaves_the_lru_alone_until_touched(self, make_store: StoreFactory) -> None:
+        store = make_store(max_entries=3)
+        a = await stored(store, key="a")
+        b = await stored(store, key="b")
+        await stored(store, key="c")
+        assert await store.get(a.id, touch=False) is not None  # a semantic candidate, not yet accepted
+        assert [e.id for e in await store.put(await entry(store, key="d"))] == [a.id]
+        await store.touch(b.id)  # accepted: now the most recently used
+        evicted = await store.put(await entry(store, key="e"))
+        assert b.id not in [e.id for e in evicted] and await store.get(b.id) is not None
+
     async def test_evicts_to_stay_within_max_bytes(self, make_store: StoreFactory) -> None:
         probe = await entry(make_store(), text="x" * 1000)
         store = make_store(max_bytes=probe.size * 2 + 10)

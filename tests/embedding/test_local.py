@@ -14,7 +14,15 @@ import numpy as np
 import pytest
 
 from asgi_llmguard.core.types import Embedder
-from asgi_llmguard.embedding.local import EmbeddingUnavailable, FastEmbedEmbedder, _length_groups, load_text_embedding
+from asgi_llmguard.embedding.local import (
+    CHARS_PER_TOKEN,
+    MAX_BATCH_TOKENS,
+    EmbeddingUnavailable,
+    FastEmbedEmbedder,
+    _Job,
+    _length_groups,
+    load_text_embedding,
+)
 
 pytestmark = pytest.mark.model
 
@@ -88,6 +96,71 @@ async def test_mixed_length_callers_each_get_their_own_vector(embedder: FastEmbe
     for index in (0, 5, 12):
         assert cosine(vectors[index], await embedder.embed(texts[index])) > 0.999
     assert cosine(vectors[12], vectors[13]) > 0.999
+
+
+async def test_a_text_is_cut_to_what_the_model_can_read_before_it_is_tokenised(embedder: FastEmbedEmbedder) -> None:
+    # A head of blank space is long in characters and short in tokens: only a cut by characters
+    # (not the tokenizer's truncation at 256 tokens) makes what follows it invisible.
+    assert embedder.max_tokens == 256 and embedder.max_chars == 256 * CHARS_PER_TOKEN
+    head = "Notes:" + " " * (embedder.max_chars - 6)
+    one = await embedder.embed(head + "volcanoes erupt lava and ash " * 4000)  # ~115 KB
+    other = await embedder.embed(head + "penguins live in the southern hemisphere " * 4000)
+    assert cosine(one, other) > 0.9999
+    within = await embedder.embed(head[:-100] + "volcanoes erupt lava and ash " * 4000)
+    assert cosine(one, within) < 0.99  # inside the cut, the text still counts
+
+
+async def test_batches_are_bounded_by_tokens_as_well_as_texts(model_dir: Path) -> None:
+    embedder = FastEmbedEmbedder(model_dir=str(model_dir), timeout=None)
+    await embedder.start()
+    try:
+        long_texts = [f"report {i}: " + "the quarterly figures rose and fell again " * 80 for i in range(8)]
+        await asyncio.gather(*(embedder.embed(text) for text in long_texts))
+        assert embedder.stats().largest_batch <= MAX_BATCH_TOKENS // 256 == 2
+        await asyncio.gather(*(embedder.embed(f"short question {i}") for i in range(32)))
+        assert embedder.stats().largest_batch > 2  # short prompts still share calls
+    finally:
+        await embedder.close()
+
+
+def test_the_onnx_memory_arena_is_off_when_asked(model_dir: Path) -> None:
+    for arena in (True, False):
+        model = load_text_embedding("sentence-transformers/all-MiniLM-L6-v2", str(model_dir), 1, memory_arena=arena)
+        session = model.model.model  # fastembed's onnxruntime InferenceSession
+        assert session.get_session_options().enable_cpu_mem_arena is arena
+
+
+async def test_texts_that_could_not_be_embedded_in_time_are_refused_at_once(model_dir: Path) -> None:
+    # Once the worker's pace is known, a text queued behind others that would take longer than the
+    # caller's budget is refused when it is offered, not embedded after its caller gave up.
+    embedder = FastEmbedEmbedder(model_dir=str(model_dir), timeout=10.0)
+    await embedder.start()
+    long_text = "the quarterly figures rose and fell again " * 80
+    try:
+        await embedder.embed(long_text)  # learns the pace
+        outcomes = await asyncio.gather(*(embedder.embed(f"{i} {long_text}", timeout=0.001) for i in range(10)),
+                                        return_exceptions=True)
+        refused = [o for o in outcomes if isinstance(o, EmbeddingUnavailable) and "ahead" in str(o)]
+        assert len(refused) == 9  # all but the first, which had nothing ahead of it
+        assert embedder.stats().rejected == 9
+        assert (await embedder.embed("still working")).shape == (384,)
+    finally:
+        await embedder.close()
+
+
+async def test_the_worker_passes_over_texts_that_could_not_be_ready_before_their_callers_stop_waiting() -> None:
+    # The worker's choice alone (no model): at 1 ms a token, a 256-token text due in 0.1 s cannot make it.
+    embedder = FastEmbedEmbedder(model_dir="unused")
+    embedder._seconds_per_token = 0.001
+    loop = asyncio.get_running_loop()
+    now = time.monotonic()
+    due_soon, due_later, no_budget = (_Job("x" * 2048, loop, loop.create_future(), 256, deadline)
+                                      for deadline in (now + 0.1, now + 10.0, None))
+    embedder._waiting.extend([due_soon, due_later, no_budget])
+    embedder._queued_tokens = 3 * 256
+    batch, late = embedder._take()
+    assert (batch, late) == ([due_later, no_budget], [due_soon])
+    assert embedder._queued_tokens == 2 * 256  # the passed-over text no longer counts as work ahead
 
 
 async def test_full_queue_refuses_at_once_and_the_embedder_keeps_working(model_dir: Path) -> None:

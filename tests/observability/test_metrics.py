@@ -54,6 +54,20 @@ async def test_a_hit_counts_the_tokens_and_money_it_saved_and_stats_show_it() ->
     assert stats["outcomes"] == {"2xx": 2}
 
 
+async def test_refusals_before_the_app_are_counted_as_4xx_requests() -> None:
+    llm = FakeLLM()
+    guard = Guard(cache_semantic=False, max_body_bytes=1024, stats_path="/stats")
+    async with client(guard.wrap(llm.app)) as c:
+        bad = await c.post(CHAT, content=b"{not json", headers={"content-type": "application/json"})
+        large = await c.post(CHAT, json=chat("x" * 4096))
+        served = await c.post(CHAT, json=chat("fine"))
+        stats = (await c.get("/stats")).json()
+    assert (bad.status_code, large.status_code, served.status_code) == (400, 413, 200) and llm.calls == 1
+    assert sample(guard, "llmguard_requests_total", route=CHAT, outcome="4xx", cache="none") == 2
+    assert sample(guard, "llmguard_requests_total", route=CHAT, outcome="2xx", cache="miss") == 1
+    assert stats["requests"] == 3 and stats["outcomes"] == {"2xx": 1, "4xx": 2}
+
+
 async def test_a_hit_on_a_router_alias_is_priced_as_its_cheapest_model() -> None:
     guard = Guard(cache_semantic=False, price_table=PRICES, router_aliases={"auto": ["gpt-test", "gpt-big"]})
     async with client(guard.wrap(FakeLLM().app)) as c:

@@ -24,12 +24,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 from storages import ALL_STORAGES
+from tcp_proxy import DelayProxy
 
 from asgi_llmguard import Guard
 from asgi_llmguard.core.exchange import Exchange, hash_identity
 from asgi_llmguard.core.tokens import estimate_request_tokens
 from asgi_llmguard.ratelimit.limiter import RateLimits, format_duration
-from asgi_llmguard.ratelimit.store import Charge, RateLimitStore, gcra_params
+from asgi_llmguard.ratelimit.store import Charge, RateLimitStore, RateLimitStoreError, gcra_params
 from asgi_llmguard.ratelimit.stores.memory import SWEEP_EVERY, MemoryRateLimitStore
 from asgi_llmguard.ratelimit.stores.redis import RedisRateLimitStore
 
@@ -417,37 +418,102 @@ class TestOpenAISDK:
         await guard.shutdown()
 
 
-# --- Redis down -----------------------------------------------------------------------------------
+# --- Redis down ---------------------------------------------------------------------------------
 
 
 class TestRedisDown:
-    async def call(self, **settings: Any) -> tuple[httpx.Response, Guard, FakeLLM]:
+    """Nothing listens at the URL: each replica enforces its local share; fail closed answers 503."""
+
+    async def call(self, count: int = 1, **settings: Any) -> tuple[list[httpx.Response], Guard, FakeLLM]:
         llm = FakeLLM()
-        guard = Guard(redis_url="redis://127.0.0.1:1/0", redis_timeout_ms=50, rate_limit_rpm=5, cache_enabled=False,
+        settings = {"rate_limit_rpm": 6, "rate_limit_window_seconds": HOUR, **settings}
+        guard = Guard(redis_url="redis://127.0.0.1:1/0", redis_timeout_ms=50, cache_enabled=False,
                       registry=CollectorRegistry(), **settings)
         transport = httpx.ASGITransport(app=guard.wrap(llm.app()))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            response = await client.post(CHAT, json=body(), headers=auth("k"))
+            responses = [await client.post(CHAT, json=body(), headers=auth("k")) for _ in range(count)]
         await guard.shutdown()
-        return response, guard, llm
+        return responses, guard, llm
 
-    async def test_fails_open_by_default_with_a_metric_and_a_log_event(self) -> None:
+    async def test_each_replica_enforces_its_local_share_and_logs_the_outage_once(self) -> None:
         with structlog.testing.capture_logs() as events:
-            response, guard, llm = await self.call()
-        assert any(e["event"] == "llmguard.ratelimit.degraded" and e["fail"] == "open" for e in events)
-        assert response.status_code == 200 and llm.calls == 1
-        assert "x-ratelimit-limit-requests" not in response.headers  # nothing was decided
-        assert metric(guard, "llmguard_ratelimit_degraded_total", mode="open") == 1
+            responses, guard, llm = await self.call(5)  # RPM 6, default share 0.5: 3 here
+        assert [r.status_code for r in responses] == [200, 200, 200, 429, 429] and llm.calls == 3
+        assert [r.headers["x-ratelimit-remaining-requests"] for r in responses] == ["2", "1", "0", "0", "0"]
+        assert {r.headers["x-ratelimit-limit-requests"] for r in responses} == {"3"}
+        assert responses[-1].json()["error"]["type"] == "rate_limit_exceeded"
+        assert int(responses[-1].headers["retry-after-ms"]) > 0
+        degraded = [e for e in events if e["event"] == "llmguard.redis.degraded"]
+        assert len(degraded) == 1 and degraded[0]["unreachable"] is True, events  # one event, not one per request
+        assert not any(e["event"].startswith("llmguard.ratelimit") for e in events)
+        assert all(e.get("identity") != "k" for e in events)
+        assert metric(guard, "llmguard_ratelimit_degraded_total", mode="local") == 5
+
+    async def test_the_local_share_is_a_setting(self) -> None:
+        responses, _, llm = await self.call(8, rate_limit_local_share=1.0)
+        assert [r.status_code for r in responses] == [200] * 6 + [429] * 2 and llm.calls == 6
+
+    async def test_a_token_estimate_over_the_local_share_but_within_the_limit_still_fits(self) -> None:
+        # TPM 1000, share 0.1: 100 locally; a ~300-token request takes the whole local bucket
+        responses, _, llm = await self.call(2, rate_limit_rpm=0, rate_limit_tpm=1000, rate_limit_local_share=0.1)
+        assert [r.status_code for r in responses] == [200, 429] and llm.calls == 1
+        assert "x-should-retry" not in responses[1].headers  # it will fit again: not "too large"
 
     async def test_fails_closed_when_told_to(self) -> None:
         with structlog.testing.capture_logs() as events:
-            response, guard, llm = await self.call(rate_limit_fail_closed=True)
-        assert any(e["event"] == "llmguard.ratelimit.degraded" and e["fail"] == "closed" for e in events)
-        assert all(e.get("identity") != "k" for e in events)
+            responses, guard, llm = await self.call(rate_limit_fail_closed=True)
+        response = responses[0]
+        assert any(e["event"] == "llmguard.redis.degraded" for e in events)
         assert response.status_code == 503 and llm.calls == 0
         assert response.json()["error"]["code"] == "rate_limit_unavailable"
         assert response.headers["retry-after"] == "1"
         assert metric(guard, "llmguard_ratelimit_degraded_total", mode="closed") == 1
+
+
+async def test_a_store_of_the_apps_own_that_fails_gets_the_local_share_too() -> None:
+    class Unreachable:
+        async def acquire(self, charges: Any) -> Any:
+            raise RateLimitStoreError("down", unreachable=True)
+
+        async def adjust(self, charges: Any) -> None:
+            raise RateLimitStoreError("down", unreachable=True)
+
+        async def clear(self) -> None:
+            return None
+
+    guard = Guard(rate_limit_rpm=4, rate_limit_window_seconds=HOUR, cache_enabled=False, registry=CollectorRegistry())
+    await guard.startup()
+    assert guard.limiter is not None
+    guard.limiter.store = Unreachable()
+    llm = FakeLLM()
+    transport = httpx.ASGITransport(app=guard.wrap(llm.app()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        statuses = [(await client.post(CHAT, json=body(), headers=auth("own"))).status_code for _ in range(4)]
+    await guard.shutdown()
+    assert statuses == [200, 200, 429, 429] and llm.calls == 2  # share 0.5 of 4
+
+
+class TestRedisSlow:
+    """Redis answers, but later than the budget: decided locally, never freely, never a 503 (a slow call
+    is not an outage), with fail closed too. Redis sits behind a forwarder that delays every chunk."""
+
+    @pytest.mark.parametrize("fail_closed", [False, True], ids=["default", "fail-closed"])
+    async def test_a_slow_redis_gets_local_decisions_not_free_admission(self, redis_url: str,
+                                                                         fail_closed: bool) -> None:
+        host_port = redis_url.split("//", 1)[1].split("/", 1)[0]
+        with DelayProxy(int(host_port.rsplit(":", 1)[1]), delay=0.15) as proxy:
+            llm = FakeLLM()
+            guard = Guard(redis_url=f"redis://127.0.0.1:{proxy.port}/{redis_url.rsplit('/', 1)[1]}",
+                          redis_timeout_ms=50, rate_limit_rpm=4, rate_limit_window_seconds=HOUR,
+                          rate_limit_fail_closed=fail_closed, cache_enabled=False, registry=CollectorRegistry())
+            transport = httpx.ASGITransport(app=guard.wrap(llm.app()))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                responses = await asyncio.gather(*[client.post(CHAT, json=body(), headers=auth("slow"))
+                                                   for _ in range(8)])
+            await guard.shutdown()
+        assert sorted(r.status_code for r in responses) == [200] * 2 + [429] * 6  # the share of 4: 2
+        assert llm.calls == 2
+        assert metric(guard, "llmguard_ratelimit_degraded_total", mode="local") == 8
 
 
 def test_reset_durations_read_like_openai_s() -> None:

@@ -40,15 +40,20 @@ class MemoryCacheStore:
                 removed.append(evicted)
         return removed
 
-    async def get(self, entry_id: int) -> CacheEntry | None:
+    async def get(self, entry_id: int, *, touch: bool = True) -> CacheEntry | None:
         entry = self._entries.get(entry_id)
         if entry is None:
             return None
         if entry.expires_at <= time.time():
             self._remove(entry_id)
             return None
-        self._entries.move_to_end(entry_id)
+        if touch:
+            self._entries.move_to_end(entry_id)
         return entry
+
+    async def touch(self, entry_id: int) -> None:
+        if entry_id in self._entries:
+            self._entries.move_to_end(entry_id)
 
     async def get_exact(self, exact_key: str) -> CacheEntry | None:
         entry_id = self._exact.get(exact_key)

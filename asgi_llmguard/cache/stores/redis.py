@@ -22,15 +22,15 @@ lands in one slot, as the Lua scripts need):
 Every change is one Lua script, so the structures cannot disagree and the
 stream event is written with the change. Every call has a time budget; a
 timeout or a Redis error raises :class:`StorageUnavailable`, which the cache
-turns into a miss (fail open). After a failure, calls fail fast for
-``cooldown`` seconds instead of each paying the time budget again.
+turns into a miss (fail open). Request-path calls report to a shared
+:class:`~asgi_llmguard.core.health.Health`: when Redis is down they fail fast,
+but for one probe every short pause, and the outage is logged once, not per call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
@@ -38,7 +38,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
+from ...core.health import Health
 from ...core.openai_protocol import Answer
+from ...core.redis_client import is_outage
 from .base import CacheEntry, StorageUnavailable
 
 if TYPE_CHECKING:
@@ -121,13 +123,20 @@ end
 return out
 """
 
-# ARGV: 3 id. Returns the entry's fields and marks it used.
+# ARGV: 3 id, 4 "1" to mark it used. Returns the entry's fields.
 _GET = """
 local P = ARGV[1]
 local fields = redis.call('HGETALL', P .. 'e:' .. ARGV[3])
 if #fields == 0 then return false end
-redis.call('ZADD', P .. 'lru', 'XX', redis.call('INCR', P .. 'tick'), ARGV[3])
+if ARGV[4] == '1' then redis.call('ZADD', P .. 'lru', 'XX', redis.call('INCR', P .. 'tick'), ARGV[3]) end
 return fields
+"""
+
+# ARGV: 3 id. Marks a live entry used.
+_TOUCH = """
+local P = ARGV[1]
+redis.call('ZADD', P .. 'lru', 'XX', redis.call('INCR', P .. 'tick'), ARGV[3])
+return 1
 """
 
 # ARGV: 3 exact key. Returns {id, fields} and marks the entry used.
@@ -197,7 +206,7 @@ class RedisCacheStore:
         max_entries: int = 10_000,
         max_bytes: int = 64 * 1024 * 1024,
         stream_maxlen: int = 100_000,
-        cooldown: float = 1.0,
+        health: Health | None = None,
     ) -> None:
         from redis.exceptions import RedisError
 
@@ -208,15 +217,14 @@ class RedisCacheStore:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.stream_maxlen = stream_maxlen
-        self.cooldown = cooldown
+        self.health = health if health is not None else Health()
         self.origin = uuid.uuid4().hex[:16]  # tells this process's own stream events from others'
         self.stream_key = self.prefix + "stream"
         self.failures = 0
-        self.on_failure: Callable[[BaseException], None] | None = None
         self._errors: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
-        self._down_until = 0.0
         self._scripts: dict[str, AsyncScript] = {}
-        for name, source in (("put", _PUT), ("get", _GET), ("get_exact", _GET_EXACT), ("delete", _DELETE),
+        for name, source in (("put", _PUT), ("get", _GET), ("touch", _TOUCH), ("get_exact", _GET_EXACT),
+                             ("delete", _DELETE),
                              ("delete_namespace", _DELETE_NAMESPACE), ("prune", _PRUNE), ("next_id", _NEXT_ID),
                              ("flush_event", _FLUSH_EVENT)):
             self._scripts[name] = redis.register_script(source)
@@ -224,32 +232,28 @@ class RedisCacheStore:
     def key(self, name: str) -> str:
         return self.prefix + name
 
-    @property
-    def available(self) -> bool:
-        """False while the store fails fast after a Redis failure."""
-        return time.monotonic() >= self._down_until
-
     # -- the time budget ---------------------------------------------------------------------------
 
     async def call(self, make: Callable[[], Awaitable[T]], *, budget: float | None = None,
                    breaker: bool = True) -> T:
         """Run one Redis call within its budget; any Redis trouble becomes :class:`StorageUnavailable`.
 
-        ``breaker=False`` (the background sync, which has its own backoff) neither waits for the
-        cool-down nor starts one: a slow background read must not turn requests into misses.
+        ``breaker=False`` (the background sync, which has its own backoff and log events) neither
+        fails fast nor reports to the health: a slow background read must not turn requests into misses.
         """
-        if breaker and time.monotonic() < self._down_until:
-            raise StorageUnavailable("Redis failed recently; not trying again yet")
+        if breaker and not self.health.allow():
+            raise StorageUnavailable("Redis is down; failing fast until the next probe")
         try:
             async with asyncio.timeout(self.timeout if budget is None else budget):
-                return await make()
+                result = await make()
         except self._errors as exc:
             self.failures += 1
             if breaker:
-                self._down_until = time.monotonic() + self.cooldown
-            if self.on_failure is not None:
-                self.on_failure(exc)
+                self.health.failed("cache", exc, unreachable=is_outage(exc))
             raise StorageUnavailable(f"Redis call failed: {type(exc).__name__}: {exc}") from exc
+        if breaker:
+            self.health.succeeded()
+        return result
 
     async def _script(self, name: str, *args: Any, breaker: bool = True) -> Any:
         script = self._scripts[name]
@@ -275,9 +279,12 @@ class RedisCacheStore:
                                      self.origin, *fields)
         return _entries(removed)
 
-    async def get(self, entry_id: int) -> CacheEntry | None:
-        fields = await self._script("get", entry_id)
+    async def get(self, entry_id: int, *, touch: bool = True) -> CacheEntry | None:
+        fields = await self._script("get", entry_id, "1" if touch else "0")
         return _entry(entry_id, fields) if fields else None
+
+    async def touch(self, entry_id: int) -> None:
+        await self._script("touch", entry_id)
 
     async def get_exact(self, exact_key: str) -> CacheEntry | None:
         found = await self._script("get_exact", exact_key)

@@ -6,9 +6,11 @@ know them yet, so a decision is one round trip, atomic on the server, on Redis's
 own clock. The scripts' SHA1s are computed here; the first ``EVALSHA`` a server
 does not know gets ``NOSCRIPT``, and that caller loads the script and runs it again.
 
-Every call has a time budget; a failure raises :class:`RateLimitStoreError`, and
-after a connection failure (Redis down, not merely slow) calls fail at once for
-``cooldown`` seconds instead of each waiting for a Redis that is not there.
+Every call has a time budget; a failure raises :class:`RateLimitStoreError`, which says
+whether Redis is down or merely slow. Calls report to a shared
+:class:`~asgi_llmguard.core.health.Health`: while Redis is down they fail at once (but for one
+probe every short pause) instead of each waiting for a Redis that is not there; a slow call
+starts no pause.
 
 redis-py's asyncio pool refuses a command outright when all its connections are
 busy, and opening many connections at once is what makes a cold burst slow, so
@@ -20,14 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import ConnectionError, NoScriptError
+from redis.exceptions import NoScriptError
 
+from ...core.health import Health
+from ...core.redis_client import is_outage
 from ..store import Charge, Decision, RateLimitStoreError, gcra_params, states_from
 
 if TYPE_CHECKING:
@@ -57,12 +60,11 @@ ADJUST = Script.read("ratelimit_adjust.lua")
 class RedisRateLimitStore:
     """GCRA TATs as Redis strings under ``prefix``, with a TTL of their time to full."""
 
-    def __init__(self, redis: Redis, *, prefix: str = "", timeout: float = 0.1, cooldown: float = 1.0) -> None:
+    def __init__(self, redis: Redis, *, prefix: str = "", timeout: float = 0.1, health: Health | None = None) -> None:
         self._redis = redis
         self._prefix = prefix
         self._timeout = timeout
-        self._cooldown = cooldown
-        self._down_until = 0.0
+        self.health = health if health is not None else Health()
         pool_size = getattr(redis.connection_pool, "max_connections", 100)
         self._slots = asyncio.Semaphore(max(1, min(MAX_IN_FLIGHT, pool_size // 2)))
 
@@ -90,17 +92,21 @@ class RedisRateLimitStore:
             await self._redis.delete(*keys)
 
     async def _run(self, script: Script, charges: Sequence[Charge], args: list[int]) -> Any:
-        if time.monotonic() < self._down_until:
-            raise RateLimitStoreError("Redis failed moments ago; not asking again yet")
+        if not self.health.allow():
+            raise RateLimitStoreError("Redis is down; failing fast until the next probe",
+                                      unreachable=self.health.unreachable)
         keys = [self._prefix + charge.key for charge in charges]
         try:
             async with asyncio.timeout(self._timeout), self._slots:
                 try:
-                    return await self._redis.evalsha(script.sha, len(keys), *keys, *args)
+                    reply = await self._redis.evalsha(script.sha, len(keys), *keys, *args)
                 except NoScriptError:  # first use, or Redis restarted: load it, once per server
                     await self._redis.script_load(script.source)
-                    return await self._redis.evalsha(script.sha, len(keys), *keys, *args)
+                    reply = await self._redis.evalsha(script.sha, len(keys), *keys, *args)
         except Exception as exc:
-            if isinstance(exc, ConnectionError | OSError):
-                self._down_until = time.monotonic() + self._cooldown
-            raise RateLimitStoreError(f"Redis rate-limit call failed: {type(exc).__name__}: {exc}") from exc
+            unreachable = is_outage(exc)
+            self.health.failed("ratelimit", exc, unreachable=unreachable)
+            raise RateLimitStoreError(f"Redis rate-limit call failed: {type(exc).__name__}: {exc}",
+                                      unreachable=unreachable) from exc
+        self.health.succeeded()
+        return reply
