@@ -114,6 +114,7 @@ class Settings:
     cache_enabled: bool = field(default=True, metadata=_env(_parse_bool))
     cache_threshold: float | None = field(default=None, metadata=_env(_parse_float))
     cache_verify: bool = field(default=True, metadata=_env(_parse_bool))
+    cache_strictness: Literal["strict", "balanced", "loose"] = field(default="balanced", metadata=_env(_parse_str))
     cache_semantic: bool = field(default=True, metadata=_env(_parse_bool))
     cache_ttl_seconds: int = field(default=3600, metadata=_env(_parse_int))
     cache_scope: Literal["identity", "global"] = field(default="identity", metadata=_env(_parse_str))
@@ -244,6 +245,8 @@ def _validate(s: Settings) -> None:
         _require(_is_number(s.cache_threshold) and 0.0 < s.cache_threshold <= 1.0,
                  "cache_threshold", "a number in (0, 1]", s.cache_threshold)
     _require(s.cache_scope in ("identity", "global"), "cache_scope", "'identity' or 'global'", s.cache_scope)
+    _require(s.cache_strictness in ("strict", "balanced", "loose"), "cache_strictness",
+             "'strict', 'balanced' or 'loose'", s.cache_strictness)
     if s.redis_url is not None:
         _require(isinstance(s.redis_url, str) and s.redis_url.split("://", 1)[0] in
                  {"redis", "rediss", "unix"}, "redis_url", "a redis://, rediss:// or unix:// URL", s.redis_url)

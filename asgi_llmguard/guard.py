@@ -63,14 +63,18 @@ BACKENDS: dict[str, str] = {
     "cache_store.redis": "asgi_llmguard.cache.stores.redis:RedisCacheStore",  # LLMGUARD_REDIS_URL
     "index_sync": "asgi_llmguard.cache.index_sync:IndexSync",  # LLMGUARD_REDIS_URL with the semantic tier
     "vector_index": "asgi_llmguard.cache.index:VectorIndex",  # LLMGUARD_CACHE_SEMANTIC
-    "verifier": "asgi_llmguard.cache.verify:Verifier",  # LLMGUARD_CACHE_VERIFY
-    "verifier.threshold": "asgi_llmguard.cache.verify:DEFAULT_THRESHOLD",
+    "verifier": "asgi_llmguard.cache.verify:Verifier",  # LLMGUARD_CACHE_VERIFY, LLMGUARD_CACHE_STRICTNESS
     "embedder.local": "asgi_llmguard.embedding.local:FastEmbedEmbedder",  # LLMGUARD_EMBEDDING_MODEL(_DIR)
     "embedder.remote": "asgi_llmguard.embedding.remote:RemoteEmbedder",  # LLMGUARD_EMBEDDING_URL
     "limit_store.memory": "asgi_llmguard.ratelimit.stores.memory:MemoryRateLimitStore",
     "limit_store.redis": "asgi_llmguard.ratelimit.stores.redis:RedisRateLimitStore",  # LLMGUARD_REDIS_URL
     "local_share": "asgi_llmguard.ratelimit.local_share:LocalShare",  # LLMGUARD_RATE_LIMIT_LOCAL_SHARE
 }
+
+
+#: The cosine floor of a semantic tier without its verifier (LLMGUARD_CACHE_VERIFY=false), unless
+#: LLMGUARD_CACHE_THRESHOLD says otherwise.
+UNVERIFIED_THRESHOLD = 0.9
 
 
 def backend(name: str) -> Any:
@@ -188,6 +192,7 @@ class Guard:
                 if self.cache.embedder is not None:
                     await self.cache.embedder.close()
                 await self.cache.store.close()
+                self.cache.close()
             self.cache = None
             if self.redis is not None and self._owns_redis:  # an app's own client stays the app's to close
                 await self.redis.aclose()
@@ -252,12 +257,14 @@ class Guard:
         else:
             store = backend("cache_store.memory")(max_entries=settings.cache_max_entries,
                                                   max_bytes=settings.cache_max_bytes)
-        embedder, index, verifier, threshold = None, None, None, settings.cache_threshold or 0.9
+        embedder, index, verifier = None, None, None
+        # Unverified, only near-identical prompts may share an answer; the verifier's strictness lowers it.
+        threshold = settings.cache_threshold or UNVERIFIED_THRESHOLD
         if settings.cache_semantic:
             embedder = await self._open_embedder()
             if embedder is not None and settings.cache_verify:
                 try:
-                    verifier = backend("verifier")()
+                    verifier = backend("verifier")(strictness=settings.cache_strictness)
                 except Exception as exc:  # without its verifier the semantic tier must not serve
                     log.error("llmguard.verifier_unavailable", error=str(exc))
                     await embedder.close()
@@ -265,7 +272,8 @@ class Guard:
             if embedder is not None:
                 # Exact numpy search beats usearch below a few thousand vectors per namespace here.
                 index = backend("vector_index")(embedder.dimensions, brute_force_below=4096, background_moves=True)
-                threshold = settings.cache_threshold or backend("verifier.threshold")
+                if verifier is not None:
+                    threshold = settings.cache_threshold or verifier.threshold
         cache = SemanticCache(settings, store, index=index, embedder=embedder, verifier=verifier,
                               threshold=threshold)
         if self.metrics is not None:

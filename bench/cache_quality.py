@@ -1,122 +1,206 @@
-"""How trustworthy are semantic cache hits? Raw cosine against find+verify.
+"""How many rewordings does the semantic cache serve, and how many traps? Raw cosine against the verifier.
 
-For each pair set it prints the paraphrase hit rate (same-answer pairs served
-from the cache), false hits per negative (different-answer pairs served) and
-wrong answers as a share of all hits, for:
+For each held-out set (the ``test`` part of bench/_pairs.py: nothing here trained the pair model,
+the combiner or the strictness points) it prints, as the cache would see each pair (the first
+prompt stored, the second asked):
 
-* raw cosine at 0.86 (the usual single-threshold cache),
-* raw cosine at the shipped DEFAULT_THRESHOLD,
-* find+verify: cosine >= DEFAULT_THRESHOLD, then the packaged verifier.
+* rewordings served: same-answer pairs served from the cache (the hit rate);
+* traps served: different-answer pairs served (a wrong answer each);
+* wrong share: wrong answers as a share of all hits;
 
-Sets: MQP dev pairs (``--mqp``) and tests/data/trap_pairs.csv (our own traps,
-never used for training). The verifier was trained on MQP dev, so its MQP row
-is in-sample; the k-fold held-out MQP row (train on the other folds, choose the
-rule inside them, test on the held-out fold) is the honest figure.
+for raw cosine at 0.86 (the usual single-threshold cache) and for the shipped verifier at each
+strictness point. Then, per refusal reason of the default point, how many rewordings and how many
+traps it refused (over all our sets), and the cost of one check against one embedding.
 
-Usage: python bench/cache_quality.py [--mqp PATH] [--folds 5]
+    python bench/cache_quality.py [--plot docs/cache-quality-curve.png] [--through-demo]
+
+``--plot`` draws hit rate against wrong share for raw cosine (every floor from 0.70 to 0.99) and for
+the three strictness points (needs matplotlib). ``--through-demo`` replays the everyday, gateway,
+trap and question sets through a real demo server with its default settings, as an outside client
+would: store the first prompt, ask the second, read ``X-LLMGuard-Cache`` and whether the answer was
+made for the prompt asked (the demo's mock answer quotes its prompt).
 Model from LLMGUARD_EMBEDDING_MODEL_DIR or .models/all-MiniLM-L6-v2.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import importlib.util
-import os
+import collections
+import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-WEIGHTS = ROOT / "asgi_llmguard" / "data" / "verifier.json"
-TRAPS = ROOT / "tests" / "data" / "trap_pairs.csv"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _pairs
+
+from asgi_llmguard.cache.verify import STRICTNESS_LEVELS, Verdict, Verifier
+
+TEST_SETS = ("everyday", "gateway", "traps", "questions", "mqp", "paws", "sts")
+OUR_SETS = ("everyday", "gateway", "traps", "questions")
+RAW = 0.86
+HARD_RULES = ("numbers_differ", "symbols_differ", "question_type")
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    """A script or module by path, so the bench needs none of the package's other imports."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def row(label: str, served: np.ndarray, same: np.ndarray) -> str:
+    pos, neg = same == 1, same == 0
+    hits = int((served & (pos | neg)).sum())
+    wrong = int((served & neg).sum())
+    return (f"  {label:30s} rewordings {100 * (served & pos).sum() / max(pos.sum(), 1):5.1f}%   "
+            f"traps {100 * wrong / max(neg.sum(), 1):5.2f}%   wrong/hits {100 * wrong / max(hits, 1):5.2f}% "
+            f"({wrong}/{hits})")
 
 
-def row(label: str, hit: np.ndarray, y: np.ndarray) -> str:
-    pos, neg = y == 1, y == 0
-    hits, false = int(hit.sum()), int((hit & neg).sum())
-    return (
-        f"  {label:34s} hit {100 * (hit & pos).sum() / max(pos.sum(), 1):5.1f}%   "
-        f"false/neg {100 * false / max(neg.sum(), 1):5.2f}%   "
-        f"wrong/hits {100 * false / hits if hits else 0.0:5.2f}% ({false}/{hits})"
-    )
+def log_odds(verdicts: Sequence[Verdict]) -> np.ndarray:
+    """Each verdict's combined log-odds (minus infinity where a hard rule refused before the combiner)."""
+    score = np.clip(np.array([v.score for v in verdicts]), 1e-15, 1 - 1e-15)
+    hard = np.array([v.score == 0.0 and v.reason in HARD_RULES for v in verdicts])
+    return np.where(hard, -np.inf, np.log(score / (1 - score)))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--mqp", type=Path, default=ROOT.parent / "shared" / "data" / "paraphrase" / "mqp_dev.csv")
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=20261125)
-    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "llmguard_verifier_emb.npz")
+    ap.add_argument("--plot", type=Path, help="write the hit rate / wrong share curve to this PNG")
+    ap.add_argument("--through-demo", action="store_true", help="also replay our sets through a real demo server")
     args = ap.parse_args()
 
-    tv = _load("_train_verifier", ROOT / "scripts" / "train_verifier.py")
-    verifier = tv._verify.Verifier(WEIGHTS)
-    threshold = float(tv._verify.DEFAULT_THRESHOLD)
+    verifiers = {name: Verifier(strictness=name) for name in STRICTNESS_LEVELS}
+    pairs = _pairs.load(TEST_SETS, ["test"])
+    pairs = [p for p in pairs if p.same >= 0]
+    cos = _pairs.cosines(pairs)
+    # The pair model runs once per pair; each strictness point only moves the floor and the cut-off.
+    balanced = [verifiers["balanced"].check(p.b, p.a, float(c)) for p, c in zip(pairs, cos, strict=True)]
+    z = log_odds(balanced)
+    served = {name: (cos >= v.threshold) & (z >= v.cut) for name, v in verifiers.items()}
+    sets = np.array([p.set for p in pairs])
+    same = np.array([p.same for p in pairs])
+    points = ", ".join(f"{n} (cosine ≥ {v.threshold:.2f}, cut {v.cut:+.1f})" for n, v in verifiers.items())
+    print(f"strictness points: {points}")
+    for name in TEST_SETS:
+        m = sets == name
+        print(f"\n{name} (test part): {int((same[m] == 1).sum())} same-answer pairs, {int((same[m] == 0).sum())} "
+              f"different-answer")
+        print(row(f"raw cosine >= {RAW}", cos[m] >= RAW, same[m]))
+        for level in STRICTNESS_LEVELS:
+            print(row(f"verifier, {level}", served[level][m], same[m]))
 
-    with args.mqp.open(newline="", encoding="utf-8") as fh:
-        mqp = [(r["question_1"], r["question_2"], int(r["is_paraphrase"]), "mqp") for r in csv.DictReader(fh)]
-    with TRAPS.open(newline="", encoding="utf-8") as fh:
-        traps = [(r["prompt_a"], r["prompt_b"], int(r["same_answer"]), r["category"]) for r in csv.DictReader(fh)]
-    vecs = tv.embed_all([p[0] for p in mqp + traps] + [p[1] for p in mqp + traps], args.cache)
+    print("\nRefusals at the default point (balanced), over our sets' test parts, pairs above its cosine floor:")
+    floor = verifiers["balanced"].threshold
+    ours = np.isin(sets, OUR_SETS) & (cos >= floor)
+    counts: collections.Counter[tuple[str, int]] = collections.Counter()
+    for i in np.where(ours)[0]:
+        verdict = balanced[i]
+        if not verdict.accepted:
+            counts[(verdict.reason or "?", int(same[i]))] += 1
+    n_pos, n_neg = int((same[ours] == 1).sum()), int((same[ours] == 0).sum())
+    print(f"  {'reason':16s} {'rewordings refused':>20s} {'traps refused':>16s}   (of {n_pos} and {n_neg})")
+    for reason in sorted({r for r, _ in counts}, key=lambda r: -counts[(r, 0)] - counts[(r, 1)]):
+        print(f"  {reason:16s} {counts[(reason, 1)]:20d} {counts[(reason, 0)]:16d}")
 
-    print(
-        f"DEFAULT_THRESHOLD {threshold:.2f}; verifier cut-offs: paraphrase {verifier.accept_score:.2f}, "
-        f"edit {verifier.edit_floor:.2f}"
-    )
-    for name, pairs in (
-        ("MQP dev (in-sample: the verifier trained on it)", mqp),
-        ("trap_pairs.csv (never trained on)", traps),
-    ):
-        y = np.array([p[2] for p in pairs])
-        cos = np.array([float(vecs[a] @ vecs[b]) for a, b, _l, _c in pairs])
-        t0 = time.perf_counter()
-        ok = np.array([verifier.check(a, b, c).accepted for (a, b, _l, _c), c in zip(pairs, cos, strict=True)])
-        per_check = (time.perf_counter() - t0) / len(pairs) * 1e6
-        verified = (cos >= threshold) & ok
-        print(f"\n{name}: {int((y == 1).sum())} same-answer pairs, {int((y == 0).sum())} different-answer")
-        print(row("raw cosine >= 0.86", cos >= 0.86, y))
-        print(row(f"raw cosine >= {threshold:.2f}", cos >= threshold, y))
-        print(row(f"find+verify (cos >= {threshold:.2f})", verified, y))
-        print(f"  verify costs {per_check:.0f} us per check (pure Python)")
-        if name.startswith("trap"):
-            for cat in sorted({p[3] for p in pairs}):
-                sel = np.array([p[3] == cat for p in pairs])
-                raw = int((cos[sel] >= 0.86).sum())
-                print(
-                    f"    {cat:12s} n={int(sel.sum()):3d}  served raw>=0.86: {raw:3d}  "
-                    f"served find+verify: {int(verified[sel].sum()):3d}"
-                )
+    cost(verifiers["balanced"], pairs)
+    if args.plot is not None:
+        plot(args.plot, pairs, cos, served)
+    if args.through_demo:
+        through_demo([p for p in pairs if p.set in OUR_SETS])
 
-    # The honest MQP figure: k-fold held-out, with generated pairs as in training.
-    pairs, x, cos = tv.build_dataset(args.mqp, args.seed, args.cache)
-    test_hit, _rules = tv.cross_validate(pairs, x, cos, args.seed, args.folds)
-    is_mqp = np.array([p.source == "mqp" for p in pairs])
-    y = np.array([p.label for p in pairs])
-    print(f"\nMQP dev, {args.folds}-fold held-out (rule and weights chosen without the held-out fold):")
-    print(row("raw cosine >= 0.86", cos[is_mqp] >= 0.86, y[is_mqp]))
-    # The shipped check also refuses, before the heads, a pair whose codes (IDs, versions, years),
-    # operators or kinds of question (when / where / why / how / who) differ.
-    differ = np.array([tv._verify.hard_rule_refusal(p.a, p.b) is not None for p in pairs])
-    print(row("find+verify, heads only", test_hit[is_mqp], y[is_mqp]))
-    print(row("find+verify (+ hard rules, shipped)", (test_hit & ~differ)[is_mqp], y[is_mqp]))
-    print(f"generated traps, {args.folds}-fold held-out:")
-    print(row("raw cosine >= 0.86", cos[~is_mqp] >= 0.86, y[~is_mqp]))
-    print(row("find+verify, heads only", test_hit[~is_mqp], y[~is_mqp]))
-    print(row("find+verify (+ hard rules, shipped)", (test_hit & ~differ)[~is_mqp], y[~is_mqp]))
+
+def cost(verifier: Verifier, pairs: Sequence[_pairs.Pair]) -> None:
+    """One check (hard rules, pair model, features, combiner) against one embedding, both on one thread."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import fastembed
+
+    model = fastembed.TextEmbedding("sentence-transformers/all-MiniLM-L6-v2", specific_model_path=str(_pairs.MODEL_DIR),
+                                    threads=1)
+    sample = [p for p in pairs if p.set in ("everyday", "gateway")][:200]
+    check_s, embed_s = [], []
+    for p in sample * 2:
+        t = time.perf_counter()
+        verifier.check(p.b, p.a, 0.9)
+        check_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        list(model.embed([p.b]))
+        embed_s.append(time.perf_counter() - t)
+    check, embed = statistics.median(check_s), statistics.median(embed_s)
+    print(f"\none check p50 {1000 * check:.2f} ms, one embedding p50 {1000 * embed:.2f} ms "
+          f"(check ÷ embedding {check / embed:.2f}; everyday and gateway prompts, one thread each)")
+
+
+def plot(path: Path, pairs: Sequence[_pairs.Pair], cos: np.ndarray, served: dict[str, np.ndarray]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("Our chat prompts (everyday, gateway, traps)", ("everyday", "gateway", "traps")),
+              ("Our question pairs", ("questions",)), ("Medical question pairs (MQP)", ("mqp",))]
+    sets = np.array([p.set for p in pairs])
+    same = np.array([p.same for p in pairs])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    for ax, (title, names) in zip(axes, panels, strict=True):
+        m = np.isin(sets, names)
+        pos, neg = m & (same == 1), m & (same == 0)
+
+        def point(accept: np.ndarray, pos: np.ndarray = pos, neg: np.ndarray = neg) -> tuple[float, float]:
+            hits = (accept & (pos | neg)).sum()
+            return 100 * (accept & neg).sum() / max(hits, 1), 100 * (accept & pos).sum() / max(pos.sum(), 1)
+
+        floors = np.round(np.arange(0.70, 0.995, 0.01), 2)
+        curve = [point(cos >= t) for t in floors]
+        ax.plot([c[0] for c in curve], [c[1] for c in curve], "-", color="grey", label="raw cosine, floor 0.70 to 0.99")
+        for t in (0.80, 0.86, 0.90, 0.95):
+            x, y = point(cos >= t)
+            ax.annotate(f"{t:.2f}", (x, y), fontsize=8, color="grey", xytext=(3, 3), textcoords="offset points")
+        for name, marker in zip(STRICTNESS_LEVELS, ("s", "o", "^"), strict=True):
+            x, y = point(served[name])
+            ax.plot([x], [y], marker, markersize=9, label=f"verifier, {name}")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("wrong answers, % of hits")
+        ax.set_ylabel("same-answer pairs served, %")
+        ax.grid(alpha=0.3)
+        ax.set_xlim(left=0)
+        ax.set_ylim(0, 100)
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle("Semantic cache: hit rate against wrong answers (held-out test parts; bench/cache_quality.py)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"\nwrote {path}")
+
+
+def through_demo(pairs: Sequence[_pairs.Pair]) -> None:
+    """Store the first prompt, ask the second, through a real demo server with its default settings."""
+    import httpx
+    from _servers import demo_server, pick_free_port
+
+    env = {"LLMGUARD_DEMO_TTFT_MS": "0", "LLMGUARD_DEMO_TOKEN_MS": "0"}
+    outcome: collections.Counter[tuple[str, int, str]] = collections.Counter()
+    with demo_server(pick_free_port(), guarded=True, env=env) as server, \
+            httpx.Client(base_url=server.base_url, timeout=60) as client:
+        for p in pairs:
+            client.post("/v1/chat/completions", json=_chat(p.a))
+            response = client.post("/v1/chat/completions", json=_chat(p.b))
+            header = response.headers.get("x-llmguard-cache", "?")
+            text = response.json()["choices"][0]["message"]["content"]
+            if header == "hit" and p.a not in text:
+                header = "hit for another prompt"
+            outcome[(p.set, p.same, header)] += 1
+    print("\nThrough a real demo server (default settings), test parts:")
+    for name in OUR_SETS:
+        pos = sum(v for (s, y, _), v in outcome.items() if s == name and y == 1)
+        neg = sum(v for (s, y, _), v in outcome.items() if s == name and y == 0)
+        other = sum(v for (s, _, h), v in outcome.items() if s == name and h == "hit for another prompt")
+        bypass = sum(v for (s, _, h), v in outcome.items() if s == name and h == "bypass")
+        print(f"  {name:10s} rewordings served {100 * outcome[(name, 1, 'hit')] / max(pos, 1):5.1f}% of {pos}   "
+              f"traps served {100 * outcome[(name, 0, 'hit')] / max(neg, 1):5.2f}% of {neg}   "
+              f"hits for another stored prompt {other}   bypassed {bypass}")
+
+
+def _chat(prompt: str) -> dict[str, object]:
+    return {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": prompt}]}
 
 
 if __name__ == "__main__":

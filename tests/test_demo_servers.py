@@ -196,6 +196,26 @@ def test_guarded_demo_serves_a_repeated_request_from_the_cache(guarded_demo: str
     assert mock_calls(guarded_demo) == calls
 
 
+@pytest.mark.parametrize(("asked_first", "reworded"), [
+    ("What is the capital of France?", "What's the capital city of France?"),
+    ("How do I sort a dictionary by value in Python?", "How can I sort a Python dict by its values?"),
+])
+def test_guarded_demo_serves_an_everyday_rewording_from_the_cache(guarded_demo: str, asked_first: str,
+                                                                  reworded: str) -> None:
+    """Issue 14's two rewordings, which the rule-only verifier refused: the stored answer comes back."""
+    client = sync_client(guarded_demo)
+    first = client.chat.completions.with_raw_response.create(
+        model="mock-small", messages=[{"role": "user", "content": asked_first}])
+    assert first.headers["x-llmguard-cache"] == "miss"
+    calls = mock_calls(guarded_demo)
+    second = client.chat.completions.with_raw_response.create(
+        model="mock-small", messages=[{"role": "user", "content": reworded}])
+    assert second.headers["x-llmguard-cache"] == "hit"
+    assert 0.5 < float(second.headers["x-llmguard-similarity"]) < 1.0
+    assert second.parse().choices[0].message.content == expected_answer(asked_first)
+    assert mock_calls(guarded_demo) == calls
+
+
 def test_guarded_demo_serves_a_repeated_stream_from_the_cache(guarded_demo: str) -> None:
     prompt = new_prompt()
     assert chat_sync_stream(guarded_demo, prompt) == expected_answer(prompt)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from ..core.openai_protocol import Answer
     from ..core.types import Embedder
     from .index import VectorIndex
-    from .verify import Verifier
+    from .verify import Verdict, Verifier
 
 @dataclass(frozen=True, slots=True)
 class _Refused:
@@ -76,10 +78,12 @@ class SemanticCache:
         self.verifier = verifier
         self.threshold = threshold
         self._in_flight: dict[str, asyncio.Future[None]] = {}
+        self._verify_pool: ThreadPoolExecutor | None = None
         self.on_lookup_error: Callable[[str, BaseException], None] | None = None
         # The embedder's failures are logged once per spell (llmguard.cache.embedding.degraded and
         # .recovered); Redis's are logged by the store's health, shared with the rate limiter.
         self.embedding_health = Health("llmguard.cache.embedding")
+        self.verify_health = Health("llmguard.cache.verify")
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -115,6 +119,7 @@ class SemanticCache:
             if span:
                 span.set_many({"llmguard.index.results": len(neighbours),
                                "llmguard.index.best_similarity": neighbours[0].similarity if neighbours else None})
+        candidates: list[tuple[float, CacheEntry]] = []
         for neighbour in neighbours:
             if neighbour.similarity < self.threshold:
                 break
@@ -126,23 +131,66 @@ class SemanticCache:
             if entry is None or entry.prompt is None:
                 self.index.remove(namespace, neighbour.key)
                 continue
-            if self.verifier is not None and self.settings.cache_verify:
-                with tracing.span(trace, "llmguard.cache.verify") as span:
-                    shown = focus(text, entry.prompt)  # long prompts: where they differ
-                    verdict = (self.verifier.check(*shown, neighbour.similarity) if shown is not None
-                               else TOO_LONG)
-                    if span:
-                        span.set_many({"llmguard.cache.similarity": neighbour.similarity,
-                                       "llmguard.verify.accepted": verdict.accepted,
-                                       "llmguard.verify.reason": verdict.reason})
-                if not verdict.accepted:
-                    continue
-            try:  # a refused neighbour is not "used": it must not outlive newer entries in the LRU
-                await self.store.touch(entry.id)
-            except StorageUnavailable as exc:  # the hit stands; only its place in the LRU is lost
-                self._lookup_failed("redis", exc)
-            return Hit(entry, neighbour.similarity)
-        return None
+            candidates.append((neighbour.similarity, entry))
+        if not candidates:
+            return None
+        accepted = 0
+        if self.verifier is not None and self.settings.cache_verify:
+            with tracing.span(trace, "llmguard.cache.verify") as span:
+                found, verdict = await self._verify(text, candidates)
+                if span:
+                    span.set_many({"llmguard.cache.similarity": candidates[0][0],
+                                   "llmguard.verify.candidates": len(candidates),
+                                   "llmguard.verify.accepted": found is not None,
+                                   "llmguard.verify.reason": verdict.reason if verdict else "unavailable"})
+            if found is None:
+                return None
+            accepted = found
+        similarity, entry = candidates[accepted]
+        try:  # a refused neighbour is not "used": it must not outlive newer entries in the LRU
+            await self.store.touch(entry.id)
+        except StorageUnavailable as exc:  # the hit stands; only its place in the LRU is lost
+            self._lookup_failed("redis", exc)
+        return Hit(entry, similarity)
+
+    def _first_accepted(self, text: str, candidates: list[tuple[float, CacheEntry]]
+                        ) -> tuple[int | None, Verdict | _Refused | None]:
+        """In the worker thread: the candidates in order of similarity, long prompts shown where they differ
+        (long_prompts.focus), until the verifier accepts one; a hit costs one pair-model call. Returns the
+        accepted candidate's index (or None) and the verdict to report (the accepted one, or the first)."""
+        assert self.verifier is not None
+        first: Verdict | _Refused | None = None
+        for i, (similarity, entry) in enumerate(candidates):
+            shown = focus(text, entry.prompt or "")
+            verdict = TOO_LONG if shown is None else self.verifier.check(shown[0], shown[1], similarity)
+            if verdict.accepted:
+                return i, verdict
+            first = first or verdict
+        return None, first
+
+    async def _verify(self, text: str, candidates: list[tuple[float, CacheEntry]]
+                      ) -> tuple[int | None, Verdict | _Refused | None]:
+        """The verifier's choice, from its one worker thread: the pair model is a transformer's forward
+        pass (milliseconds) and must not stall the event loop. A verifier that fails or overruns the
+        embedding budget accepts nothing: the request goes upstream."""
+        if self._verify_pool is None:
+            self._verify_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmguard-verify")
+        job = functools.partial(self._first_accepted, text, candidates)
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._verify_pool, job)
+            chosen = await asyncio.wait_for(future, self.settings.embedding_timeout_ms / 1000)
+        except Exception as exc:
+            self.verify_health.failed("verify", exc, unreachable=False)
+            self._lookup_failed("verify", exc)
+            return None, None
+        self.verify_health.succeeded()
+        return chosen
+
+    def close(self) -> None:
+        """Let the verifier's worker thread go (at shutdown; a running check finishes first)."""
+        if self._verify_pool is not None:
+            self._verify_pool.shutdown(wait=False)
+            self._verify_pool = None
 
     def namespace_for(self, exchange: Exchange) -> str:
         """The namespace a request's answers live in (for invalidation from an app's own code)."""

@@ -1,18 +1,17 @@
 """Verification of a semantic-cache candidate: do two near prompts share an answer?
 
-Embedding similarity alone cannot tell "5 km to miles" from "8 km to miles", or
-"English to French" from "French to English": the vectors are nearly the same
-while the answers differ. The cache therefore asks this module, after finding a
-neighbour above :data:`DEFAULT_THRESHOLD`, whether the two prompts differ in a
-way that changes the answer.
+Embedding similarity alone cannot tell "5 km to miles" from "8 km to miles", or "English to French"
+from "French to English": the vectors are nearly the same while the answers differ. Nor can it tell
+that "What's the capital city of France?" asks what "What is the capital of France?" asks while
+"... of Spain?" does not. The cache therefore asks this module, after finding a neighbour above the
+strictness's cosine floor, whether the two prompts differ in a way that changes the answer.
 
-The check is two small logistic models over cheap features of the pair (the
-cosine, how much and what kind of wording differs, whether numbers, negation,
-direction, comparatives, named things and the kind of question agree). Their
-weights were learned from paraphrase data plus generated hard negatives (see
-``scripts/train_verifier.py``) and ship as a few-KB JSON file. It is pure
-Python: no second embedding call, about 0.1 ms per check for a typical prompt.
-docs/cache-quality.md has the measurements and the limits.
+The check has three parts: hard rules for differences that words hide from every model (codes,
+operators, the kind of question), a small cross-encoder that reads both prompts together
+(:mod:`.pair_model`), and a logistic combiner over its verdict, the cosine and cheap word-level
+features of the pair (numbers, negation, direction, opposites, named things). The combiner's
+weights and the cut-offs of the three strictness levels ship as a small JSON file made by
+``bench/research/train_verifier.py``; docs/cache-quality.md has the measurements and the limits.
 """
 
 from __future__ import annotations
@@ -21,27 +20,34 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
-    "DEFAULT_THRESHOLD",
+    "DEFAULT_STRICTNESS",
     "FEATURE_NAMES",
+    "PAIR_MODEL",
+    "STRICTNESS_LEVELS",
+    "OperatingPoint",
+    "PairScorer",
     "Verdict",
     "Verifier",
     "asks_differ",
     "hard_rule_refusal",
     "identifiers_differ",
+    "only_numbers_differ",
     "pair_features",
     "symbols_differ",
 ]
 
-#: Cosine floor below which a cached prompt is not even considered. Chosen by
-#: ``scripts/train_verifier.py`` from cross-validated MQP and perturbation data;
-#: the packaged weight file records the same value.
-DEFAULT_THRESHOLD: float = 0.83
+#: The three operating points of the weight file, from fewest wrong answers to most hits.
+STRICTNESS_LEVELS: tuple[str, ...] = ("strict", "balanced", "loose")
+DEFAULT_STRICTNESS = "balanced"
+#: The combiner's name for the cross-encoder's logit among its inputs.
+PAIR_MODEL = "pair_model"
 
 _DEFAULT_WEIGHTS = "verifier.json"
 
@@ -52,7 +58,8 @@ def _words(text: str) -> list[str]:
 
 
 # Letters of any script: "München", "Zürich" and "São Paulo" are words, not fragments around an accent.
-_WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
+# A comma separates thousands only before three digits: "1,000" is one number, "(2,3)" two.
+_WORD = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|[^\W\d_]+")
 _RAW_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['\-])*|\d+(?:[.,]\d+)*")
 _CONTRACTIONS = (
     (re.compile(r"\b(can)'?t\b"), r"\1 not"),
@@ -275,6 +282,7 @@ _REASONS = {
     "contrast_diff": "question_type",
     "add_only": "more_specific",
     "drift": "entity",
+    PAIR_MODEL: "pair_model",
 }
 
 
@@ -325,6 +333,35 @@ def _american(word: str) -> str:
     return word
 
 
+_SMALL = {w: i for i, w in enumerate(_words(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen"))}
+_TENS = {w: 10 * i for i, w in enumerate(_words("_ _ twenty thirty forty fifty sixty seventy eighty ninety")) if i >= 2}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+_NUMBER_WORD = "|".join([*_SMALL, *_TENS, *_SCALES])
+# Two or more number words in a row ("twenty five", "one hundred and twenty", "two-thousand"); one alone is
+# folded word by word by _norm_word.
+_NUMBER_RUN = re.compile(
+    rf"\b(?:{_NUMBER_WORD})(?:(?:[\s-]+|(?<=hundred)\s+and\s+|(?<=thousand)\s+and\s+)(?:{_NUMBER_WORD}))+\b"
+)
+
+
+def _number_run_value(match: re.Match[str]) -> str:
+    """The value of a run of number words, as digits: "one hundred and twenty five" -> "125"."""
+    total = current = 0
+    for word in re.split(r"[\s-]+", match.group()):
+        if word in _SMALL:
+            current += _SMALL[word]
+        elif word in _TENS:
+            current += _TENS[word]
+        elif word == "hundred":
+            current = max(current, 1) * 100
+        elif word in _SCALES:
+            total += max(current, 1) * _SCALES[word]
+            current = 0
+    return f" {total + current} "
+
+
 @lru_cache(maxsize=1 << 16)
 def _norm_word(word: str) -> str:
     """Fold number words, unit spellings, plurals and British spellings so that wording alone does not differ."""
@@ -363,6 +400,8 @@ def _parse(text: str) -> _Parsed:
         lowered = _CURRENCY.sub(lambda m: f" {_CURRENCY_UNITS[m.group()]} ", lowered)
     for pattern, repl in _CONTRACTIONS:
         lowered = pattern.sub(repl, lowered)
+    if _NUMBER_RUN.search(lowered):  # "twenty five" and "one hundred" are one number each, as 25 and 100 are
+        lowered = _NUMBER_RUN.sub(_number_run_value, lowered)
     tokens = tuple(_norm_word(w) for w in _WORD.findall(lowered))
     number_order = tuple(t.replace(",", "") for t in tokens if t[0].isdigit())
     numbers = tuple(sorted(number_order))
@@ -421,6 +460,7 @@ def _parse(text: str) -> _Parsed:
 
 _IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
 _QUANTITY = re.compile(r"(\d+(?:\.\d+)?)([a-z]{1,5})")  # a number with its unit glued on: 100mg, 2pm, 6days
+_COUNTED = re.compile(r"(\d+(?:\.\d+)?)-[a-z]{3,}")  # a number and what it counts: 3-bullet, 5-year, 10-minute
 
 
 @lru_cache(maxsize=1024)
@@ -430,6 +470,9 @@ def _identifiers(text: str) -> frozenset[str]:
     (100mg, 2pm, 11th) is a quantity, not a code: it counts only through its digits, like "100 mg"."""
     found = set()
     for token in _IDENTIFIER.findall(text.lower().replace(",", "")):
+        counted = _COUNTED.fullmatch(token.rstrip(".-_"))
+        if counted is not None:  # "a 3-bullet summary" says three bullets, as "3 bullet points" does
+            token = counted.group(1)
         code = token.rstrip(".-_").replace("-", "").replace("_", "")
         quantity = _QUANTITY.fullmatch(code)
         if quantity is not None:
@@ -483,14 +526,22 @@ _CODE_TOKEN = re.compile(r"\S*[\[\]{}<>=^|~*]\S*")
 _SIGN = re.compile(r"[-+*=<>^|~\[\]{}#!]")
 
 
+_OPERAND_END = frozenset("0123456789)]")
+_OPERAND_START = frozenset("0123456789([")
+_PROSE_PLUS = re.compile(r"(?<=[^\W\d_]) \+ (?=[^\W\d_])")  # "name, email + city": "and"
+_PROSE_ARROW = re.compile(r" (?:->|=>|→) ")  # "JSON -> YAML": "to"
+
+
 @lru_cache(maxsize=1024)
-def _symbols(text: str) -> tuple[str, tuple[str, ...]]:
-    """A prompt's operators in order, and its code-like tokens as written (case kept).
+def _symbols(text: str) -> tuple[str, frozenset[str]]:
+    """A prompt's operators (sorted: a reworded snippet may move them), and its code-like tokens as
+    written (case kept).
 
     Prose uses some of these signs too, so they count only where they cannot be prose: a minus only
     as the sign of a number ("-5", not "3-4 days", "5-year" or a dash), a plus not right after a
-    number ("7+2", not "5+ years"), "!" only in "!=". Code tokens keep their case because "[a-z]"
-    and "[A-Z]" match different strings."""
+    number ("7+2", not "5+ years") nor between two words, an arrow not between spaces, "!" only in
+    "!=". Code tokens keep their case because "[a-z]" and "[A-Z]" match different strings."""
+    text = _PROSE_ARROW.sub(" to ", _PROSE_PLUS.sub(" and ", text))
     found = []
     last = len(text) - 1
     for match in _SIGN.finditer(text):
@@ -504,10 +555,14 @@ def _symbols(text: str) -> tuple[str, tuple[str, ...]]:
             found.append(char)
         elif char == "-":
             if after.isdigit() and not before.isalnum():
-                found.append(char)
+                found.append("±")  # the sign of a number: compared even when the other side has no operator
+            elif before == " " and after == " " and text[i - 2 : i - 1] in _OPERAND_END and \
+                    text[i + 2 : i + 3] in _OPERAND_START:
+                found.append(char)  # "7 - 2", not a dash in prose ("allergy - is it worth ...")
         elif char == "!" and after == "=":
             found.append(char)
-    return "".join(found), tuple(sorted(_CODE_TOKEN.findall(text)))
+    tokens = frozenset(t.strip(".,;:?!`'\"") for t in _CODE_TOKEN.findall(text))
+    return "".join(sorted(found)), tokens
 
 
 _ASKS = {"who": "person", "whom": "person", "when": "time", "where": "place", "why": "reason", "how": "manner"}
@@ -540,7 +595,12 @@ def asks_differ(query: str, candidate: str) -> bool:
     "What" and "which" ask for anything and are left to the heads: "what causes migraines?" and "why do
     people get migraines?" are one question."""
     a, b = _asks_for(_parse(query).tokens), _asks_for(_parse(candidate).tokens)
-    return a is not None and b is not None and a != b
+    if a is None or b is None or a == b:
+        return False
+    # "How" is asked loosely: "How do I check my refund?" = "Where can I track my refund?", "How do I know
+    # it's time for new tires?" = "When should I replace my tires?" (measured: counting "how" against the
+    # others refused as many of our rewordings as traps). A person, a time, a place and a reason stay apart.
+    return "manner" not in (a, b)
 
 
 def symbols_differ(query: str, candidate: str) -> bool:
@@ -548,14 +608,41 @@ def symbols_differ(query: str, candidate: str) -> bool:
     "age > 30" / "age < 30", "== 0.3" / "=== 0.3", "[::-1]" / "[::1]", "^[a-z]+$" / "^[A-Z]+$".
 
     A hard rule beside :func:`identifiers_differ`: the word features read letters and digits only, so
-    two snippets that differ in an operator look the same to them."""
-    return _symbols(query) != _symbols(candidate)
+    two snippets that differ in an operator look the same to them. Only when both prompts hold operators:
+    a terse rewording writes "+" for "and", "->" for "to" and "5 / 2 = ?" for "5 divided by 2", and
+    such a sign on one side only is no code that differs (measured: with one side enough, the rule
+    refused twice as many of our rewordings as traps)."""
+    (ops_a, code_a), (ops_b, code_b) = _symbols(query), _symbols(candidate)
+    if ops_a.count("±") != ops_b.count("±"):  # "-5 C" / "5 C"
+        return True
+    if not ops_a or not ops_b:
+        return False
+    if ops_a != ops_b:
+        return True
+    # The same code written in another case on the other side: "^[a-z]+$" / "^[A-Z]+$".
+    lower_b: dict[str, set[str]] = {}
+    for token in code_b:
+        lower_b.setdefault(token.lower(), set()).add(token)
+    return any(token not in lower_b.get(token.lower(), {token}) for token in code_a)
+
+
+def only_numbers_differ(query: str, candidate: str) -> bool:
+    """Whether the two prompts use the same words and differ in their numbers: "Convert 5 km to miles" /
+    "convert 8 km to miles", "Summarise this in 3 bullet points" / "... in 5 bullet points".
+
+    Number words and digits are read alike ("one hundred" = 100, "twenty five percent" = "25%"), so a
+    number only spelt differently is no difference. Where other words changed too, the numbers are left
+    to the combiner: doctors rewording a question write "39 y/o" for "age 39" and round "192.9" to "193".
+    Measured on our pair sets (bench/cache_quality.py), this refuses no everyday rewording and about one
+    trap in nine of them."""
+    a, b = _parse(query), _parse(candidate)
+    return bool(a.numbers) and bool(b.numbers) and a.numbers != b.numbers and a.content == b.content
 
 
 def hard_rule_refusal(query: str, candidate: str) -> str | None:
-    """The reason a hard rule refuses the pair before the learned heads see it, or None: codes, operators
-    or kinds of question that differ. (Benches apply the same rules to cross-validated head verdicts.)"""
-    if identifiers_differ(query, candidate):
+    """The reason a hard rule refuses the pair before the combiner sees it, or None: codes, operators,
+    numbers alone or kinds of question that differ."""
+    if identifiers_differ(query, candidate) or only_numbers_differ(query, candidate):
         return "numbers_differ"
     if symbols_differ(query, candidate):
         return "symbols_differ"
@@ -806,92 +893,131 @@ def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
     ]
 
 
-class _Head:
-    """One logistic model over the pair features: standardise, weigh, squash."""
+class _Combiner:
+    """One logistic model over the pair's signals: standardise, weigh, squash."""
 
-    __slots__ = ("_shift", "bias", "mean", "scale", "weights")
+    __slots__ = ("_shift", "bias", "inputs", "scale", "weights")
 
     def __init__(self, data: Any, where: str) -> None:
         if not isinstance(data, dict):
-            raise ValueError(f"verifier weights {where}: head must be a JSON object")
-        n = len(FEATURE_NAMES)
+            raise ValueError(f"verifier weights {where}: 'combiner' must be a JSON object")
+        inputs = data.get("inputs")
+        known = {*FEATURE_NAMES, PAIR_MODEL}
+        if not isinstance(inputs, list) or not inputs or not set(inputs) <= known:
+            raise ValueError(
+                f"verifier weights {where} were trained for features {inputs!r}, this code computes {sorted(known)!r}"
+            )
+        self.inputs: tuple[str, ...] = tuple(inputs)
+        n = len(inputs)
         self.weights = _floats(data, "weights", n, where)
-        self.mean = _floats(data, "mean", n, where)
+        mean = _floats(data, "mean", n, where)
         self.scale = _floats(data, "scale", n, where)
         if not isinstance(data.get("bias"), int | float):
-            raise ValueError(f"verifier weights {where}: head lacks a numeric 'bias'")
+            raise ValueError(f"verifier weights {where}: the combiner lacks a numeric 'bias'")
         self.bias = float(data["bias"])
         # Standardisation folded into one constant: sum of w * mean / scale.
-        self._shift = sum(w * m / s for w, m, s in zip(self.weights, self.mean, self.scale, strict=True))
+        self._shift = sum(w * m / s for w, m, s in zip(self.weights, mean, self.scale, strict=True))
 
-    def predict(self, feats: list[float]) -> tuple[float, list[float]]:
-        """Probability that one answer serves both, and each present feature's push on it.
+    def logit(self, values: dict[str, float]) -> tuple[float, list[float]]:
+        """The log-odds that one answer serves both prompts, and each input's push on it.
 
-        The push is measured from the feature being absent (w * x / s), not from its
-        training mean, so a rejection is blamed on something the pair has.
+        The push is measured from the input being zero (w * x / s), not from its training mean, so a
+        refusal is blamed on something the pair has.
         """
-        push = [w * x / s for w, x, s in zip(self.weights, feats, self.scale, strict=True)]
-        z = max(-30.0, min(30.0, self.bias - self._shift + sum(push)))
-        return 1.0 / (1.0 + math.exp(-z)), push
+        push = [w * values[name] / s for name, w, s in zip(self.inputs, self.weights, self.scale, strict=True)]
+        return self.bias - self._shift + sum(push), push
+
+
+@dataclass(frozen=True, slots=True)
+class OperatingPoint:
+    """One strictness level: the cosine floor a candidate must reach, and the combiner's cut-off."""
+
+    threshold: float
+    cut: float
 
 
 class Verifier:
     """Decides whether a cached prompt's answer may be served for a new prompt.
 
-    Two heads share the features. The *paraphrase* head learned from real
-    paraphrase pairs when a rewording still asks the same thing; the *edit*
-    head learned from generated near-duplicates which small edits (a number,
-    a negation, a direction, a name, a comparative) change the answer. A
-    candidate is served only when both agree. The weight file is read once at
-    construction; :meth:`check` is pure computation on the strings and cosine.
+    Three steps, cheapest first. Hard rules refuse pairs whose codes, operators or kinds of question
+    differ. A small cross-encoder (:class:`~.pair_model.PairModel`) reads the two prompts together.
+    A logistic combiner weighs its verdict with the cosine and the word-level features of
+    :func:`pair_features` (numbers, negation, direction, opposites, named things, ...), and the
+    candidate is served when the combined log-odds reach the cut-off of the chosen strictness.
+    The weight file is read once at construction; :meth:`check` is pure computation.
     """
 
-    __slots__ = ("_edit", "_paraphrase", "accept_score", "edit_floor", "threshold")
+    __slots__ = ("_combiner", "_pair_model", "points", "strictness")
 
-    def __init__(self, weights_path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        weights_path: str | os.PathLike[str] | None = None,
+        *,
+        strictness: str = DEFAULT_STRICTNESS,
+        pair_model: PairScorer | None = None,
+    ) -> None:
         where = str(weights_path) if weights_path is not None else f"asgi_llmguard/data/{_DEFAULT_WEIGHTS}"
         data = _load_weights(weights_path, where)
-        if data["features"] != list(FEATURE_NAMES):
-            raise ValueError(
-                f"verifier weights {where} were trained for features {data['features']!r}, "
-                f"this code computes {list(FEATURE_NAMES)!r}"
-            )
-        heads = data["heads"]
-        if not isinstance(heads, dict) or "paraphrase" not in heads or "edit" not in heads:
-            raise ValueError(f"verifier weights {where}: 'heads' needs 'paraphrase' and 'edit'")
-        self._paraphrase = _Head(heads["paraphrase"], where)
-        self._edit = _Head(heads["edit"], where)
-        self.accept_score: float = float(data["accept_score"])
-        self.edit_floor: float = float(data["edit_floor"])
-        self.threshold: float = float(data["threshold"])
+        self._combiner = _Combiner(data["combiner"], where)
+        points = data["strictness"]
+        if not isinstance(points, dict) or set(points) != set(STRICTNESS_LEVELS):
+            raise ValueError(f"verifier weights {where}: 'strictness' needs exactly {list(STRICTNESS_LEVELS)}")
+        self.points = {name: _point(points[name], where, name) for name in STRICTNESS_LEVELS}
+        if strictness not in self.points:
+            raise ValueError(f"strictness must be one of {list(STRICTNESS_LEVELS)}, not {strictness!r}")
+        self.strictness = strictness
+        if pair_model is None and PAIR_MODEL in self._combiner.inputs:
+            from .pair_model import PairModel
 
-    def scores(self, query: str, candidate: str, similarity: float) -> tuple[float, float]:
-        """The two heads' probabilities (paraphrase, edit) for a pair; for training and benches."""
-        feats = pair_features(query, candidate, similarity)
-        return self._paraphrase.predict(feats)[0], self._edit.predict(feats)[0]
+            pair_model = PairModel()
+        self._pair_model = pair_model
 
-    def check(self, query: str, candidate: str, similarity: float) -> Verdict:
-        """Accept only when no code, operator or kind of question differs (the hard rules) and neither head
-        finds a difference that changes the answer."""
+    @property
+    def threshold(self) -> float:
+        """The cosine floor of the chosen strictness: candidates below it are not even considered."""
+        return self.points[self.strictness].threshold
+
+    @property
+    def cut(self) -> float:
+        """The combined log-odds a candidate must reach at the chosen strictness."""
+        return self.points[self.strictness].cut
+
+    def check(self, query: str, candidate: str, similarity: float, *, cut: float | None = None) -> Verdict:
+        """Accept only when no hard rule refuses and the combined signals reach the cut-off (the strictness
+        point's, unless ``cut`` gives another: a namespace that must be stricter than the rest)."""
         refused = hard_rule_refusal(query, candidate)
         if refused is not None:
             return Verdict(accepted=False, score=0.0, reason=refused)
-        feats = pair_features(query, candidate, similarity)
-        p_para, c_para = self._paraphrase.predict(feats)
-        p_edit, c_edit = self._edit.predict(feats)
-        score = p_para * p_edit
-        if p_edit < self.edit_floor:
-            return Verdict(accepted=False, score=score, reason=_blame(c_edit))
-        if p_para < self.accept_score:
-            return Verdict(accepted=False, score=score, reason=_blame(c_para))
-        return Verdict(accepted=True, score=score, reason=None)
+        pair_logit = 0.0 if self._pair_model is None else self._pair_model.logits(query, [candidate])[0]
+        z, push = self.combined(query, candidate, similarity, pair_logit)
+        score = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        if z >= (self.cut if cut is None else cut):
+            return Verdict(accepted=True, score=score, reason=None)
+        return Verdict(accepted=False, score=score, reason=_blame(self._combiner.inputs, push))
+
+    def combined(self, query: str, candidate: str, similarity: float, pair_logit: float) -> tuple[float, list[float]]:
+        """The combiner's log-odds for a pair whose cross-encoder logit is known (benches, training)."""
+        values = dict(zip(FEATURE_NAMES, pair_features(query, candidate, similarity), strict=True))
+        values[PAIR_MODEL] = pair_logit
+        return self._combiner.logit(values)
 
 
-def _blame(push: list[float]) -> str:
-    """The reason for a refusal: a specific difference (numbers, negation, direction,
-    comparative) that pushed the score down wins over a generic one (a changed word,
-    the question's kind); with no clear push the reason is ``low_score``."""
-    pushed = [(p, FEATURE_NAMES[i]) for i, p in enumerate(push) if p < -0.25 and FEATURE_NAMES[i] in _REASONS]
+class PairScorer(Protocol):
+    """What the verifier needs of a cross-encoder: one logit per candidate, higher for the same question."""
+
+    def logits(self, query: str, candidates: Sequence[str]) -> list[float]: ...
+
+
+def _point(data: Any, where: str, name: str) -> OperatingPoint:
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), int | float) for k in ("threshold", "cut")):
+        raise ValueError(f"verifier weights {where}: strictness {name!r} needs numeric 'threshold' and 'cut'")
+    return OperatingPoint(threshold=float(data["threshold"]), cut=float(data["cut"]))
+
+
+def _blame(inputs: Sequence[str], push: list[float]) -> str:
+    """The reason for a refusal: a specific difference (numbers, negation, direction, comparative) that
+    pushed the log-odds down wins over a generic one; then the cross-encoder's verdict; else ``low_score``."""
+    pushed = [(p, name) for name, p in zip(inputs, push, strict=True) if p < -0.25 and name in _REASONS]
     specific = [(p, name) for p, name in pushed if _REASONS[name] in _SPECIFIC]
     if specific:
         return _REASONS[min(specific)[1]]
@@ -916,7 +1042,9 @@ def _load_weights(path: str | os.PathLike[str] | None, where: str) -> dict[str, 
         raise ValueError(f"verifier weights {where} are not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ValueError(f"verifier weights {where} must be a JSON object")
-    for key in ("features", "heads", "accept_score", "edit_floor", "threshold"):
+    if data.get("version") != 2:
+        raise ValueError(f"verifier weights {where} are version {data.get('version')!r}; this code reads version 2")
+    for key in ("combiner", "strictness"):
         if key not in data:
             raise ValueError(f"verifier weights {where} lack the key {key!r}")
     return data

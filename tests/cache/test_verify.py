@@ -1,13 +1,15 @@
 """The semantic cache's verifier: near-duplicates with different answers are refused, rewordings served.
 
-Similarities come from the real embedding model, as the cache would see them;
-the aggregate test runs the whole of tests/data/trap_pairs.csv (our own trap set,
-never used for training).
+Similarities come from the real embedding model and verdicts from the packaged pair model, as the
+cache would see them. The aggregate tests run whole pair files of tests/data/; they guard against
+regressions (the pair model trained on part of some of them), while bench/cache_quality.py gives the
+held-out figures.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 from collections.abc import Callable
@@ -15,9 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from asgi_llmguard.cache.verify import DEFAULT_THRESHOLD, FEATURE_NAMES, Verdict, Verifier, pair_features
+from asgi_llmguard.cache.verify import (
+    FEATURE_NAMES,
+    PAIR_MODEL,
+    STRICTNESS_LEVELS,
+    Verdict,
+    Verifier,
+    pair_features,
+)
 
-TRAPS = Path(__file__).parent.parent / "data" / "trap_pairs.csv"
+DATA = Path(__file__).parent.parent / "data"
 PACKAGED = Path(__file__).resolve().parents[2] / "asgi_llmguard" / "data" / "verifier.json"
 
 Cosine = Callable[[str, str], float]
@@ -50,11 +59,11 @@ def verifier() -> Verifier:
     return Verifier()
 
 
-def served(verifier: Verifier, cosine: Cosine, a: str, b: str) -> tuple[bool, float, Verdict]:
-    """What the cache does: consider the candidate above the threshold, then ask the verifier."""
-    sim = cosine(a, b)
-    verdict = verifier.check(a, b, sim)
-    return sim >= DEFAULT_THRESHOLD and verdict.accepted, sim, verdict
+def served(verifier: Verifier, cosine: Cosine, query: str, cached: str) -> tuple[bool, float, Verdict]:
+    """What the cache does: consider the candidate above the strictness's floor, then ask the verifier."""
+    sim = cosine(query, cached)
+    verdict = verifier.check(query, cached, sim)
+    return sim >= verifier.threshold and verdict.accepted, sim, verdict
 
 
 # Pairs written for this test, not in the trap file: (query, cached prompt, reason expected).
@@ -103,11 +112,19 @@ def test_near_duplicates_with_different_answers_are_refused_with_a_reason(
     hit, _sim, verdict = served(verifier, cosine, query, cached)
     assert not hit
     assert not verdict.accepted, "the verifier itself must refuse, whatever the cosine"
-    assert verdict.reason == reason
-    assert 0.0 <= verdict.score < 0.5
+    if reason in HARD_RULES:  # refused before the combiner, with the rule's name
+        assert verdict.reason == reason and verdict.score == 0.0
+    else:  # the combiner blames the signal that pushed hardest: the difference itself or the pair model
+        assert verdict.reason in (reason, PAIR_MODEL, "low_score"), verdict
+
+
+HARD_RULES = ("numbers_differ", "symbols_differ", "question_type")
 
 
 REWORDINGS = [
+    # Issue 14: refused by the rule-only verifier (a reworded phrase read as another named thing).
+    ("What's the capital city of France?", "What is the capital of France?"),
+    ("How can I sort a Python dict by its values?", "How do I sort a dictionary by value in Python?"),
     ("How do I reverse a string in Python?", "Python: how can I reverse a string?"),
     ("What is the capital of Canada?", "Which city is the capital of Canada?"),
     ("Hi! How many grams are in a kilogram?", "How many grams are in a kilogram?"),
@@ -208,36 +225,63 @@ def test_spelling_folds_british_forms_and_leaves_short_and_other_words_alone() -
         assert _norm_word(word) == word
 
 
-@pytest.mark.model
-def test_trap_set_wrong_answers_stay_under_five_percent_of_hits(verifier: Verifier, cosine: Cosine) -> None:
-    with TRAPS.open(newline="", encoding="utf-8") as fh:
+def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float, int, int]:
+    """Rewordings served, traps served, and how many of each, for one pair file (second prompt asked)."""
+    with (DATA / file).open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    assert sum(r["same_answer"] == "0" for r in rows) >= 100
-    assert sum(r["same_answer"] == "1" for r in rows) >= 40
-    hits = wrong = rewordings = rewordings_hit = 0
-    for r in rows:
-        hit, _sim, _verdict = served(verifier, cosine, r["prompt_a"], r["prompt_b"])
-        same = r["same_answer"] == "1"
-        hits += hit
-        wrong += hit and not same
-        rewordings += same
-        rewordings_hit += hit and same
-    # Measured on 2026-11-30 (481 pairs): 1 wrong answer in 67 hits, 66/100 rewordings served. The wrong one,
-    # "Can I take antibiotics while breastfeeding?" / "Must I stop breastfeeding ...?", is a known miss;
-    # docs/cache-quality.md tells how the set grew and what each probe found.
-    assert wrong <= 0.05 * hits, f"{wrong} wrong answers in {hits} hits"
-    assert rewordings_hit / rewordings >= 0.45, f"only {rewordings_hit}/{rewordings} rewordings served"
+    same = [r for r in rows if r["same_answer"] == "1"]
+    traps = [r for r in rows if r["same_answer"] == "0"]
+    hit = {id(r): served(verifier, cosine, r["prompt_b"], r["prompt_a"])[0] for r in rows}
+    return (sum(hit[id(r)] for r in same) / len(same), sum(hit[id(r)] for r in traps) / len(traps),
+            len(same), len(traps))
 
 
+# Measured on the whole files with the shipped model and weights (docs/cache-quality.md has the held-out
+# test parts, which are the honest figures): the bounds sit a few points under what it does.
+@pytest.mark.model
+@pytest.mark.parametrize(("file", "rewordings_at_least", "traps_at_most"), [
+    ("everyday_pairs.csv", 0.80, 0.03),
+    ("gateway_pairs.csv", 0.70, 0.06),
+    ("trap_pairs.csv", 0.55, 0.03),
+])
+def test_pair_files_serve_rewordings_and_refuse_traps(
+    verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float
+) -> None:
+    rewordings, traps, n_same, n_traps = _rates(verifier, cosine, file)
+    assert n_same >= 40 and n_traps >= 100
+    assert rewordings >= rewordings_at_least, f"{rewordings:.1%} of {n_same} rewordings served"
+    assert traps <= traps_at_most, f"{traps:.1%} of {n_traps} traps served"
+
+
+@pytest.mark.model
+def test_strictness_trades_hits_for_safety(cosine: Cosine) -> None:
+    """Each point serves no more than the next looser one, on the same pairs."""
+    with (DATA / "everyday_pairs.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))[:120]
+    counts = []
+    for level in STRICTNESS_LEVELS:
+        v = Verifier(strictness=level)
+        counts.append(sum(served(v, cosine, r["prompt_b"], r["prompt_a"])[0] for r in rows))
+    assert counts == sorted(counts) and counts[0] < counts[-1], counts
+
+
+def test_strictness_points_are_ordered_and_unknown_ones_refused() -> None:
+    points = [Verifier(strictness=level) for level in STRICTNESS_LEVELS]
+    assert [p.strictness for p in points] == list(STRICTNESS_LEVELS)
+    assert all(a.cut >= b.cut for a, b in itertools.pairwise(points))
+    with pytest.raises(ValueError, match="strictness must be one of"):
+        Verifier(strictness="paranoid")
+
+
+@pytest.mark.model
 def test_identical_prompts_are_accepted(verifier: Verifier) -> None:
     verdict = verifier.check("How do I boil an egg?", "How do I boil an egg?", 1.0)
     assert verdict.accepted and verdict.score > 0.9
 
 
-def test_packaged_weights_load_and_agree_with_the_module_threshold(verifier: Verifier) -> None:
-    assert verifier.threshold == pytest.approx(DEFAULT_THRESHOLD)
+def test_packaged_weights_are_small_and_load() -> None:
     assert PACKAGED.stat().st_size < 10_000
-    assert Verifier(PACKAGED).check("a 5 km run", "a 5 km run", 1.0).accepted
+    assert json.loads(PACKAGED.read_text(encoding="utf-8"))["version"] == 2
 
 
 def test_missing_weights_file_names_the_path(tmp_path: Path) -> None:
@@ -251,7 +295,8 @@ def test_missing_weights_file_names_the_path(tmp_path: Path) -> None:
     [
         ("{not json", "not valid JSON"),
         ("[1, 2]", "must be a JSON object"),
-        ('{"features": []}', "lack the key"),
+        ('{"version": 1}', "this code reads version 2"),
+        ('{"version": 2, "combiner": {}}', "lack the key"),
     ],
 )
 def test_broken_weights_file_gives_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
@@ -263,11 +308,18 @@ def test_broken_weights_file_gives_a_clear_error(tmp_path: Path, content: str, m
 
 def test_weights_for_other_features_are_refused(tmp_path: Path) -> None:
     data = json.loads(PACKAGED.read_text(encoding="utf-8"))
-    data["features"] = data["features"][:-1]
+    data["combiner"]["inputs"][-1] = "a_feature_this_code_does_not_compute"
     path = tmp_path / "old.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ValueError, match="trained for features"):
         Verifier(path)
+
+
+def test_a_missing_pair_model_file_is_named(tmp_path: Path) -> None:
+    from asgi_llmguard.cache.pair_model import PairModel
+
+    with pytest.raises(FileNotFoundError, match=r"nope\.onnx"):
+        PairModel(tmp_path / "nope.onnx")
 
 
 def test_features_are_symmetric_and_complete() -> None:

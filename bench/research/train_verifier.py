@@ -1,0 +1,213 @@
+"""Fit the verifier's combiner and choose its strictness points; write asgi_llmguard/data/verifier.json.
+
+Why: the pair model (bench/research/train_pair_model.py) reads two prompts together, but alone it
+misjudges some kinds of pair (long medical questions, where cosine ranks better) and misses some
+differences that word-level features see at once (an opposite swapped in, two words trading
+places). A logistic combiner weighs its logit with the cosine and those features.
+
+Everything here is fitted on the ``cal`` part of bench/_pairs.py (and of the generated pairs),
+which the pair model never trained on; the ``test`` part is left to bench/cache_quality.py. Each
+set weighs the same in the fit, whatever its size, so that PAWS and STS-B do not drown the chat
+prompts. Pairs a hard rule refuses, and pairs under the lowest cosine floor, never reach the
+combiner and do not train it.
+
+The three strictness points are (cosine floor, combiner cut-off) pairs chosen on the same part: the
+one that serves the most rewordings (mean hit rate over our everyday, gateway, question and
+contrast sets) while the traps served (pooled over our near-duplicate sets) and the wrong share
+of hits on MQP and on our question pairs stay within that point's budget.
+
+Usage: python bench/research/train_verifier.py [--out PATH]
+(the packaged pair model must be in place; pair logits and embeddings are cached between runs.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+import _pairs  # noqa: E402
+import generated_pairs  # noqa: E402
+
+from asgi_llmguard.cache import verify  # noqa: E402
+
+OUT = _pairs.ROOT / "asgi_llmguard" / "data" / "verifier.json"
+LOGIT_CACHE = _pairs.EMBEDDING_CACHE.with_name("llmguard_pair_logits.pkl")
+
+#: What the combiner reads, besides the pair model's logit: the cosine and the word-level features
+#: that name a difference (a refusal is blamed on the one that pushed hardest).
+INPUTS = ["cos", verify.PAIR_MODEL, "num_diff", "num_one_side", "neg_diff", "direction", "swap", "opposite",
+          "degree", "cap_sub", "num_unit_diff", "qtype_diff", "contrast_diff", "identical"]
+FIT_FLOOR = 0.65
+REWORDING_SETS = ("everyday", "gateway", "questions", "contrast")
+TRAP_SETS = ("everyday", "gateway", "traps", "contrast", "generated")
+
+
+@dataclass(frozen=True)
+class Budget:
+    traps_served: float  # share of near-duplicate traps served
+    mqp_wrong: float  # wrong share of hits on MQP
+    questions_wrong: float  # wrong share of hits on our question pairs
+
+
+BUDGETS = {
+    "strict": Budget(0.01, 0.025, 0.03),
+    "balanced": Budget(0.02, 0.035, 0.045),
+    "loose": Budget(0.04, 0.05, 0.07),
+}
+THRESHOLDS = [round(0.70 + 0.01 * i, 2) for i in range(19)]
+CUTS = [round(-2.0 + 0.1 * i, 1) for i in range(61)]
+
+
+def pair_logits(pairs: Sequence[_pairs.Pair], cache: Path = LOGIT_CACHE) -> np.ndarray:
+    """The packaged pair model's logit for each pair, read as the cache reads it (query b, stored a)."""
+    from asgi_llmguard.cache.pair_model import PairModel
+
+    model_file = _pairs.ROOT / "asgi_llmguard" / "data" / "pair_model.onnx"
+    stamp = str(model_file.stat().st_mtime_ns)
+    store: dict[tuple[str, str], float] = {}
+    if cache.is_file():
+        saved = pickle.loads(cache.read_bytes())
+        store = saved["logits"] if saved.get("stamp") == stamp else {}
+    missing = sorted({(p.b, p.a) for p in pairs} - set(store))
+    if missing:
+        print(f"scoring {len(missing)} pairs ...", file=sys.stderr)
+        model = PairModel(threads=2)
+        by_query: dict[str, list[str]] = {}
+        for q, c in missing:
+            by_query.setdefault(q, []).append(c)
+        for q, cands in by_query.items():
+            for c, logit in zip(cands, model.logits(q, cands), strict=True):
+                store[(q, c)] = logit
+        cache.write_bytes(pickle.dumps({"stamp": stamp, "logits": store}))
+    return np.array([store[(p.b, p.a)] for p in pairs])
+
+
+def design(pairs: Sequence[_pairs.Pair], cos: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """The combiner's inputs for each pair, in INPUTS order."""
+    rows = []
+    for p, c, z in zip(pairs, cos, logits, strict=True):
+        values = dict(zip(verify.FEATURE_NAMES, verify.pair_features(p.b, p.a, float(c)), strict=True))
+        values[verify.PAIR_MODEL] = float(z)
+        rows.append([values[name] for name in INPUTS])
+    return np.array(rows)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1.0) -> tuple[np.ndarray, float]:
+    """Weighted L2 logistic regression by Newton's method on standardised inputs."""
+    n, d = x.shape
+    xb = np.hstack([x, np.ones((n, 1))])
+    beta = np.zeros(d + 1)
+    reg = np.full(d + 1, l2)
+    reg[-1] = 0.0
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ beta, -30, 30)))
+        grad = xb.T @ (w * (p - y)) + reg * beta
+        hess = (xb * (w * p * (1 - p))[:, None]).T @ xb + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return beta[:-1], float(beta[-1])
+
+
+@dataclass
+class Measured:
+    rewordings: float
+    traps_served: float
+    mqp_wrong: float
+    questions_wrong: float
+
+
+def measure(accept: np.ndarray, pairs: Sequence[_pairs.Pair]) -> Measured:
+    sets = np.array([p.set for p in pairs])
+    same = np.array([p.same for p in pairs])
+
+    def hit_rate(name: str) -> float:
+        m = (sets == name) & (same == 1)
+        return float(accept[m].mean()) if m.any() else 0.0
+
+    def wrong_share(name: str) -> float:
+        m = (sets == name) & (same >= 0) & accept
+        return float((same[m] == 0).mean()) if m.any() else 0.0
+
+    traps = np.isin(sets, TRAP_SETS) & (same == 0)
+    return Measured(
+        rewordings=float(np.mean([hit_rate(s) for s in REWORDING_SETS])),
+        traps_served=float(accept[traps].mean()),
+        mqp_wrong=wrong_share("mqp"),
+        questions_wrong=wrong_share("questions"),
+    )
+
+
+def choose(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, pairs: Sequence[_pairs.Pair], budget: Budget
+           ) -> tuple[float, float, Measured]:
+    best: tuple[float, float, Measured] | None = None
+    for t in THRESHOLDS:
+        for cut in CUTS:
+            m = measure((cos >= t) & ~hard & (z >= cut), pairs)
+            if (m.traps_served <= budget.traps_served and m.mqp_wrong <= budget.mqp_wrong
+                    and m.questions_wrong <= budget.questions_wrong
+                    and (best is None or m.rewordings > best[2].rewordings)):
+                best = (t, cut, m)
+    if best is None:
+        raise SystemExit(f"no operating point meets {budget}")
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    pairs = _pairs.load(parts=["cal"]) + [p for p in generated_pairs.generated() if p.part == "cal"]
+    cos = _pairs.cosines(pairs)
+    logits = pair_logits(pairs)
+    x = design(pairs, cos, logits)
+    hard = np.array([verify.hard_rule_refusal(p.b, p.a) is not None for p in pairs])
+    same = np.array([p.same for p in pairs])
+    sets = np.array([p.set for p in pairs])
+    fit = (cos >= FIT_FLOOR) & (same >= 0) & ~hard
+    weight = np.zeros(len(pairs))
+    for name in set(sets[fit]):
+        m = fit & (sets == name)
+        weight[m] = fit.sum() / (len(set(sets[fit])) * m.sum())
+    mean = x[fit].mean(axis=0)
+    scale = x[fit].std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    w, bias = fit_logistic((x[fit] - mean) / scale, same[fit].astype(float), weight[fit])
+    z = ((x - mean) / scale) @ w + bias
+    print("combiner weights:", {n: round(float(v), 3) for n, v in zip(INPUTS, w, strict=True)}, "bias", round(bias, 3))
+    points = {}
+    for name, budget in BUDGETS.items():
+        t, cut, m = choose(z, cos, hard, pairs, budget)
+        points[name] = {"threshold": t, "cut": cut}
+        print(f"{name:9s} threshold {t:.2f} cut {cut:+.1f}: rewordings {m.rewordings:.1%}, traps served "
+              f"{m.traps_served:.2%}, MQP wrong {m.mqp_wrong:.2%}, questions wrong {m.questions_wrong:.2%} (cal)")
+    data = {
+        "version": 2,
+        "about": "asgi_llmguard verifier: a logistic combiner over the pair model's logit, the cosine and word-level "
+                 "pair features, and three strictness points; made by bench/research/train_verifier.py",
+        "combiner": {
+            "inputs": INPUTS,
+            "weights": [round(float(v), 6) for v in w],
+            "mean": [round(float(v), 6) for v in mean],
+            "scale": [round(float(v), 6) for v in scale],
+            "bias": round(bias, 6),
+        },
+        "strictness": points,
+    }
+    args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
