@@ -87,6 +87,13 @@ def _parse_optional_path(name: str, raw: str) -> str | None:
     return None if value.lower() in {"", "off", "none", "false", "0"} else value
 
 
+def _parse_optional_float(name: str, raw: str) -> float | None:
+    value = raw.strip()
+    if value.lower() in {"", "off", "none"}:
+        return None
+    return _parse_float(name, value)
+
+
 def _env(parse: Callable[[str, str], Any]) -> dict[str, Any]:
     return {"parse": parse}
 
@@ -124,6 +131,17 @@ class Settings:
     cache_single_flight_timeout_ms: float = field(default=30_000.0, metadata=_env(_parse_float))
     cache_admin_path: str | None = field(default=None, metadata=_env(_parse_optional_path))
     admin_token: str | None = field(default=None, metadata=_env(_parse_optional_str))
+    # Knowing the cache's own wrong-hit rate (cache/audit/): shadow mode, audited hits, an error budget
+    cache_mode: Literal["serve", "shadow"] = field(default="serve", metadata=_env(_parse_str))
+    cache_audit_rate: float = field(default=0.0, metadata=_env(_parse_float))
+    cache_audit_concurrency: int = field(default=4, metadata=_env(_parse_int))
+    cache_audit_timeout_seconds: float = field(default=60.0, metadata=_env(_parse_float))
+    cache_audit_pause_seconds: float = field(default=5.0, metadata=_env(_parse_float))
+    cache_audit_judge: Literal["embedding", "llm"] = field(default="embedding", metadata=_env(_parse_str))
+    cache_audit_judge_threshold: float = field(default=0.9, metadata=_env(_parse_float))
+    cache_audit_judge_model: str | None = field(default=None, metadata=_env(_parse_optional_str))
+    cache_max_wrong_rate: float | None = field(default=None, metadata=_env(_parse_optional_float))
+    cache_cut_floor: float | None = field(default=None, metadata=_env(_parse_optional_float))
 
     # Embedding
     embedding_model: str = field(default=DEFAULT_EMBEDDING_MODEL, metadata=_env(_parse_str))
@@ -245,6 +263,7 @@ def _validate(s: Settings) -> None:
         _require(_is_number(s.cache_threshold) and 0.0 < s.cache_threshold <= 1.0,
                  "cache_threshold", "a number in (0, 1]", s.cache_threshold)
     _require(s.cache_scope in ("identity", "global"), "cache_scope", "'identity' or 'global'", s.cache_scope)
+    _validate_audit(s)
     _require(s.cache_strictness in ("strict", "balanced", "loose"), "cache_strictness",
              "'strict', 'balanced' or 'loose'", s.cache_strictness)
     if s.redis_url is not None:
@@ -286,6 +305,40 @@ def _validate(s: Settings) -> None:
                      f"one threshold fewer than the models of alias {alias!r} ({len(models)} models)",
                      list(s.router_thresholds))
     _coerce(s, "price_table", _prices(s.price_table))
+
+
+def _validate_audit(s: Settings) -> None:
+    """Shadow mode, audits and the error budget (cache/audit/)."""
+    _require(s.cache_mode in ("serve", "shadow"), "cache_mode",
+             "'serve' (answer hits from the cache) or 'shadow' (look up and judge, but always ask upstream)",
+             s.cache_mode)
+    _require(_is_number(s.cache_audit_rate) and 0.0 <= s.cache_audit_rate <= 1.0, "cache_audit_rate",
+             "a fraction in [0, 1] of semantic hits to re-ask upstream (0 turns audits off)", s.cache_audit_rate)
+    _require(_is_int(s.cache_audit_concurrency) and s.cache_audit_concurrency > 0, "cache_audit_concurrency",
+             "a positive integer (audits in flight at once)", s.cache_audit_concurrency)
+    for name in ("cache_audit_timeout_seconds", "cache_audit_pause_seconds"):
+        value = getattr(s, name)
+        _require(_is_number(value) and value > 0, name, "a positive number of seconds", value)
+    _require(s.cache_audit_judge in ("embedding", "llm"), "cache_audit_judge", "'embedding' or 'llm'",
+             s.cache_audit_judge)
+    _require(_is_number(s.cache_audit_judge_threshold) and 0.0 < s.cache_audit_judge_threshold <= 1.0,
+             "cache_audit_judge_threshold", "a cosine in (0, 1] above which two answers count as the same",
+             s.cache_audit_judge_threshold)
+    if s.cache_audit_judge == "llm":
+        _require(bool(s.cache_audit_judge_model) and bool(s.upstreams), "cache_audit_judge_model",
+                 "a model name, with LLMGUARD_UPSTREAMS set, for LLMGUARD_CACHE_AUDIT_JUDGE=llm",
+                 s.cache_audit_judge_model)
+    rate = s.cache_max_wrong_rate
+    if rate is not None:
+        _require(_is_number(rate) and 0.0 < rate < 0.5, "cache_max_wrong_rate",
+                 "a fraction in (0, 0.5), e.g. 0.01 for at most 1% wrong hits (or 'off')", rate)
+        _require(s.cache_verify, "cache_max_wrong_rate",
+                 "the verifier on (LLMGUARD_CACHE_VERIFY=true): the error budget moves its cut-off", rate)
+        _require(s.cache_audit_rate > 0 or s.cache_mode == "shadow", "cache_max_wrong_rate",
+                 "audits to learn from: set LLMGUARD_CACHE_AUDIT_RATE > 0 or LLMGUARD_CACHE_MODE=shadow", rate)
+    if s.cache_cut_floor is not None:
+        _require(_is_number(s.cache_cut_floor), "cache_cut_floor", "a number (verifier log-odds)",
+                 s.cache_cut_floor)
 
 
 def _aliases(raw: object) -> Mapping[str, tuple[str, ...]]:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
     from redis.asyncio import Redis
 
+    from .cache.audit.auditor import Auditor
     from .cache.engine import CacheHost
     from .cache.index_sync import IndexSync
     from .cache.stores.base import CacheStore
@@ -69,6 +70,12 @@ BACKENDS: dict[str, str] = {
     "limit_store.memory": "asgi_llmguard.ratelimit.stores.memory:MemoryRateLimitStore",
     "limit_store.redis": "asgi_llmguard.ratelimit.stores.redis:RedisRateLimitStore",  # LLMGUARD_REDIS_URL
     "local_share": "asgi_llmguard.ratelimit.local_share:LocalShare",  # LLMGUARD_RATE_LIMIT_LOCAL_SHARE
+    # LLMGUARD_CACHE_MODE=shadow, LLMGUARD_CACHE_AUDIT_RATE, LLMGUARD_CACHE_MAX_WRONG_RATE
+    "auditor": "asgi_llmguard.cache.audit.auditor:Auditor",
+    "audit_budget": "asgi_llmguard.cache.audit.budget:ErrorBudget",
+    "audit_store.memory": "asgi_llmguard.cache.audit.budget:MemoryOutcomeStore",
+    "audit_store.redis": "asgi_llmguard.cache.audit.budget:RedisOutcomeStore",
+    "audit_judge.embedding": "asgi_llmguard.cache.audit.judge:EmbeddingJudge",
 }
 
 
@@ -119,6 +126,7 @@ class Guard:
         self._started = False
         self._owns_redis = False
         self.cache: SemanticCache | None = None
+        self.auditor: Auditor | None = None  # shadow mode, audits, the error budget (cache/audit/)
         self.redis: Redis | None = None  # set it before startup to use an app's own client (Sentinel)
         self.redis_health = Health()  # one view of Redis for the cache and the limiter: fail fast, log once
         self.index_sync: IndexSync | None = None  # keeps the local index in step with Redis
@@ -188,6 +196,9 @@ class Guard:
             if self.index_sync is not None:
                 await self.index_sync.stop()
                 self.index_sync = None
+            if self.auditor is not None:  # audits in flight finish (bounded) before the embedder closes
+                await self.auditor.close()
+                self.auditor = None
             if self.cache is not None:
                 if self.cache.embedder is not None:
                     await self.cache.embedder.close()
@@ -283,7 +294,45 @@ class Guard:
         if index is not None and self.redis is not None:  # the store is the Redis one
             self.index_sync = backend("index_sync")(cache, store, metrics=self.metrics, redis_url=settings.redis_url)
             self.index_sync.start()
+        self.auditor = self._open_auditor(cache)
         return cache
+
+    def _open_auditor(self, cache: SemanticCache) -> Auditor | None:
+        """Shadow mode, audits and the error budget, when any is on and the semantic tier works."""
+        s = self.settings
+        if s.cache_mode != "shadow" and s.cache_audit_rate <= 0 and s.cache_max_wrong_rate is None:
+            return None
+        if cache.embedder is None or cache.index is None:
+            log.warning("llmguard.cache.audit_unavailable",
+                        hint="shadow mode, audits and LLMGUARD_CACHE_MAX_WRONG_RATE need the semantic tier")
+            return None
+        verifier = cache.verifier
+        default_cut = verifier.cut if verifier is not None else 0.0
+        floor = s.cache_cut_floor if s.cache_cut_floor is not None else (
+            min(p.cut for p in verifier.points.values()) if verifier is not None else default_cut)
+        store = (backend("audit_store.redis")(self.redis, s.redis_prefix) if self.redis is not None
+                 else backend("audit_store.memory")())
+        grid = tuple(round(floor + i * 0.5, 4) for i in range(16))
+        budget = backend("audit_budget")(store, default_cut=default_cut, target=s.cache_max_wrong_rate, grid=grid)
+        judge = backend("audit_judge.embedding")(cache.embedder, s.cache_audit_judge_threshold)
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.auditing = True
+        auditor: Auditor = backend("auditor")(s, budget, judge,
+                                              on_outcome=metrics.audited if metrics is not None else None,
+                                              on_spend=metrics.audit_spend if metrics is not None else None)
+        log.info("llmguard.cache.auditing", mode=s.cache_mode, audit_rate=s.cache_audit_rate,
+                 max_wrong_rate=s.cache_max_wrong_rate, floor=floor, default_cut=default_cut)
+        return auditor
+
+    async def insight(self) -> dict[str, Any]:
+        """What /stats adds beyond the metrics: per-namespace audit outcomes and cut-offs (from Redis when shared)."""
+        auditor = self.auditor
+        if auditor is None:
+            return {}
+        return {"namespaces": await auditor.budget.summary(), "in_flight": auditor.in_flight,
+                "concurrency": auditor.concurrency, "upstream_paused": not auditor.gate.open,
+                "max_wrong_rate": self.settings.cache_max_wrong_rate}
 
     async def _open_embedder(self) -> Embedder | None:
         """The embedding model; a model that cannot load leaves the exact tier working (fail open)."""

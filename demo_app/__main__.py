@@ -4,6 +4,8 @@
     python -m demo_app --no-guard                      # the same app without the stack (benchmark baseline)
     python -m demo_app --mock-only                     # just the mock LLM (an upstream for proxy tests)
     python -m demo_app --proxy                         # LLMProxy behind the stack, to LLMGUARD_UPSTREAMS
+    python -m demo_app --answers answers.csv           # the mock answers by meaning (prompt,answer rows)
+    python -m demo_app --fault error                   # the mock fails (also POST /mock/fault at run time)
 
 The mock's delays come from ``LLMGUARD_DEMO_TTFT_MS`` and ``LLMGUARD_DEMO_TOKEN_MS``; the stack's
 settings from ``LLMGUARD_*`` variables.
@@ -40,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--no-guard", action="store_true", help="serve the same app without the stack")
     mode.add_argument("--mock-only", action="store_true", help="serve just the mock LLM")
     mode.add_argument("--proxy", action="store_true", help="serve LLMProxy behind the stack, to LLMGUARD_UPSTREAMS")
+    parser.add_argument("--answers", metavar="FILE",
+                        help="CSV of prompt,answer rows: the mock answers listed prompts with their text "
+                             "(paraphrases sharing one answer), others with the echo")
+    parser.add_argument("--fault", choices=["none", "error", "hang-mid-stream"],
+                        help="start the mock failing (LLMGUARD_DEMO_FAULT); POST /mock/fault changes it")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default: %(default)s)")
     parser.add_argument(
         "--log-level",
@@ -61,6 +68,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1:
         print("python -m demo_app: error: --workers must be at least 1", file=sys.stderr)
         return 2
+    if args.answers is not None:
+        from demo_app.mock_llm import ANSWERS_ENV, load_answers
+
+        try:
+            load_answers(args.answers)
+        except (OSError, ValueError) as exc:
+            print(f"python -m demo_app: error: --answers: {exc}", file=sys.stderr)
+            return 2
+        os.environ[ANSWERS_ENV] = os.path.abspath(args.answers)  # read by the mock in every worker
+    if args.fault is not None:
+        os.environ["LLMGUARD_DEMO_FAULT"] = args.fault
     mode = "no-guard" if args.no_guard else "mock-only" if args.mock_only else "proxy" if args.proxy else "guarded"
     os.environ["LLMGUARD_DEMO_LOG_LEVEL"] = args.log_level  # read by the app factories in every worker
 

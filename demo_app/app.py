@@ -109,6 +109,7 @@ def _build_fastapi_app() -> FastAPI:
     app.add_api_route("/v1/models", llm.list_models, methods=["GET"], tags=["llm"])
     app.add_api_route("/v1/models/{model:path}", llm.retrieve_model, methods=["GET"], tags=["llm"])
     app.add_api_route("/mock/stats", llm.stats, methods=["GET"], tags=["mock"])
+    app.add_api_route("/mock/fault", llm.set_fault, methods=["POST"], tags=["mock"])
     app.add_api_route("/health", _health, methods=["GET"], tags=["demo"])
     app.add_api_route("/", _index, methods=["GET"], include_in_schema=False)
     return app

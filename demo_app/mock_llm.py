@@ -15,6 +15,12 @@ Test knobs, read from request headers:
 - ``X-Mock-Cut-After: <n>`` aborts a stream after ``n`` content chunks (the generator raises, so the
   server drops the connection without the final chunk or ``[DONE]``).
 
+Answers that follow meaning: ``LLMGUARD_DEMO_ANSWERS`` (``python -m demo_app --answers FILE``) names a
+CSV of ``prompt,answer`` rows (a header row is optional); a prompt found there (spaces and case
+normalised) is answered with its row's text instead of the echo, so rewordings of one question
+(a paraphrase cluster given one answer) get the same answer and a near-duplicate with another
+meaning gets another: shadow mode and audits can then be watched telling them apart.
+
 A whole process can misbehave, for the proxy's chaos tests: ``LLMGUARD_DEMO_FAULT`` (or
 ``POST /mock/fault`` with ``{"mode": ...}`` at run time) is ``none``, ``error`` (every completion
 answers 500) or ``hang-mid-stream`` (a stream stops after its first content chunk and never ends;
@@ -63,6 +69,7 @@ __all__ = [
     "failure_status_from_headers",
     "fault_from_env",
     "last_user_message",
+    "load_answers",
     "models_body",
     "parse_json_body",
     "plan_chat_completion",
@@ -77,6 +84,7 @@ TTFT_ENV = "LLMGUARD_DEMO_TTFT_MS"
 FAULT_ENV = "LLMGUARD_DEMO_FAULT"
 FAULT_MODES = ("none", "error", "hang-mid-stream")
 TOKEN_ENV = "LLMGUARD_DEMO_TOKEN_MS"
+ANSWERS_ENV = "LLMGUARD_DEMO_ANSWERS"
 DEFAULT_TTFT_MS = 200.0
 DEFAULT_TOKEN_MS = 20.0
 
@@ -226,12 +234,50 @@ def last_user_message(messages: list[Any]) -> str:
     return ""
 
 
+_SPACES = re.compile(r"\s+")
+_answers_loaded: tuple[str, dict[str, str]] | None = None
+
+
+def _key(prompt: str) -> str:
+    return _SPACES.sub(" ", prompt).strip().casefold()
+
+
+def load_answers(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``prompt,answer`` rows of a CSV file (header optional), keyed by the normalised prompt."""
+    import csv
+
+    table: dict[str, str] = {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.reader(handle):
+            if len(row) < 2 or (not table and [c.strip().lower() for c in row[:2]] == ["prompt", "answer"]):
+                continue
+            table[_key(row[0])] = row[1]
+    if not table:
+        raise ValueError(f"{path}: no prompt,answer rows")
+    return table
+
+
+def known_answer(prompt: str) -> str | None:
+    """The answer ``LLMGUARD_DEMO_ANSWERS`` gives ``prompt``, if the variable is set and lists it."""
+    global _answers_loaded
+    path = os.environ.get(ANSWERS_ENV, "").strip()
+    if not path:
+        return None
+    if _answers_loaded is None or _answers_loaded[0] != path:
+        _answers_loaded = (path, load_answers(path))
+    return _answers_loaded[1].get(_key(prompt))
+
+
 def build_answer(prompt: str, max_tokens: int | None = None) -> tuple[str, str]:
     """The answer to ``prompt`` and its finish reason.
 
     ``max_tokens`` is honoured loosely: it may shorten the tail, never the verbatim echo, and a
-    shortened answer finishes with ``"length"``.
+    shortened answer finishes with ``"length"``. A prompt listed in ``LLMGUARD_DEMO_ANSWERS`` gets
+    its listed answer, whole.
     """
+    known = known_answer(prompt)
+    if known is not None:
+        return known, "stop"
     echo = f'You said: "{prompt}".'
     tail_words = ANSWER_TAIL.split()
     finish_reason = "stop"

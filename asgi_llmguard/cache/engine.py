@@ -21,6 +21,7 @@ import numpy as np
 from ..core import tracing
 from ..core.health import Health
 from ..core.layer import LayerHost
+from .audit.probe import Probe, log_odds
 from .keys import namespace_of
 from .long_prompts import focus
 from .stores.base import CacheEntry, CacheStore, StorageUnavailable
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from ..core.exchange import Exchange, Trace
     from ..core.openai_protocol import Answer
     from ..core.types import Embedder
+    from .audit.auditor import Auditor
     from .index import VectorIndex
     from .verify import Verdict, Verifier
 
@@ -56,6 +58,11 @@ class CacheHost(LayerHost, Protocol):
 
     @property
     def cache(self) -> SemanticCache | None: ...
+
+    @property
+    def auditor(self) -> Auditor | None:
+        """Shadow mode, audits and the error budget (cache/audit/), when any is on."""
+        ...
 
 
 class SemanticCache:
@@ -112,8 +119,15 @@ class SemanticCache:
                            trace: Trace | None = None) -> Hit | None:
         """The nearest stored prompt above the threshold that the verifier accepts (``trace``: a traced
         request's, for the index search and verify spans)."""
+        probe = await self.probe_similar(namespace, text, vector, trace=trace)
+        return probe[0]
+
+    async def probe_similar(self, namespace: str, text: str, vector: np.ndarray, *, cut: float | None = None,
+                            floor: float | None = None, trace: Trace | None = None) -> tuple[Hit | None, Probe | None]:
+        """The hit at ``cut`` (the verifier's own by default) and, for the error budget and shadow mode,
+        the first candidate accepted at ``floor`` (cache/audit/): what would be served at a looser cut."""
         if self.index is None:
-            return None
+            return None, None
         with tracing.span(trace, "llmguard.index.search") as span:
             neighbours = self.index.search(namespace, vector, k=4)
             if span:
@@ -127,62 +141,81 @@ class SemanticCache:
                 entry = await self.store.get(neighbour.key, touch=False)  # used only once accepted
             except StorageUnavailable as exc:
                 self._lookup_failed("redis", exc)
-                return None
+                return None, None
             if entry is None or entry.prompt is None:
                 self.index.remove(namespace, neighbour.key)
                 continue
             candidates.append((neighbour.similarity, entry))
         if not candidates:
-            return None
+            return None, None
         accepted = 0
+        probe: Probe | None = None
         if self.verifier is not None and self.settings.cache_verify:
             with tracing.span(trace, "llmguard.cache.verify") as span:
-                found, verdict = await self._verify(text, candidates)
+                found, verdict, probe = await self._verify(text, candidates, cut, floor)
                 if span:
                     span.set_many({"llmguard.cache.similarity": candidates[0][0],
                                    "llmguard.verify.candidates": len(candidates),
                                    "llmguard.verify.accepted": found is not None,
                                    "llmguard.verify.reason": verdict.reason if verdict else "unavailable"})
             if found is None:
-                return None
+                return None, probe
             accepted = found
+        elif floor is not None:  # no verifier: the nearest candidate over the threshold is the would-hit
+            probe = Probe(candidates[0][1], candidates[0][0], candidates[0][0], self.threshold, True)
         similarity, entry = candidates[accepted]
         try:  # a refused neighbour is not "used": it must not outlive newer entries in the LRU
             await self.store.touch(entry.id)
         except StorageUnavailable as exc:  # the hit stands; only its place in the LRU is lost
             self._lookup_failed("redis", exc)
-        return Hit(entry, similarity)
+        return Hit(entry, similarity), probe
 
-    def _first_accepted(self, text: str, candidates: list[tuple[float, CacheEntry]]
-                        ) -> tuple[int | None, Verdict | _Refused | None]:
+    def _first_accepted(self, text: str, candidates: list[tuple[float, CacheEntry]], cut: float | None = None,
+                        floor: float | None = None) -> tuple[int | None, Verdict | _Refused | None, Probe | None]:
         """In the worker thread: the candidates in order of similarity, long prompts shown where they differ
-        (long_prompts.focus), until the verifier accepts one; a hit costs one pair-model call. Returns the
-        accepted candidate's index (or None) and the verdict to report (the accepted one, or the first)."""
+        (long_prompts.focus), until the verifier accepts one at ``cut``; a hit costs one pair-model call.
+        Returns the accepted candidate's index (or None), the verdict to report (the accepted one, or the
+        first) and the probe: the first candidate accepted at ``floor`` (None without a floor)."""
         assert self.verifier is not None
+        in_force = self.verifier.cut if cut is None else cut
         first: Verdict | _Refused | None = None
+        probe: Probe | None = None
         for i, (similarity, entry) in enumerate(candidates):
             shown = focus(text, entry.prompt or "")
-            verdict = TOO_LONG if shown is None else self.verifier.check(shown[0], shown[1], similarity)
+            if shown is None:
+                verdict: Verdict | _Refused = TOO_LONG
+            elif floor is None:
+                verdict = self.verifier.check(shown[0], shown[1], similarity, cut=in_force)
+            else:  # judged at the floor; served only at the cut in force
+                verdict = self.verifier.check(shown[0], shown[1], similarity, cut=min(floor, in_force))
+                if verdict.accepted:
+                    z = log_odds(verdict.score)
+                    served = z >= in_force
+                    if probe is None or served:
+                        probe = Probe(entry, similarity, z, in_force, served)
+                    if not served:
+                        first = first or _Refused(False, verdict.score, "cut")
+                        continue
             if verdict.accepted:
-                return i, verdict
+                return i, verdict, probe
             first = first or verdict
-        return None, first
+        return None, first, probe
 
-    async def _verify(self, text: str, candidates: list[tuple[float, CacheEntry]]
-                      ) -> tuple[int | None, Verdict | _Refused | None]:
+    async def _verify(self, text: str, candidates: list[tuple[float, CacheEntry]], cut: float | None = None,
+                      floor: float | None = None) -> tuple[int | None, Verdict | _Refused | None, Probe | None]:
         """The verifier's choice, from its one worker thread: the pair model is a transformer's forward
         pass (milliseconds) and must not stall the event loop. A verifier that fails or overruns the
         embedding budget accepts nothing: the request goes upstream."""
         if self._verify_pool is None:
             self._verify_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmguard-verify")
-        job = functools.partial(self._first_accepted, text, candidates)
+        job = functools.partial(self._first_accepted, text, candidates, cut, floor)
         try:
             future = asyncio.get_running_loop().run_in_executor(self._verify_pool, job)
             chosen = await asyncio.wait_for(future, self.settings.embedding_timeout_ms / 1000)
         except Exception as exc:
             self.verify_health.failed("verify", exc, unreachable=False)
             self._lookup_failed("verify", exc)
-            return None, None
+            return None, None, None
         self.verify_health.succeeded()
         return chosen
 

@@ -61,10 +61,21 @@ class SemanticCacheMiddleware(GuardLayer[CacheHost]):
         hit: Hit | None = None
         vector: np.ndarray | None = None
         leader: asyncio.Future[None] | None = None
+        auditor = self.guard.auditor
+        shadow = auditor is not None and auditor.shadow
         if lookup.read:
             hit = await self._find(cache, exchange, lookup, text)
             vector = exchange.extras.get("cache.vector")
-            if hit is None and lookup.write:
+            if shadow and hit is not None:  # shadow mode: looked up and recorded, never served
+                exchange.extras["cache.shadow"] = "exact" if hit.similarity is None else "hit"
+                exchange.set_header("X-LLMGuard-Shadow", exchange.extras["cache.shadow"])
+                if hit.similarity is not None:
+                    exchange.set_header("X-LLMGuard-Similarity", f"{hit.similarity:.4f}")
+                hit = None
+            elif shadow:
+                exchange.extras["cache.shadow"] = "miss"
+                exchange.set_header("X-LLMGuard-Shadow", "miss")
+            if hit is None and lookup.write and not shadow:
                 leader = cache.lead(lookup.exact_key)
                 if leader is None:  # an identical request is asking upstream: wait for its answer
                     with tracing.span(exchange.trace, "llmguard.cache.wait"):
@@ -75,6 +86,11 @@ class SemanticCacheMiddleware(GuardLayer[CacheHost]):
                 if span:
                     span.set_many({"llmguard.cache.tier": "exact" if hit.similarity is None else "semantic",
                                    "llmguard.cache.entry_id": hit.entry.id, "llmguard.stream": exchange.request.stream})
+                if auditor is not None and hit.similarity is not None:
+                    probe = exchange.extras.get("cache.probe")
+                    audit = auditor.audit_hit(self.app, lookup.namespace, probe) if probe is not None else None
+                    if audit is not None:
+                        exchange.on_finish(audit)
                 await self._replay(exchange, hit, scope, receive, send)
             return
         exchange.cache_status = "miss"
@@ -83,6 +99,10 @@ class SemanticCacheMiddleware(GuardLayer[CacheHost]):
             exchange.on_finish(_keep(cache, lookup, text if lookup.semantic else None, vector))
         if leader is not None:  # after _keep: waiters wake up to a stored answer
             exchange.on_finish(_release(cache, lookup.exact_key, leader))
+        if auditor is not None:  # shadow mode's comparison, the error budget's probe, the upstream's health
+            compare = auditor.compare_miss(lookup.namespace, exchange.extras.get("cache.probe"))
+            if compare is not None:
+                exchange.on_finish(compare)
         await self.app(scope, receive, send)
 
     def _decide(self, cache: SemanticCache, exchange: Exchange, scope: Scope) -> Lookup | None:
@@ -127,7 +147,15 @@ class SemanticCacheMiddleware(GuardLayer[CacheHost]):
         if vector is None:
             return None
         exchange.extras["cache.vector"] = vector
-        return await cache.find_similar(lookup.namespace, text, vector, trace=trace)
+        auditor = self.guard.auditor
+        if auditor is None:
+            return await cache.find_similar(lookup.namespace, text, vector, trace=trace)
+        cut = auditor.cut_for(lookup.namespace)
+        exchange.extras["cache.cut"] = cut
+        found, probe = await cache.probe_similar(lookup.namespace, text, vector, cut=cut, floor=auditor.floor,
+                                                 trace=trace)
+        exchange.extras["cache.probe"] = probe
+        return found
 
     async def _replay(self, exchange: Exchange, hit: Hit, scope: Scope, receive: Receive, send: Send) -> None:
         exchange.cache_status = "hit"

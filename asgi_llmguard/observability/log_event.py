@@ -50,6 +50,11 @@ def request_event(exchange: Exchange, *, log_prompts: bool = False) -> dict[str,
         "prompt_tokens": usage.get("prompt_tokens"),
         "completion_tokens": usage.get("completion_tokens"),
     }
+    if "cache.cut" in exchange.extras:  # the error budget's cut-off in force for this lookup (cache/audit/)
+        cut = exchange.extras["cache.cut"]
+        event["cache_cut"] = None if cut == float("inf") else cut
+    if "cache.shadow" in exchange.extras:  # shadow mode: what the cache would have done
+        event["shadow"] = exchange.extras["cache.shadow"]
     if log_prompts:
         prompt = exchange.request.last_user_text()
         event["prompt"] = None if prompt is None else prompt[:MAX_PROMPT_CHARS]

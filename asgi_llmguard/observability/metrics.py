@@ -106,6 +106,17 @@ class Metrics:
         self.backend_breaker = Gauge("llmguard_backend_breaker_state",
                                      "Circuit breaker of a backend: 0 closed, 1 half-open, 2 open.", ["backend"],
                                      multiprocess_mode="livemax", registry=r)
+        # knowing the cache's wrong-hit rate (cache/audit/): audits, shadow comparisons, audit spend
+        self.audits = Counter("llmguard_cache_audits", "Audits of served semantic hits, by outcome: right, wrong, "
+                              "unjudged, skipped (all slots busy), paused (upstream failing), failed.",
+                              ["outcome"], registry=r)
+        self.shadow = Counter("llmguard_cache_shadow", "Shadow-mode lookups that would have hit, by the judge's "
+                              "outcome: right, wrong, unjudged.", ["outcome"], registry=r)
+        self.audit_tokens = Counter("llmguard_cache_audit_tokens", "Tokens audits spent upstream, by direction.",
+                                    ["direction"], registry=r)
+        self.audit_cost = Counter("llmguard_cache_audit_cost_usd", "USD audits spent upstream, by the price table.",
+                                  ["model"], registry=r)
+        self.auditing = False  # set by the guard when shadow mode or audits are on: /stats then shows them
         # the request log (observability/request_log.py)
         self.request_log_rows = Counter("llmguard_request_log_rows", "Rows the request log wrote to PostgreSQL.",
                                         registry=r)
@@ -158,6 +169,19 @@ class Metrics:
         model, cost = priced
         (self.cost_saved if hit else self.cost_spent).labels(model).inc(cost)
 
+    def audited(self, kind: str, outcome: str) -> None:
+        """One audit (``kind`` "audit") or shadow would-hit (``kind`` "shadow") outcome."""
+        (self.audits if kind == "audit" else self.shadow).labels(outcome).inc()
+
+    def audit_spend(self, usage: Mapping[str, Any] | None, model: str) -> None:
+        """Tokens and money an audit spent upstream: counted apart from the app's own traffic."""
+        counts = token_counts(usage)
+        for direction, count in counts.items():
+            self.audit_tokens.labels(direction).inc(count)
+        priced = price_tokens(counts, model, self.prices, self.aliases) if counts else None
+        if priced is not None:
+            self.audit_cost.labels(priced[0]).inc(priced[1])
+
     def set_backend(self, backend: str, *, up: bool, breaker: str = "closed") -> None:
         """For a balancer: a configured backend's health and breaker state (``BREAKER_STATES``)."""
         self.backend_up.labels(backend).set(1 if up else 0)
@@ -188,7 +212,7 @@ class Metrics:
 
     def stats(self) -> dict[str, Any]:
         """The /stats summary, from the same samples a scrape sees (so every worker's when shared)."""
-        return stats_from(self.scrape_registry().collect())
+        return stats_from(self.scrape_registry().collect(), auditing=self.auditing)
 
     def mark_process_dead(self) -> None:
         """At a worker's shutdown: drop its live gauges (backend health) from the shared directory."""

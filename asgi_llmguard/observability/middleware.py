@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -29,6 +29,10 @@ class MetricsHost(LayerHost, Protocol):
     @property
     def request_log(self) -> RequestLog | None: ...
 
+    async def insight(self) -> dict[str, Any]:
+        """Figures /stats shows beyond the metrics (per-namespace audit outcomes); {} when none."""
+        ...
+
 
 class MetricsMiddleware(GuardLayer[MetricsHost]):
     """Records and logs each guarded exchange; serves the metrics path, /stats and the dashboard."""
@@ -43,7 +47,10 @@ class MetricsMiddleware(GuardLayer[MetricsHost]):
             await send_bytes(send, 200, metrics.exposition(), content_type=CONTENT_TYPE_LATEST.encode())
             return True
         if path == settings.stats_path:
-            await send_json(send, 200, metrics.stats(), headers=[("cache-control", "no-store")])
+            stats = metrics.stats()
+            if "audit" in stats:
+                stats["audit"].update(await self.guard.insight())
+            await send_json(send, 200, stats, headers=[("cache-control", "no-store")])
             return True
         if settings.dashboard_path is not None and path.startswith(settings.dashboard_path):
             return await serve_dashboard(settings, metrics, scope, send)

@@ -13,6 +13,8 @@ from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
+from ..core.bounds import wilson_upper
+
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 
 
@@ -70,9 +72,40 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
 
 
-def stats_from(families: Iterable[Metric]) -> dict[str, Any]:
-    """Hit rate, savings and latencies: what a hosted gateway shows its users, from metric samples."""
+def stats_from(families: Iterable[Metric], *, auditing: bool = False) -> dict[str, Any]:
+    """Hit rate, savings and latencies: what a hosted gateway shows its users, from metric samples.
+    With ``auditing`` (shadow mode or audits on) also the ``audit`` and ``shadow`` outcomes."""
     s = _Samples(families)
+    summary = _summary(s)
+    if auditing:
+        summary.update(audit_stats(s))
+    return summary
+
+
+def _rate(wrong: int, judged: int) -> dict[str, float | None]:
+    return {"wrong_rate": round(wrong / judged, 6) if judged else None,
+            "wrong_rate_upper": round(wilson_upper(wrong, judged), 6)}
+
+
+def audit_stats(s: _Samples) -> dict[str, Any]:
+    """``audit``: served semantic hits re-asked upstream and judged; ``shadow``: would-hits judged against the
+    fresh answer. Rates with their one-sided 95% Wilson upper bound (1.0 before anything was judged)."""
+    audits = {o: int(v) for o, v in s.by("llmguard_cache_audits_total", "outcome").items()}
+    shadow = {o: int(v) for o, v in s.by("llmguard_cache_shadow_total", "outcome").items()}
+    audited = audits.get("right", 0) + audits.get("wrong", 0)
+    judged = shadow.get("right", 0) + shadow.get("wrong", 0)
+    spent = {d: int(s.total("llmguard_cache_audit_tokens_total", direction=d)) for d in ("prompt", "completion")}
+    return {
+        "audit": {"audited": audited, "wrong": audits.get("wrong", 0), **_rate(audits.get("wrong", 0), audited),
+                  **{o: audits.get(o, 0) for o in ("unjudged", "skipped", "paused", "failed")},
+                  "tokens": {**spent, "total": spent["prompt"] + spent["completion"]},
+                  "cost_usd": round(s.total("llmguard_cache_audit_cost_usd_total"), 6)},
+        "shadow": {"would_hit": judged + shadow.get("unjudged", 0), "would_hit_wrong": shadow.get("wrong", 0),
+                   "judged": judged, **_rate(shadow.get("wrong", 0), judged)},
+    }
+
+
+def _summary(s: _Samples) -> dict[str, Any]:
     lookups = {r: int(s.total("llmguard_cache_lookups_total", result=r)) for r in ("hit", "miss", "bypass")}
     looked = lookups["hit"] + lookups["miss"]
     saved = {d: int(s.total("llmguard_tokens_saved_total", direction=d)) for d in ("prompt", "completion")}

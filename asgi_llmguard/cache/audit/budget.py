@@ -1,0 +1,263 @@
+"""Outcomes per namespace and the error budget: the verifier cut-off each namespace is held to.
+
+Every judged comparison is an *observation*: the verifier's log-odds ``z`` of a candidate the cache
+would serve at the floor cut, and whether its answer was wrong. Observations come from audited
+hits, from shadow mode, and for free from misses: a candidate refused at the namespace's cut still
+has an answer, and the miss's fresh answer tells whether it would have been right. They are
+counted in bins of ``z`` over a grid of cut-offs; the wrong-hit rate a cut ``c`` would give is the
+share of wrong observations among those with ``z >= c``, with a Wilson upper bound.
+
+With ``LLMGUARD_CACHE_MAX_WRONG_RATE`` set, a namespace serves at the loosest cut on the grid whose
+upper bound is within the target. With too few observations no cut qualifies and the namespace
+serves no semantic hit (the exact tier still does): it tightens until its bound is back under, and
+loosens, never below the floor, as clean observations come in. This is vCache's idea (a decision
+threshold learned online from observed outcomes, under an error rate the user sets; Schroeder et
+al., ICLR 2026) at the namespace's grain, with a bound instead of a fitted curve.
+
+The counts live in a small store: a dict in one process, Redis hashes shared by replicas (each
+replica reads them back at most every ``refresh_seconds``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ...core.bounds import wilson_upper
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+FIELDS = ("audited", "wrong", "would_hit", "would_hit_wrong", "unjudged")
+MAX_VIEWS = 10_000  # namespaces a process keeps a view of (least recently used dropped)
+
+
+class OutcomeStore(Protocol):
+    """Integer counters per namespace."""
+
+    async def add(self, namespace: str, counts: Mapping[str, int]) -> None: ...
+
+    async def read(self, namespace: str) -> dict[str, int]: ...
+
+    async def namespaces(self, limit: int) -> list[str]: ...
+
+
+class MemoryOutcomeStore:
+    def __init__(self) -> None:
+        self._data: dict[str, dict[str, int]] = {}
+
+    async def add(self, namespace: str, counts: Mapping[str, int]) -> None:
+        row = self._data.setdefault(namespace, {})
+        for name, value in counts.items():
+            row[name] = row.get(name, 0) + value
+
+    async def read(self, namespace: str) -> dict[str, int]:
+        return dict(self._data.get(namespace, {}))
+
+    async def namespaces(self, limit: int) -> list[str]:
+        return list(self._data)[-limit:]
+
+
+class RedisOutcomeStore:
+    """One hash per namespace (``<prefix>audit:<namespace>``) and a sorted set of namespaces by last use."""
+
+    def __init__(self, redis: Redis, prefix: str, *, ttl_seconds: int = 30 * 86400) -> None:
+        self.redis = redis
+        self.prefix = prefix + "audit:"
+        self.ttl = ttl_seconds
+
+    async def add(self, namespace: str, counts: Mapping[str, int]) -> None:
+        key = self.prefix + namespace
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name, value in counts.items():
+                pipe.hincrby(key, name, value)
+            pipe.expire(key, self.ttl)
+            pipe.zadd(self.prefix + "namespaces", {namespace: time.time()})
+            await pipe.execute()
+
+    async def read(self, namespace: str) -> dict[str, int]:
+        raw = await self.redis.hgetall(self.prefix + namespace)
+        return {_text(k): int(v) for k, v in raw.items()}
+
+    async def namespaces(self, limit: int) -> list[str]:
+        names = await self.redis.zrevrange(self.prefix + "namespaces", 0, limit - 1)
+        return [_text(n) for n in names if isinstance(n, bytes | str)]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def default_grid(floor: float, step: float = 0.5, levels: int = 16) -> tuple[float, ...]:
+    """Cut-offs from ``floor`` upwards (log-odds of the verifier's combiner)."""
+    return tuple(round(floor + i * step, 4) for i in range(levels))
+
+
+@dataclass
+class NamespaceOutcomes:
+    """What one namespace's audits and comparisons showed, and the cut it is held to."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    fetched_at: float = 0.0
+    cut: float = math.inf
+
+    def get(self, name: str) -> int:
+        return self.counts.get(name, 0)
+
+
+class ErrorBudget:
+    """Counts outcomes per namespace and, with a ``target``, chooses each namespace's cut-off.
+
+    ``target`` None: outcomes are counted and every namespace keeps ``default_cut``.
+    """
+
+    def __init__(self, store: OutcomeStore, *, default_cut: float, target: float | None,
+                 grid: Sequence[float], refresh_seconds: float = 1.0) -> None:
+        if list(grid) != sorted(grid) or not grid:
+            raise ValueError("the cut-off grid must be a non-empty increasing sequence")
+        self.store = store
+        self.default_cut = default_cut
+        self.target = target
+        self.grid = tuple(grid)
+        self.refresh_seconds = refresh_seconds
+        self._views: OrderedDict[str, NamespaceOutcomes] = OrderedDict()
+        self._refreshing: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def floor(self) -> float:
+        """The loosest cut a namespace may be held to (observations below it are not counted)."""
+        return self.grid[0] if self.target is not None else self.default_cut
+
+    # -- deciding ------------------------------------------------------------------------------------
+
+    def cut_for(self, namespace: str) -> float:
+        """The cut-off in force for ``namespace`` now (from the local view; refreshed in the background)."""
+        if self.target is None:
+            return self.default_cut
+        view = self._view(namespace)
+        if time.monotonic() - view.fetched_at > self.refresh_seconds:
+            self._refresh_soon(namespace)
+        return view.cut
+
+    def choose(self, counts: Mapping[str, int]) -> float:
+        """The loosest grid cut whose wrong-rate upper bound is within the target; inf when none is."""
+        if self.target is None:
+            return self.default_cut
+        n_total = w_total = 0
+        best = math.inf
+        for i in range(len(self.grid) - 1, -1, -1):  # tightest first, accumulating z >= grid[i]
+            n_total += counts.get(f"n{i}", 0)
+            w_total += counts.get(f"w{i}", 0)
+            if n_total and wilson_upper(w_total, n_total) <= self.target:
+                best = self.grid[i]
+        return best
+
+    def _bin(self, z: float) -> int | None:
+        if z < self.grid[0]:
+            return None
+        for i in range(len(self.grid) - 1, -1, -1):
+            if z >= self.grid[i]:
+                return i
+        return None  # pragma: no cover - z >= grid[0] always finds a bin
+
+    # -- recording -----------------------------------------------------------------------------------
+
+    async def record(self, namespace: str, *, z: float | None, wrong: bool | None, kind: str,
+                     would_hit: bool = False) -> None:
+        """One comparison: ``kind`` is "audit" (a served hit), "shadow" (a would-hit in shadow mode) or
+        "probe" (a refused candidate compared with a miss's fresh answer); ``wrong`` None: unjudged."""
+        counts: dict[str, int] = {}
+        if kind == "shadow" and would_hit:
+            counts["would_hit"] = 1
+            counts["would_hit_wrong"] = int(bool(wrong))
+        if wrong is None:
+            counts["unjudged"] = 1
+        else:
+            if kind == "audit":
+                counts["audited"] = 1
+                counts["wrong"] = int(wrong)
+            b = None if z is None or self.target is None else self._bin(z)
+            if b is not None:
+                counts[f"n{b}"] = 1
+                counts[f"w{b}"] = int(wrong)
+        view = self._view(namespace)
+        for name, value in counts.items():
+            view.counts[name] = view.get(name) + value
+        view.cut = self.choose(view.counts)
+        try:
+            await self.store.add(namespace, counts)
+        except Exception:  # Redis down: this replica still learns from its own view
+            return
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def _view(self, namespace: str) -> NamespaceOutcomes:
+        view = self._views.get(namespace)
+        if view is None:
+            view = NamespaceOutcomes(cut=self.default_cut if self.target is None else math.inf)
+            self._views[namespace] = view
+            if len(self._views) > MAX_VIEWS:
+                self._views.popitem(last=False)
+        else:
+            self._views.move_to_end(namespace)
+        return view
+
+    async def refresh(self, namespace: str) -> NamespaceOutcomes:
+        """Read the namespace's shared counts (other replicas' too) and choose its cut again."""
+        view = self._view(namespace)
+        try:
+            counts = await self.store.read(namespace)
+        except Exception:
+            return view
+        view.counts = counts
+        view.fetched_at = time.monotonic()
+        view.cut = self.choose(counts)
+        return view
+
+    def _refresh_soon(self, namespace: str) -> None:
+        if namespace in self._refreshing:
+            return
+        self._refreshing.add(namespace)
+
+        async def run() -> None:
+            try:
+                await self.refresh(namespace)
+            finally:
+                self._refreshing.discard(namespace)
+
+        self._spawn(run())
+
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(job)
+        except RuntimeError:  # no loop (a synchronous caller): nothing to refresh now
+            job.close()
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def summary(self, limit: int = 20) -> dict[str, dict[str, float | int | None]]:
+        """Per namespace (the most recently used ``limit``): outcomes, rates with upper bounds, cut in force."""
+        try:
+            names = await self.store.namespaces(limit)
+        except Exception:
+            names = list(self._views)[-limit:]
+        result: dict[str, dict[str, float | int | None]] = {}
+        for name in names:
+            view = await self.refresh(name)
+            audited, wrong = view.get("audited"), view.get("wrong")
+            would, would_wrong = view.get("would_hit"), view.get("would_hit_wrong")
+            result[name[:16]] = {
+                "audited": audited, "wrong": wrong,
+                "wrong_rate": round(wrong / audited, 6) if audited else None,
+                "wrong_rate_upper": round(wilson_upper(wrong, audited), 6),
+                "would_hit": would, "would_hit_wrong": would_wrong,
+                "cut": None if math.isinf(view.cut) else view.cut,
+            }
+        return result

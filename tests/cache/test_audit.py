@@ -1,0 +1,268 @@
+"""Knowing the cache's own wrong-hit rate: shadow mode, audits, judges and the error budget.
+
+The in-process tests run the demo app (its mock answering by meaning from an answers file) or a
+small Starlette upstream behind a real Guard with the real embedding model and verifier; the
+budget's Redis twin runs on the machine's Redis, database 11.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from apps import CHAT, chat
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from asgi_llmguard import ConfigurationError, Guard, Settings
+from asgi_llmguard.cache.audit.budget import ErrorBudget, MemoryOutcomeStore, RedisOutcomeStore
+from asgi_llmguard.cache.audit.judge import EmbeddingJudge
+from asgi_llmguard.core.bounds import wilson_interval, wilson_upper
+
+AUDIT_REDIS = "redis://127.0.0.1:6379/11"
+GRID = tuple(0.5 + 0.5 * i for i in range(16))
+
+ANSWERS = {
+    "What is the capital of France?": "Paris is the capital of France.",
+    "What's the capital city of France?": "Paris is the capital of France.",
+    "How do I reverse a list in Python?": "Call my_list.reverse(), or use my_list[::-1] for a reversed copy.",
+    "how can i reverse a python list": "The answer is 42, and bananas are yellow.",  # the mock's truth: another answer
+}
+
+
+def write_answers(path: Path) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["prompt", "answer"])
+        writer.writerows(ANSWERS.items())
+    return path
+
+
+# -- bounds and judges -------------------------------------------------------------------------------------
+
+
+def test_wilson_bound_is_conservative_at_zero_and_tight_with_many_audits() -> None:
+    assert wilson_upper(0, 0) == 1.0
+    assert 0.009 < wilson_upper(0, 270) < 0.0101  # ~270 clean audits before "under 1%" can be claimed
+    low, high = wilson_interval(10, 1000)
+    assert low < 0.01 < high < 0.017
+    assert wilson_upper(50, 100) > 0.5
+
+
+@pytest.mark.model
+async def test_embedding_judge_tells_rewordings_from_other_answers(start_guard: Any, model_dir: Path) -> None:
+    guard: Guard = await start_guard(embedding_model_dir=str(model_dir))
+    assert guard.cache is not None
+    judge = EmbeddingJudge(guard.cache.embedder, 0.9)
+    same = await judge.judge("q", "Paris is the capital of France.", "  paris is the capital of france. ")
+    assert same is not None and same.same and same.how == "exact"
+    close = await judge.judge("q", "Paris is the capital of France.", "The capital of France is Paris.")
+    assert close is not None and close.same and close.how == "embedding"
+    other = await judge.judge("q", "Paris is the capital of France.", "Berlin is the capital of Germany.")
+    assert other is not None and not other.same
+
+
+# -- the error budget --------------------------------------------------------------------------------------
+
+
+async def test_budget_tightens_on_wrong_hits_and_loosens_on_clean_ones_within_the_floor() -> None:
+    budget = ErrorBudget(MemoryOutcomeStore(), default_cut=1.5, target=0.02, grid=GRID)
+    assert math.isinf(budget.cut_for("ns"))  # nothing judged yet: no semantic hit is trusted
+    for _ in range(300):  # every would-hit so far scored 4 and was right
+        await budget.record("ns", z=4.0, wrong=False, kind="probe")
+    assert budget.cut_for("ns") == 0.5  # no evidence of risk anywhere: the floor
+    for _ in range(300):  # then low scores turn out wrong one time in eight
+        await budget.record("ns", z=1.0, wrong=False, kind="audit")
+    for _ in range(40):
+        await budget.record("ns", z=1.0, wrong=True, kind="audit")
+    assert budget.cut_for("ns") == 1.5  # tightened past the wrong band, no further
+    for _ in range(3000):  # much clean evidence in that band: its rate falls under the target
+        await budget.record("ns", z=1.2, wrong=False, kind="probe")
+    assert budget.cut_for("ns") == 0.5  # loosened again, to the floor and never below it
+    await budget.record("ns", z=0.1, wrong=True, kind="probe")  # below the floor: not counted
+    view = await budget.refresh("ns")
+    assert sum(v for k, v in view.counts.items() if k.startswith("w")) - view.get("wrong") == 40
+    assert view.get("audited") == 340 and view.get("wrong") == 40
+    assert math.isinf(budget.cut_for("other"))  # per namespace
+
+
+async def test_budget_state_is_shared_by_replicas_through_redis() -> None:
+    from redis.asyncio import Redis
+
+    sync = redis.Redis.from_url(AUDIT_REDIS)
+    sync.flushdb()
+    clients = [Redis.from_url(AUDIT_REDIS), Redis.from_url(AUDIT_REDIS)]
+    try:
+        one, two = (ErrorBudget(RedisOutcomeStore(c, "test:"), default_cut=1.5, target=0.02, grid=GRID)
+                    for c in clients)
+        for _ in range(200):
+            await one.record("ns", z=3.0, wrong=False, kind="audit")
+        await one.record("ns", z=3.0, wrong=True, kind="audit")
+        view = await two.refresh("ns")
+        assert view.get("audited") == 201 and view.get("wrong") == 1
+        assert math.isinf(two.cut_for("ns"))  # 1 in 201: the bound (2.1%) is over the 2% target
+        for _ in range(200):
+            await two.record("ns", z=3.0, wrong=False, kind="audit")
+        await one.refresh("ns")
+        assert one.cut_for("ns") == two.cut_for("ns") == 0.5  # each replica's audits count for both
+        summary = await one.summary()
+        assert summary["ns"]["audited"] == 401 and summary["ns"]["wrong"] == 1 and summary["ns"]["cut"] == 0.5
+    finally:
+        for c in clients:
+            await c.aclose()
+        sync.flushdb()
+        sync.close()
+
+
+def test_bad_audit_settings_fail_naming_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="LLMGUARD_CACHE_MODE"):
+        Settings(cache_mode="dry-run")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="LLMGUARD_CACHE_AUDIT_RATE"):
+        Settings(cache_audit_rate=1.5)
+    with pytest.raises(ConfigurationError, match=r"LLMGUARD_CACHE_MAX_WRONG_RATE.*audits to learn from"):
+        Settings(cache_max_wrong_rate=0.01)
+    with pytest.raises(ConfigurationError, match="LLMGUARD_CACHE_MAX_WRONG_RATE"):
+        Settings.from_env({"LLMGUARD_CACHE_MAX_WRONG_RATE": "5%", "LLMGUARD_CACHE_AUDIT_RATE": "0.1"})
+    with pytest.raises(ConfigurationError, match="LLMGUARD_CACHE_AUDIT_CONCURRENCY"):
+        Settings(cache_audit_concurrency=0)
+    assert Settings.from_env({"LLMGUARD_CACHE_MAX_WRONG_RATE": "0.01", "LLMGUARD_CACHE_MODE": "shadow"}
+                             ).cache_max_wrong_rate == 0.01
+
+
+# -- shadow mode and audits through the stack --------------------------------------------------------------
+
+
+@pytest.fixture
+def demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: Path) -> Any:
+    """The demo app (its mock answering from an answers file, no delays) behind a Guard with ``settings``."""
+    monkeypatch.setenv("LLMGUARD_DEMO_ANSWERS", str(write_answers(tmp_path / "answers.csv")))
+    monkeypatch.setenv("LLMGUARD_DEMO_TTFT_MS", "0")
+    monkeypatch.setenv("LLMGUARD_DEMO_TOKEN_MS", "0")
+
+    def make(**settings: Any) -> Any:
+        from demo_app.app import create_app
+
+        return create_app(guarded=True, embedding_model_dir=str(model_dir), **settings)
+
+    return make
+
+
+@pytest.fixture
+async def shutdown_demo() -> Any:
+    apps: list[Any] = []
+    yield apps.append
+    for app in apps:
+        await app.state.guard.shutdown()
+
+
+async def post(c: httpx.AsyncClient, prompt: str) -> httpx.Response:
+    response = await c.post(CHAT, json=chat(prompt, model="mock-small"))
+    assert response.status_code == 200, response.text
+    return response
+
+
+@pytest.mark.model
+async def test_shadow_mode_asks_upstream_every_time_and_judges_would_hits(demo: Any, shutdown_demo: Any) -> None:
+    app = demo(cache_mode="shadow")
+    shutdown_demo(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://demo") as c:
+        statuses = [(await post(c, p)).headers for p in ANSWERS]
+        again = (await post(c, "What is the capital of France?")).headers  # an exact would-hit
+        await app.state.guard.auditor.drain()
+        stats = (await c.get("/stats")).json()
+    assert [h["x-llmguard-cache"] for h in [*statuses, again]] == ["miss"] * 5
+    assert [h["x-llmguard-shadow"] for h in statuses] == ["miss", "hit", "miss", "hit"]
+    assert again["x-llmguard-shadow"] == "exact"
+    assert app.state.calls == 5  # every request reached the mock
+    assert stats["cache"]["hit"] == 0
+    assert stats["shadow"] == {"would_hit": 2, "would_hit_wrong": 1, "judged": 2, "wrong_rate": 0.5,
+                               "wrong_rate_upper": stats["shadow"]["wrong_rate_upper"]}
+    assert 0.5 < stats["shadow"]["wrong_rate_upper"] < 1.0
+
+
+class SlowUpstream:
+    """An upstream that counts how many requests it serves at once, and can fail."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.calls = 0
+        self.now = 0
+        self.most = 0  # audits (they carry X-LLMGuard-Audit) upstream at once, at most
+        self.app = Starlette(routes=[Route(CHAT, self.endpoint, methods=["POST"])])
+
+    async def endpoint(self, request: Request) -> Response:
+        payload = await request.json()
+        self.calls += 1
+        audit = request.headers.get("x-llmguard-audit") == "1"
+        self.now += audit
+        self.most = max(self.most, self.now)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.now -= audit
+        text = "Paris is the capital of France."
+        return JSONResponse({"id": "c", "object": "chat.completion", "created": 1, "model": payload["model"],
+                             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                          "finish_reason": "stop"}],
+                             "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
+
+
+HITS = ["What's the capital city of France?", "what is the capital of france ?", "Capital of France?",
+        "Tell me the capital of France"]
+REWORDINGS = ["What's the capital city of France?", "what is the capital of france ?", "Capital of France?",
+              "Tell me the capital of France", "What is France's capital?", "Which city is the capital of France?"]
+
+
+@pytest.mark.model
+async def test_audits_never_exceed_their_concurrency(start_guard: Any, model_dir: Path) -> None:
+    upstream = SlowUpstream(delay=0.3)
+    guard: Guard = await start_guard(embedding_model_dir=str(model_dir), cache_audit_rate=1.0,
+                                     cache_audit_concurrency=2, stats_path="/stats")
+    app = guard.wrap(upstream.app)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        await post(c, "What is the capital of France?")
+        upstream.most = 0
+        served = await asyncio.gather(*(post(c, p) for p in REWORDINGS * 2))
+        hits = [r for r in served if r.headers["x-llmguard-cache"] == "hit"
+                and "x-llmguard-similarity" in r.headers]
+        assert guard.auditor is not None
+        await guard.auditor.drain()
+        stats = (await c.get("/stats")).json()
+    assert len(hits) >= 6  # semantic hits, each sampled for an audit
+    assert upstream.most == 2 and guard.auditor.max_in_flight == 2  # full, never over
+    audit = stats["audit"]
+    assert audit["audited"] + audit["skipped"] == len(hits)
+    assert audit["skipped"] > 0 and audit["audited"] >= 2 and audit["wrong"] == 0
+    assert audit["tokens"]["total"] == 8 * audit["audited"]  # audit spend, counted apart
+
+
+@pytest.mark.model
+async def test_audits_pause_while_the_failing_mock_fails_and_resume_after(demo: Any, shutdown_demo: Any) -> None:
+    app = demo(cache_audit_rate=1.0, cache_audit_pause_seconds=0.5)
+    shutdown_demo(app)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo") as c:
+        await post(c, "What is the capital of France?")
+        assert (await c.post("/mock/fault", json={"mode": "error"})).status_code == 200
+        before = app.state.calls
+        for prompt in HITS:  # hits served from the cache while the upstream fails
+            assert (await post(c, prompt)).headers["x-llmguard-cache"] == "hit"
+            await app.state.guard.auditor.drain()
+        failing_calls = app.state.calls - before
+        stats = (await c.get("/stats")).json()["audit"]
+        assert failing_calls == 1  # the first audit found the failure; the rest waited
+        assert stats["failed"] == 1 and stats["paused"] == len(HITS) - 1
+        await c.post("/mock/fault", json={"mode": "none"})
+        await asyncio.sleep(0.6)
+        await post(c, "What's the capital city of France?")  # listed in the answers: the same answer
+        await app.state.guard.auditor.drain()
+        after = (await c.get("/stats")).json()["audit"]
+    assert after["audited"] == 1 and after["wrong"] == 0  # resumed once the pause ran out
