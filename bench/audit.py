@@ -25,7 +25,6 @@ import asyncio
 import csv
 import functools
 import itertools
-import logging
 import os
 import random
 import statistics
@@ -273,7 +272,10 @@ async def main_async(args: argparse.Namespace) -> None:
 
     from asgi_llmguard.embedding.local import FastEmbedEmbedder
 
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    def quiet(logger: Any, name: str, event: Any) -> Any:
+        raise structlog.DropEvent  # no output; structlog.testing.capture_logs (the shadow runs) still sees events
+
+    structlog.configure(processors=[quiet])
     memoise_pair_model()
     model_dir = str(_pairs.MODEL_DIR)
     embedder = MemoEmbedder(FastEmbedEmbedder("sentence-transformers/all-MiniLM-L6-v2", model_dir, timeout=30))
