@@ -193,14 +193,20 @@ def _check_redis(settings: Settings, timeout: float) -> list[Outcome]:
     import redis
 
     started = time.perf_counter()
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    from .core.redis_cluster import plain_url
+
+    # a redis+cluster:// URL names one node like any other: PING it, and say which mode it runs in
+    client = redis.Redis.from_url(plain_url(settings.redis_url), socket_timeout=timeout,
+                                  socket_connect_timeout=timeout)
     try:
         client.ping()
+        cluster = bool(int(client.info("cluster").get("cluster_enabled", 0)))
     except Exception as exc:
         return [Outcome(name, False, f"Redis at {mask_url(settings.redis_url)} did not answer PING: {_why(exc)}")]
     finally:
         client.close()
-    return [Outcome(name, True, f"Redis answered PING in {_ms(started)}")]
+    mode = " (a Redis Cluster node: the cache spreads over its masters)" if cluster else ""
+    return [Outcome(name, True, f"Redis answered PING in {_ms(started)}{mode}")]
 
 
 def _check_request_log(settings: Settings, timeout: float) -> list[Outcome]:

@@ -109,6 +109,8 @@ class Settings:
     # Shared state
     redis_url: str | None = field(default=None, metadata=_env(_parse_optional_str))
     redis_prefix: str = field(default="llmguard:", metadata=_env(_parse_str))
+    # Redis Cluster: how many hash-tagged partitions the cache's namespaces are spread over
+    redis_cluster_partitions: int = field(default=64, metadata=_env(_parse_int))
     redis_timeout_ms: float = field(default=100.0, metadata=_env(_parse_float))
 
     # Which requests are guarded
@@ -267,7 +269,10 @@ def _validate(s: Settings) -> None:
              "'strict', 'balanced' or 'loose'", s.cache_strictness)
     if s.redis_url is not None:
         _require(isinstance(s.redis_url, str) and s.redis_url.split("://", 1)[0] in
-                 {"redis", "rediss", "unix"}, "redis_url", "a redis://, rediss:// or unix:// URL", s.redis_url)
+                 {"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"}, "redis_url",
+                 "a redis://, rediss://, unix://, redis+cluster:// or rediss+cluster:// URL", s.redis_url)
+    _require(_is_int(s.redis_cluster_partitions) and 1 <= s.redis_cluster_partitions <= 1024,
+             "redis_cluster_partitions", "an integer from 1 to 1024", s.redis_cluster_partitions)
     dsn = s.request_log_dsn
     if dsn is not None:  # the message never echoes a DSN: it may hold a password
         scheme = dsn.split("://", 1)[0] if isinstance(dsn, str) and "://" in dsn else None

@@ -37,9 +37,10 @@ from .streaming.middleware import SSEPassthroughMiddleware
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
     from prometheus_client import CollectorRegistry
-    from redis.asyncio import Redis
+    from redis.asyncio import Redis, RedisCluster
 
     from .cache.audit.auditor import Auditor
+    from .cache.cluster_sync import ClusterIndexSync
     from .cache.engine import CacheHost
     from .cache.index_sync import IndexSync
     from .cache.stores.base import CacheStore
@@ -60,6 +61,9 @@ BACKENDS: dict[str, str] = {
     "tracing": "asgi_llmguard.core.tracing:Tracing",  # LLMGUARD_TRACING (the otel extra)
     "request_log": "asgi_llmguard.observability.request_log:RequestLog",  # LLMGUARD_REQUEST_LOG_DSN (postgres)
     "redis": "asgi_llmguard.core.redis_client:connect",  # LLMGUARD_REDIS_URL
+    "redis_cluster": "asgi_llmguard.core.redis_cluster",  # LLMGUARD_REDIS_URL naming a Redis Cluster
+    "cache_store.cluster": "asgi_llmguard.cache.stores.cluster:ClusterCacheStore",  # ... on a cluster
+    "index_sync.cluster": "asgi_llmguard.cache.cluster_sync:ClusterIndexSync",  # ... on a cluster
     "cache_store.memory": "asgi_llmguard.cache.stores.memory:MemoryCacheStore",
     "cache_store.redis": "asgi_llmguard.cache.stores.redis:RedisCacheStore",  # LLMGUARD_REDIS_URL
     "index_sync": "asgi_llmguard.cache.index_sync:IndexSync",  # LLMGUARD_REDIS_URL with the semantic tier
@@ -87,7 +91,8 @@ UNVERIFIED_THRESHOLD = 0.9
 def backend(name: str) -> Any:
     """What ``name`` stands for in :data:`BACKENDS`, imported now (once: Python keeps the module)."""
     module, _, attribute = BACKENDS[name].partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    imported = importlib.import_module(module)
+    return getattr(imported, attribute) if attribute else imported
 
 
 class Guard:
@@ -127,9 +132,11 @@ class Guard:
         self._owns_redis = False
         self.cache: SemanticCache | None = None
         self.auditor: Auditor | None = None  # shadow mode, audits, the error budget (cache/audit/)
-        self.redis: Redis | None = None  # set it before startup to use an app's own client (Sentinel)
+        # Set it before startup to use an app's own client (Sentinel, or a RedisCluster of its own).
+        self.redis: Redis | RedisCluster | None = None
         self.redis_health = Health()  # one view of Redis for the cache and the limiter: fail fast, log once
-        self.index_sync: IndexSync | None = None  # keeps the local index in step with Redis
+        self._node_health: Any = None  # on a cluster: one Health per node (core/redis_cluster.NodeHealth)
+        self.index_sync: IndexSync | ClusterIndexSync | None = None  # keeps the local index in step with Redis
         self.metrics: Metrics | None = None
         self.tracing: Tracing | None = None  # OpenTelemetry spans (core/tracing.py); otel imported only if on
         if settings.tracing:  # otel missing: a ConfigurationError naming LLMGUARD_TRACING, now
@@ -177,8 +184,10 @@ class Guard:
                 await request_log.start()
                 self.request_log = request_log
             if self.redis is None:
-                self.redis = self._open_redis()
+                self.redis = await self._open_redis()
                 self._owns_redis = self.redis is not None
+            if self.cluster:
+                self._node_health = backend("redis_cluster").NodeHealth(self.redis)
             await self._check_redis()
             self.cache = await self._open_cache() if self.settings.cache_enabled else None
             self.limiter = self._open_limiter()
@@ -226,13 +235,35 @@ class Guard:
 
         return lifespan
 
-    def _open_redis(self) -> Redis | None:
-        """A client for ``LLMGUARD_REDIS_URL``; it connects on first use, so a Redis that is down
-        at startup does not stop the app (calls fail open and recover when Redis returns)."""
+    @property
+    def cluster(self) -> bool:
+        """Whether the guard's Redis is a Redis Cluster (its keys are then spread by hash tags)."""
+        return self.redis is not None and type(self.redis).__name__ == "RedisCluster"
+
+    async def _open_redis(self) -> Redis | RedisCluster | None:
+        """A client for ``LLMGUARD_REDIS_URL``: a ``RedisCluster`` when the URL says ``+cluster`` or the
+        server says ``cluster_enabled:1`` (core/redis_cluster.py). It connects on first use, so a
+        Redis that is down at startup does not stop the app (calls fail open and recover when it returns)."""
         url = self.settings.redis_url
         if url is None:
             return None
-        client: Redis = backend("redis")(url, timeout=self.settings.redis_timeout_ms / 1000)
+        timeout = self.settings.redis_timeout_ms / 1000
+        if url.startswith(("redis+cluster://", "rediss+cluster://")):
+            cluster: Redis | RedisCluster = backend("redis_cluster").connect_cluster(url, timeout=timeout)
+            return cluster
+        client: Redis = backend("redis")(url, timeout=timeout)
+        if url.startswith("unix://"):
+            return client
+        probe_timeout = max(1.0, timeout)
+        try:
+            found = await asyncio.wait_for(backend("redis_cluster").probe_cluster(client), probe_timeout)
+        except TimeoutError:
+            found = None
+        if found:
+            await client.aclose()
+            log.info("llmguard.redis_cluster_detected")
+            cluster = backend("redis_cluster").connect_cluster(url, timeout=timeout)
+            return cluster
         return client
 
     def _open_limiter(self) -> RateLimiter:
@@ -241,8 +272,10 @@ class Guard:
         store: RateLimitStore
         local: LocalShare | None = None
         if self.redis is not None:  # when Redis cannot decide, this replica's share of each limit does
+            node_health = None if self._node_health is None else self._node_health.for_key
             store = backend("limit_store.redis")(self.redis, prefix=settings.redis_prefix + "rl:",
-                                                 timeout=settings.redis_timeout_ms / 1000, health=self.redis_health)
+                                                 timeout=settings.redis_timeout_ms / 1000, health=self.redis_health,
+                                                 cluster=self.cluster, health_for=node_health)
             local = backend("local_share")(settings.rate_limit_local_share, backend("limit_store.memory")())
         else:
             store = backend("limit_store.memory")()
@@ -260,7 +293,14 @@ class Guard:
     async def _open_cache(self) -> SemanticCache:
         settings = self.settings
         store: CacheStore
-        if self.redis is not None:  # replicas share one cache through Redis
+        if self.redis is not None and self.cluster:  # namespaces spread over the cluster's partitions
+            store = backend("cache_store.cluster")(self.redis, prefix=settings.redis_prefix,
+                                                   partitions=settings.redis_cluster_partitions,
+                                                   timeout=settings.redis_timeout_ms / 1000,
+                                                   max_entries=settings.cache_max_entries,
+                                                   max_bytes=settings.cache_max_bytes,
+                                                   health_for=self._node_health.for_key)
+        elif self.redis is not None:  # replicas share one cache through Redis
             store = backend("cache_store.redis")(self.redis, prefix=settings.redis_prefix,
                                                  timeout=settings.redis_timeout_ms / 1000,
                                                  max_entries=settings.cache_max_entries,
@@ -292,7 +332,13 @@ class Guard:
             degraded = self.metrics.degraded
             cache.on_lookup_error = lambda part, exc: degraded.labels(part).inc()
         if index is not None and self.redis is not None:  # the store is the Redis one
-            self.index_sync = backend("index_sync")(cache, store, metrics=self.metrics, redis_url=settings.redis_url)
+            if self.cluster:  # one task per partition, on a connection of their own (or the app's cluster client)
+                self.index_sync = backend("index_sync.cluster")(
+                    cache, store, metrics=self.metrics, redis_url=settings.redis_url if self._owns_redis else None,
+                    client=None if self._owns_redis else self.redis)
+            else:
+                self.index_sync = backend("index_sync")(cache, store, metrics=self.metrics,
+                                                        redis_url=settings.redis_url)
             self.index_sync.start()
         self.auditor = self._open_auditor(cache)
         return cache

@@ -29,6 +29,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "redis_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.redis)
+        if {"cluster_url", "local_cluster"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[Any]:
+    """A real 3-master Redis Cluster on free ports, started once per session and stopped by PID after."""
+    from redis_cluster import LocalCluster
+
+    cluster = LocalCluster(masters=3)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(local_cluster: Any) -> Iterator[str]:
+    """The local cluster, emptied before and after the test (any node's URL: the guard finds the others)."""
+    local_cluster.flush()
+    yield local_cluster.url
+    local_cluster.flush()
 
 
 @pytest.fixture(scope="session")

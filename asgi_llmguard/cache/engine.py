@@ -258,8 +258,8 @@ class SemanticCache:
     async def store_answer(self, namespace: str, exact_key: str, prompt: str | None, answer: Answer,
                            vector: np.ndarray | None) -> CacheEntry:
         now = time.time()
-        entry = CacheEntry(id=await self.store.next_id(), namespace=namespace, exact_key=exact_key, prompt=prompt,
-                           answer=answer, vector=vector, created_at=now,
+        entry = CacheEntry(id=await self.store.next_id(namespace), namespace=namespace, exact_key=exact_key,
+                           prompt=prompt, answer=answer, vector=vector, created_at=now,
                            expires_at=now + self.settings.cache_ttl_seconds)
         for gone in await self.store.put(entry):
             self._unindex(gone)

@@ -18,6 +18,10 @@ and removal (:mod:`asgi_llmguard.cache.stores.redis`). Each replica runs one
 4. prunes expired entries (so their ``del`` events reach every replica) and, in
    one replica at a time, writes a new snapshot when enough has changed.
 
+On Redis Cluster, one task follows each partition of the cache (:mod:`.cluster_sync`): it is
+given the partition's store and the namespaces it owns, bootstraps, snapshots and rebuilds only
+those, and leaves the other partitions' namespaces in the shared index alone.
+
 Redis slow or down: the task backs off (up to ``MAX_BACKOFF``) and retries; requests are served as
 misses meanwhile (the store fails open). When Redis returns the task carries on
 from its position, or rebuilds when the check finds a gap.
@@ -36,7 +40,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,7 +53,7 @@ from .stores.base import StorageUnavailable
 from .stores.redis import RedisCacheStore
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from redis.asyncio import Redis, RedisCluster
 
     from ..core.types import LabelledCounter
     from .engine import SemanticCache
@@ -93,6 +97,8 @@ class IndexSync:
         *,
         metrics: SyncMetrics | None = None,
         redis_url: str | None = None,
+        client: Redis | RedisCluster | None = None,
+        owns: Callable[[str], bool] | None = None,
         batch: int = 500,
         check_interval: float = 1.0,
         prune_interval: float = 5.0,
@@ -105,13 +111,16 @@ class IndexSync:
         # With a URL the task has its own connection with a relaxed budget (10x the requests', at
         # least 1 s) and long blocking reads: a busy moment must not count as an outage. Without
         # one (an app's own client, e.g. Sentinel) it shares the requests' client and budget.
-        self._client: Redis | None = None
-        if redis_url is not None:
-            from ..core.redis_client import connect
-
+        # ``client``: such a connection, opened by the caller and shared (one per partition's task).
+        self._client: Redis | RedisCluster | None = None
+        self.owns = owns  # None: every namespace is this task's
+        if redis_url is not None or client is not None:
             budget = max(1.0, 10 * store.timeout)
-            self._client = connect(redis_url, timeout=budget)
-            store = RedisCacheStore(self._client, prefix=store.base_prefix, timeout=budget,
+            if client is None:
+                from ..core.redis_client import connect
+
+                client = self._client = connect(redis_url or "", timeout=budget)
+            store = RedisCacheStore(client, prefix=store.base_prefix, timeout=budget,
                                     max_entries=store.max_entries, max_bytes=store.max_bytes,
                                     stream_maxlen=store.stream_maxlen)
             self._block_ms = max(1, int(min(budget / 2, check_interval) * 1000))  # idle: check every interval
@@ -238,7 +247,7 @@ class IndexSync:
             elif op == b"del":
                 index.remove(fields[b"ns"].decode(), int(fields[b"id"]))
             elif op == b"flush":
-                index.clear()
+                _clear(index, self.owns)
             if count % 64 == 63:  # adds into an HNSW graph take a while: let requests in
                 await asyncio.sleep(0)
         self.events_applied += len(events)
@@ -283,7 +292,7 @@ class IndexSync:
             caught_up = await self._catch_up(*built)
         fresh = built[0]
         self.position, self.seq, replayed = caught_up
-        _adopt(self.index, fresh)
+        _adopt(self.index, fresh, self.owns)
         report = {"source": source, "entries": len(fresh), "replayed": replayed,
                   "seconds": round(time.perf_counter() - started, 3)}
         self.bootstraps.append(report)
@@ -302,22 +311,9 @@ class IndexSync:
             replayed += len(events)
             position = events[-1][0].decode()
 
-    async def _stream_head(self) -> tuple[str, int]:
-        """(last stream id, its seq), read together; ("0-0", seq) when the stream is empty."""
-        store = self.store
-
-        async def head() -> Any:
-            pipe = store.redis.pipeline(transaction=True)
-            pipe.get(store.key("seq"))
-            pipe.xrevrange(store.stream_key, count=1)
-            return await pipe.execute()
-
-        seq, last = await store.call(head, breaker=False)
-        return (last[0][0].decode() if last else "0-0"), int(seq or 0)
-
     async def _from_scan(self) -> tuple[VectorIndex, str, int]:
         """Every live entry's vector, read from Redis; the stream from before the scan replays what changed."""
-        position, seq = await self._stream_head()
+        position, seq = await self.store.head(breaker=False)
         groups: dict[str, tuple[list[int], list[npt.NDArray[np.float32]]]] = {}
         async for batch in self.store.live_ids(breaker=False):
             ids = [entry_id for entry_id, _ in batch]
@@ -348,7 +344,7 @@ class IndexSync:
         if not await store.call(lock, breaker=False):
             return False
         started = time.perf_counter()
-        position, seq, (header, payload) = self.position, self.seq, _serialise(self.index)
+        position, seq, (header, payload) = self.position, self.seq, _serialise(self.index, self.owns)
         generation = uuid.uuid4().hex[:12]
         budget = max(store.timeout, 5.0)
         pieces = [payload[i:i + _CHUNK] for i in range(0, len(payload), _CHUNK)] or [b""]
@@ -406,10 +402,28 @@ def _has(index: VectorIndex, namespace: str, key: int) -> bool:
     return key in (space.positions if isinstance(space, _Exact) else space.exact.positions)
 
 
-def _adopt(target: VectorIndex, source: VectorIndex) -> None:
-    """Give ``target`` (the object everyone holds) the contents of ``source``, in one step."""
-    target._namespaces = source._namespaces
-    target._size = source._size
+def _adopt(target: VectorIndex, source: VectorIndex, owns: Callable[[str], bool] | None = None) -> None:
+    """Give ``target`` (the object everyone holds) the contents of ``source``, in one step.
+
+    With ``owns``, only the namespaces it owns are replaced; the others' stay as they are.
+    """
+    if owns is None:
+        target._namespaces = source._namespaces
+        target._size = source._size
+        return
+    kept = {ns: space for ns, space in target._namespaces.items() if not owns(ns)}
+    kept.update(source._namespaces)
+    target._namespaces = kept
+    target._size = sum(len(space) for space in kept.values())
+
+
+def _clear(index: VectorIndex, owns: Callable[[str], bool] | None) -> None:
+    """A ``flush`` event: forget every namespace (of the partition, with ``owns``)."""
+    if owns is None:
+        index.clear()
+        return
+    for namespace in [ns for ns in index.namespaces() if owns(ns)]:
+        index.clear(namespace)
 
 
 def _units(matrix: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
@@ -443,12 +457,16 @@ async def _load(index: VectorIndex, namespace: str, keys: list[int], matrix: npt
     index._size += len(kept)
 
 
-def _serialise(index: VectorIndex) -> tuple[dict[str, Any], bytes]:
-    """(header, payload): per namespace its keys, then its unit matrix or its saved usearch graph."""
+def _serialise(index: VectorIndex, owns: Callable[[str], bool] | None = None) -> tuple[dict[str, Any], bytes]:
+    """(header, payload): per namespace its keys, then its unit matrix or its saved usearch graph.
+
+    With ``owns``, only the namespaces it owns (a cluster partition's)."""
     spaces: list[dict[str, Any]] = []
     parts: list[bytes] = []
     offset = 0
     for namespace, space in index._namespaces.items():
+        if owns is not None and not owns(namespace):
+            continue
         if isinstance(space, _Exact):
             keys = np.asarray(space.keys, dtype=np.uint64).tobytes()
             data = space.matrix[: len(space)].tobytes()

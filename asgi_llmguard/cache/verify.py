@@ -639,10 +639,49 @@ def only_numbers_differ(query: str, candidate: str) -> bool:
     return bool(a.numbers) and bool(b.numbers) and a.numbers != b.numbers and a.content == b.content
 
 
+# "per" joins two units; a bare "m" is metres to some writers and minutes to others ("2h35m").
+_UNIT_WORDS = (frozenset(_UNITS.values()) | frozenset(_CURRENCY_UNITS.values())) - {"per", "m"}
+_RATE_UNITS = {"mph": ("mi", "h"), "kmh": ("km", "h")}
+
+
+def _amount_units(tokens: tuple[str, ...]) -> dict[str, set[str]]:
+    """The units after each number: the unit itself and, for a rate, the rate, so "60 miles per hour",
+    "60 mph" and "60 miles an hour" share "mi" and "100 km/h" and "100 kilometres per hour" share "km/h"."""
+    units: dict[str, set[str]] = {}
+    for i in range(len(tokens) - 1):
+        if not tokens[i][0].isdigit() or tokens[i + 1] not in _UNIT_WORDS:
+            continue
+        unit = tokens[i + 1]
+        found = units.setdefault(tokens[i], set())
+        if unit in _RATE_UNITS:
+            base, per = _RATE_UNITS[unit]
+            found.update((base, f"{base}/{per}"))
+            continue
+        found.add(unit)
+        rest = tokens[i + 2 : i + 4]
+        if rest and rest[0] in _UNIT_WORDS:  # "km/h" reads as "km h"
+            found.add(f"{unit}/{rest[0]}")
+        elif len(rest) == 2 and rest[0] == "per" and rest[1] in _UNIT_WORDS:
+            found.add(f"{unit}/{rest[1]}")
+    return units
+
+
+def units_differ(query: str, candidate: str) -> bool:
+    """Whether one amount carries a different unit on each side: "$100 in yen" / "€100 in yen", "5 km" /
+    "5 mi". Units are compared after their spellings are made one ("5 km" = "5 kilometres" = "5 kms",
+    "$100" = "100 dollars", "60 mph" = "60 miles per hour"), and only known units count, so "5 apples" /
+    "5 pears" is left to the combiner."""
+    a, b = _parse(query), _parse(candidate)
+    if not a.numbers or not b.numbers:
+        return False
+    units_a, units_b = _amount_units(a.tokens), _amount_units(b.tokens)
+    return any(number in units_a and not (units & units_a[number]) for number, units in units_b.items())
+
+
 def hard_rule_refusal(query: str, candidate: str) -> str | None:
     """The reason a hard rule refuses the pair before the combiner sees it, or None: codes, operators,
     numbers alone or kinds of question that differ."""
-    if identifiers_differ(query, candidate) or only_numbers_differ(query, candidate):
+    if identifiers_differ(query, candidate) or only_numbers_differ(query, candidate) or units_differ(query, candidate):
         return "numbers_differ"
     if symbols_differ(query, candidate):
         return "symbols_differ"

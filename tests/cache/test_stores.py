@@ -24,6 +24,22 @@ async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[StoreFacto
     if request.param == "memory":
         yield lambda **bounds: MemoryCacheStore(**{"max_entries": 100, "max_bytes": 10**7, **bounds})
         return
+    if request.param == "cluster":
+        from asgi_llmguard.cache.stores.cluster import ClusterCacheStore
+        from asgi_llmguard.core.redis_cluster import connect_cluster
+
+        cluster = connect_cluster(request.getfixturevalue("cluster_url"), timeout=2.0)
+        await cluster.initialize()  # the slot map, read once before a burst (as the Guard does at startup)
+
+        def make_cluster(**bounds: int) -> ClusterCacheStore:
+            # Each of the 4 partitions enforces a quarter of the bounds; the bound tests use one namespace.
+            merged = {name: value * 4 for name, value in {"max_entries": 100, "max_bytes": 10**7, **bounds}.items()}
+            return ClusterCacheStore(cluster, prefix="twins:", timeout=2.0, partitions=4,
+                                     **merged)  # type: ignore[arg-type]
+
+        yield make_cluster
+        await cluster.aclose()
+        return
     from redis.asyncio import Redis
 
     from asgi_llmguard.cache.stores.redis import RedisCacheStore
@@ -43,7 +59,7 @@ async def entry(store: CacheStore, ns: str = "ns", key: str = "k", *, prompt: st
                 text: str = "answer", ttl: float = 60.0, vector: bool = True) -> CacheEntry:
     now = time.time()
     vec = np.arange(1, 5, dtype=np.float32) if vector else None
-    return CacheEntry(id=await store.next_id(), namespace=ns, exact_key=f"{ns}:{key}", prompt=prompt,
+    return CacheEntry(id=await store.next_id(ns), namespace=ns, exact_key=f"{ns}:{key}", prompt=prompt,
                       answer=Answer(text=text, usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
                                     model="m"),
                       vector=vec, created_at=now, expires_at=now + ttl)
@@ -58,7 +74,7 @@ async def stored(store: CacheStore, *args: Any, **kwargs: Any) -> CacheEntry:
 class TestCacheStoreTwins:
     async def test_ids_are_unique_and_increasing(self, make_store: StoreFactory) -> None:
         store = make_store()
-        ids = [await store.next_id() for _ in range(5)]
+        ids = [await store.next_id("ns") for _ in range(5)]
         assert ids == sorted(set(ids))
 
     async def test_put_then_get_returns_the_same_entry(self, make_store: StoreFactory) -> None:
@@ -166,6 +182,6 @@ class TestCacheStoreTwins:
         assert await store.count() == 0
         assert await store.get(made[0].id) is None
         assert await store.get_exact(made[0].exact_key) is None
-        assert await store.next_id() > made[-1].id
+        assert await store.next_id("ns") > made[-1].id
         again = await stored(store, key="0")
         assert await store.get(again.id) is not None

@@ -23,6 +23,7 @@ from asgi_llmguard.cache.verify import (
     STRICTNESS_LEVELS,
     Verdict,
     Verifier,
+    hard_rule_refusal,
     pair_features,
 )
 
@@ -90,10 +91,12 @@ TRAPS_BY_CATEGORY = [
     ("How much does gpt-4o cost per token?", "How much does gpt-4o-mini cost per token?", "numbers_differ"),
     ("Is CO dangerous to breathe?", "Is CO2 dangerous to breathe?", "numbers_differ"),  # a name, with a number
     ("How much is $100 in yen?", "How much is €100 in yen?", "numbers_differ"),  # currency signs are units
+    ("Is 30 mph fast for a bicycle?", "Is 30 km/h fast for a bicycle?", "numbers_differ"),  # one amount, two units
     ("Wie viele Einwohner hat Berlin?", "Wie viele Einwohner hat München?", "entity"),  # words of any script
     ("Ist es sicher, Ibuprofen mit Alkohol zu nehmen?", "Ist es nicht sicher, Ibuprofen mit Alkohol zu nehmen?",
      "negation"),
     ("When did the Berlin Wall fall?", "Where did the Berlin Wall fall?", "question_type"),
+    # "how" is asked loosely, so the asks rule leaves how/why to the combiner and the pair model.
     ("How should I store fresh basil?", "Why should I store fresh basil?", "question_type"),
     # Operators and code: the word features read letters and digits only; the symbol rule reads the rest.
     ("What does this print in Python: print(7 + 2)", "What does this print in Python: print(7 - 2)", "symbols_differ"),
@@ -112,13 +115,41 @@ def test_near_duplicates_with_different_answers_are_refused_with_a_reason(
     hit, _sim, verdict = served(verifier, cosine, query, cached)
     assert not hit
     assert not verdict.accepted, "the verifier itself must refuse, whatever the cosine"
-    if reason in HARD_RULES:  # refused before the combiner, with the rule's name
+    if reason in HARD_RULES and query not in LEFT_TO_COMBINER:  # refused before the combiner, with the rule's name
         assert verdict.reason == reason and verdict.score == 0.0
     else:  # the combiner blames the signal that pushed hardest: the difference itself or the pair model
         assert verdict.reason in (reason, PAIR_MODEL, "low_score"), verdict
 
 
 HARD_RULES = ("numbers_differ", "symbols_differ", "question_type")
+LEFT_TO_COMBINER = {"How should I store fresh basil?"}
+
+# Spellings of one amount that the hard rules must read alike (checked without the model).
+SAME_AMOUNTS = [
+    ("Convert 5 km to miles", "How many miles is 5 kilometres?"),
+    ("What's 30 mph in km/h?", "convert 30 miles per hour to kilometers per hour"),
+    ("What is 100 dollars in euros?", "Convert $100 to euros"),
+    ("Sales rose 37 percent to 1.76 billion euros", "Sales rose 37 per cent to 1.76 billion euros"),
+    ("Convert 100 km/h to mph.", "100 kilometres per hour in miles per hour?"),
+    ("A worker earns $18 an hour. Weekly pay for 37.5 hours?", "Weekly pay at $18 per hour for 37.5 hours?"),
+    ("Twenty five percent of 80?", "What is 25% of 80?"),
+]
+
+
+@pytest.mark.parametrize(("query", "cached"), SAME_AMOUNTS)
+def test_hard_rules_read_spellings_of_one_amount_alike(query: str, cached: str) -> None:
+    assert hard_rule_refusal(query, cached) is None
+    assert hard_rule_refusal(cached, query) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [("How much is $100 in yen?", "How much is €100 in yen?"), ("Drive 60 km", "Drive 60 mi"),
+     ("Is 30 mph fast?", "Is 30 km/h fast?"), ("Convert 5 km to miles", "Convert 8 km to miles")],
+)
+def test_hard_rules_refuse_another_amount(query: str, cached: str) -> None:
+    assert hard_rule_refusal(query, cached) == "numbers_differ"
+    assert hard_rule_refusal(cached, query) == "numbers_differ"
 
 
 REWORDINGS = [

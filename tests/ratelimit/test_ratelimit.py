@@ -49,6 +49,16 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[RateLimitStore]
     if request.param == "memory":
         yield MemoryRateLimitStore()
         return
+    if request.param == "cluster":
+        from asgi_llmguard.core.redis_cluster import connect_cluster
+
+        cluster = connect_cluster(request.getfixturevalue("cluster_url"), timeout=2.0)
+        await cluster.initialize()  # the slot map, read once before a burst (as the Guard does at startup)
+        try:
+            yield RedisRateLimitStore(cluster, prefix="test:rl:", timeout=2.0, cluster=True)
+        finally:
+            await cluster.aclose()
+        return
     from redis.asyncio import Redis
 
     client = Redis.from_url(request.getfixturevalue("redis_url"))
@@ -215,13 +225,13 @@ Stack = tuple[httpx.AsyncClient, Guard, FakeLLM]
 @pytest.fixture(params=ALL_STORAGES)
 async def make_stack(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Any]]:
     """Build the whole stack around a FakeLLM, in memory or on the real Redis."""
-    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    redis_url = request.getfixturevalue(request.param + "_url") if request.param in ("redis", "cluster") else None
     opened: list[tuple[httpx.AsyncClient, Guard]] = []
 
     async def make(limit_overrides: Any = None, **settings: Any) -> Stack:
         settings.setdefault("cache_enabled", False)
         settings.setdefault("rate_limit_window_seconds", HOUR)
-        if request.param == "redis":
+        if request.param in ("redis", "cluster"):
             settings.setdefault("redis_url", redis_url)
             # these tests are about decisions: a busy machine opening the first connection must
             # not make them fail open (that has its own tests below)

@@ -39,7 +39,9 @@ class StorageUnavailable(LLMGuardError):
 
 
 class CacheStore(Protocol):
-    async def next_id(self) -> int: ...
+    async def next_id(self, namespace: str | None = None) -> int:
+        """A new entry id; the cluster store numbers ids per partition, so it needs the entry's namespace."""
+        ...
 
     async def put(self, entry: CacheEntry) -> list[CacheEntry]:
         """Store ``entry``; returns the entries evicted (or replaced) to make room."""

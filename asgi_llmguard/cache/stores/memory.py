@@ -19,7 +19,7 @@ class MemoryCacheStore:
         self._bytes = 0
         self._ids = itertools.count(1)
 
-    async def next_id(self) -> int:
+    async def next_id(self, namespace: str | None = None) -> int:
         return next(self._ids)
 
     async def put(self, entry: CacheEntry) -> list[CacheEntry]:

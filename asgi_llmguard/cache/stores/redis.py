@@ -1,8 +1,8 @@
 """The shared cache store: entries in Redis, the source of truth for every replica.
 
-Keys, all under ``{prefix}cache:`` (the prefix lets several apps share one Redis;
-give it a hash tag, e.g. ``{llmguard}:``, on Redis Cluster so that every key
-lands in one slot, as the Lua scripts need):
+Keys, all under ``{prefix}cache:`` (the prefix lets several apps share one Redis). On Redis
+Cluster, :mod:`.cluster` runs one such store per *partition*, whose prefix is a hash tag
+(``{llmguard:c07}:``), so every key of a partition lands in one slot as the Lua scripts need:
 
 - ``e:{id}``   a hash per entry: namespace, exact key, prompt, answer JSON, vector
   bytes (float32), created and expiry times; it expires with the entry (PEXPIREAT).
@@ -44,8 +44,10 @@ from ...core.redis_client import is_outage
 from .base import CacheEntry, StorageUnavailable
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from redis.asyncio import Redis, RedisCluster
     from redis.commands.core import AsyncScript
+
+    AnyRedis = Redis | RedisCluster
 
 __all__ = ["RedisCacheStore", "StorageUnavailable"]
 
@@ -177,6 +179,12 @@ redis.call('XADD', ARGV[1] .. 'stream', 'MAXLEN', '~', ARGV[2], '*', 'op', 'flus
 return 1
 """
 
+# (last stream id, seq), read together: a reader that starts from there misses nothing and sees no gap.
+_HEAD = """
+local last = redis.call('XREVRANGE', ARGV[1] .. 'stream', '+', '-', 'COUNT', 1)
+return {redis.call('GET', ARGV[1] .. 'seq') or '0', last[1] and last[1][1] or '0-0'}
+"""
+
 # Ids stay unique across a Redis restart that lost the counter: a new counter starts at the
 # server's clock in ms times 1024, above every id handed out before (and below 2**53).
 _NEXT_ID = """
@@ -199,7 +207,7 @@ class RedisCacheStore:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: AnyRedis,
         *,
         prefix: str = "llmguard:",
         timeout: float = 0.1,
@@ -207,6 +215,7 @@ class RedisCacheStore:
         max_bytes: int = 64 * 1024 * 1024,
         stream_maxlen: int = 100_000,
         health: Health | None = None,
+        health_for: Callable[[str], Health] | None = None,
     ) -> None:
         from redis.exceptions import RedisError
 
@@ -217,7 +226,8 @@ class RedisCacheStore:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.stream_maxlen = stream_maxlen
-        self.health = health if health is not None else Health()
+        self._health = health if health is not None else Health()
+        self._health_for = health_for  # on a cluster: the health of the node that holds this store's slot
         self.origin = uuid.uuid4().hex[:16]  # tells this process's own stream events from others'
         self.stream_key = self.prefix + "stream"
         self.failures = 0
@@ -226,11 +236,16 @@ class RedisCacheStore:
         for name, source in (("put", _PUT), ("get", _GET), ("touch", _TOUCH), ("get_exact", _GET_EXACT),
                              ("delete", _DELETE),
                              ("delete_namespace", _DELETE_NAMESPACE), ("prune", _PRUNE), ("next_id", _NEXT_ID),
-                             ("flush_event", _FLUSH_EVENT)):
+                             ("flush_event", _FLUSH_EVENT), ("head", _HEAD)):
             self._scripts[name] = redis.register_script(source)
 
     def key(self, name: str) -> str:
         return self.prefix + name
+
+    @property
+    def health(self) -> Health:
+        """What calls report to: the one Redis's health, or on a cluster the current node's."""
+        return self._health if self._health_for is None else self._health_for(self.key("m"))
 
     # -- the time budget ---------------------------------------------------------------------------
 
@@ -263,7 +278,7 @@ class RedisCacheStore:
 
     # -- CacheStore --------------------------------------------------------------------------------
 
-    async def next_id(self) -> int:
+    async def next_id(self, namespace: str | None = None) -> int:
         return int(await self._script("next_id"))
 
     async def put(self, entry: CacheEntry) -> list[CacheEntry]:
@@ -347,6 +362,11 @@ class RedisCacheStore:
                 yield [(int(k), v.decode().split(":", 1)[1]) for k, v in found.items()]
             if cursor == 0:
                 return
+
+    async def head(self, *, breaker: bool = True) -> tuple[str, int]:
+        """(last stream id, its seq), read together; ("0-0", seq) when the stream is empty."""
+        seq, last = await self._script("head", breaker=breaker)
+        return (last.decode() if isinstance(last, bytes) else str(last)), int(seq)
 
     async def _scan(self, pattern: str) -> AsyncIterator[list[Any]]:
         cursor = 0
