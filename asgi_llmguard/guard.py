@@ -77,6 +77,7 @@ BACKENDS: dict[str, str] = {
     # LLMGUARD_CACHE_MODE=shadow, LLMGUARD_CACHE_AUDIT_RATE, LLMGUARD_CACHE_MAX_WRONG_RATE
     "auditor": "asgi_llmguard.cache.audit.auditor:Auditor",
     "audit_budget": "asgi_llmguard.cache.audit.budget:ErrorBudget",
+    "audit_grid": "asgi_llmguard.cache.audit.budget:default_grid",
     "audit_store.memory": "asgi_llmguard.cache.audit.budget:MemoryOutcomeStore",
     "audit_store.redis": "asgi_llmguard.cache.audit.budget:RedisOutcomeStore",
     "audit_judge.embedding": "asgi_llmguard.cache.audit.judge:EmbeddingJudge",
@@ -358,7 +359,7 @@ class Guard:
             min(p.cut for p in verifier.points.values()) if verifier is not None else default_cut)
         store = (backend("audit_store.redis")(self.redis, s.redis_prefix) if self.redis is not None
                  else backend("audit_store.memory")())
-        grid = tuple(round(floor + i * 0.5, 4) for i in range(16))
+        grid = backend("audit_grid")(floor, default_cut)
         budget = backend("audit_budget")(store, default_cut=default_cut, target=s.cache_max_wrong_rate, grid=grid)
         judge = backend("audit_judge.embedding")(cache.embedder, s.cache_audit_judge_threshold)
         metrics = self.metrics

@@ -73,25 +73,51 @@ async def test_embedding_judge_tells_rewordings_from_other_answers(start_guard: 
 # -- the error budget --------------------------------------------------------------------------------------
 
 
-async def test_budget_tightens_on_wrong_hits_and_loosens_on_clean_ones_within_the_floor() -> None:
+async def test_budget_starts_at_the_default_cut_and_tightens_step_by_step_past_a_wrong_answer() -> None:
     budget = ErrorBudget(MemoryOutcomeStore(), default_cut=1.5, target=0.02, grid=GRID)
-    assert math.isinf(budget.cut_for("ns"))  # nothing judged yet: no semantic hit is trusted
-    for _ in range(300):  # every would-hit so far scored 4 and was right
-        await budget.record("ns", z=4.0, wrong=False, kind="probe")
-    assert budget.cut_for("ns") == 0.5  # no evidence of risk anywhere: the floor
-    for _ in range(300):  # then low scores turn out wrong one time in eight
-        await budget.record("ns", z=1.0, wrong=False, kind="audit")
+    assert budget.cut_for("ns") == 1.5  # nothing judged yet: the strictness point's own cut, serving
+    for _ in range(20):
+        await budget.record("ns", z=3.0, wrong=False, kind="audit")
+    assert budget.cut_for("ns") == 1.5  # a clean record is no reason to tighten, nor yet to loosen
+    await budget.record("ns", z=2.2, wrong=True, kind="audit")
+    assert budget.cut_for("ns") == 2.5  # 1 in 21 at 1.5 and 2.0: over 2%; 2.5 leaves the wrong one out
+    await budget.record("ns", z=6.0, wrong=True, kind="audit")  # confidently wrong: nothing below 6.5 holds
+    assert budget.cut_for("ns") == 6.5
+    await budget.record("ns", z=9.0, wrong=True, kind="audit")  # above the tightest grid cut: serve nothing
+    assert math.isinf(budget.cut_for("ns"))
+    for _ in range(400):  # much clean evidence at the default cut: its bound (3 in 423) falls under 2%
+        await budget.record("ns", z=1.7, wrong=False, kind="probe")
+    assert wilson_upper(3, 423) <= 0.02 and budget.cut_for("ns") == 1.5
+    assert budget.cut_for("other") == 1.5  # per namespace
+
+
+async def test_budget_loosens_to_the_floor_only_on_enough_clean_evidence_there() -> None:
+    budget = ErrorBudget(MemoryOutcomeStore(), default_cut=1.5, target=0.02, grid=GRID)
+    for _ in range(100):  # probes: candidates refused at 1.5, accepted at the floor, and right
+        await budget.record("ns", z=1.0, wrong=False, kind="probe")
+    assert budget.cut_for("ns") == 1.5  # 0 in 100 still bounds the rate at 2.6%: not enough to loosen
+    for _ in range(50):
+        await budget.record("ns", z=1.0, wrong=False, kind="probe")
+    assert wilson_upper(0, 150) <= 0.02 and budget.cut_for("ns") == 1.0  # only as far as the evidence goes
+    for _ in range(150):
+        await budget.record("ns", z=0.6, wrong=False, kind="probe")
+    assert budget.cut_for("ns") == 0.5  # the floor, never below it
     for _ in range(40):
-        await budget.record("ns", z=1.0, wrong=True, kind="audit")
-    assert budget.cut_for("ns") == 1.5  # tightened past the wrong band, no further
-    for _ in range(3000):  # much clean evidence in that band: its rate falls under the target
-        await budget.record("ns", z=1.2, wrong=False, kind="probe")
-    assert budget.cut_for("ns") == 0.5  # loosened again, to the floor and never below it
+        await budget.record("ns", z=0.6, wrong=True, kind="probe")
+    assert budget.cut_for("ns") == 1.0  # the band that turned out wrong is given up again
     await budget.record("ns", z=0.1, wrong=True, kind="probe")  # below the floor: not counted
     view = await budget.refresh("ns")
-    assert sum(v for k, v in view.counts.items() if k.startswith("w")) - view.get("wrong") == 40
-    assert view.get("audited") == 340 and view.get("wrong") == 40
-    assert math.isinf(budget.cut_for("other"))  # per namespace
+    assert sum(v for k, v in view.counts.items() if k.startswith("w")) == 40
+    assert view.get("audited") == 0
+
+
+async def test_budget_without_a_target_counts_and_keeps_the_default_cut() -> None:
+    budget = ErrorBudget(MemoryOutcomeStore(), default_cut=1.5, target=None, grid=GRID)
+    for _ in range(5):
+        await budget.record("ns", z=3.0, wrong=True, kind="audit")
+    assert budget.cut_for("ns") == 1.5
+    view = await budget.refresh("ns")
+    assert view.get("audited") == 5 and view.get("wrong") == 5
 
 
 async def test_budget_state_is_shared_by_replicas_through_redis() -> None:
@@ -108,13 +134,13 @@ async def test_budget_state_is_shared_by_replicas_through_redis() -> None:
         await one.record("ns", z=3.0, wrong=True, kind="audit")
         view = await two.refresh("ns")
         assert view.get("audited") == 201 and view.get("wrong") == 1
-        assert math.isinf(two.cut_for("ns"))  # 1 in 201: the bound (2.1%) is over the 2% target
+        assert two.cut_for("ns") == 3.5  # 1 in 201: the bound (2.1%) is over 2% up to the wrong one's z
         for _ in range(200):
             await two.record("ns", z=3.0, wrong=False, kind="audit")
         await one.refresh("ns")
-        assert one.cut_for("ns") == two.cut_for("ns") == 0.5  # each replica's audits count for both
+        assert one.cut_for("ns") == two.cut_for("ns") == 1.5  # each replica's audits count for both: 1 in 401
         summary = await one.summary()
-        assert summary["ns"]["audited"] == 401 and summary["ns"]["wrong"] == 1 and summary["ns"]["cut"] == 0.5
+        assert summary["ns"]["audited"] == 401 and summary["ns"]["wrong"] == 1 and summary["ns"]["cut"] == 1.5
     finally:
         for c in clients:
             await c.aclose()

@@ -7,12 +7,20 @@ has an answer, and the miss's fresh answer tells whether it would have been righ
 counted in bins of ``z`` over a grid of cut-offs; the wrong-hit rate a cut ``c`` would give is the
 share of wrong observations among those with ``z >= c``, with a Wilson upper bound.
 
-With ``LLMGUARD_CACHE_MAX_WRONG_RATE`` set, a namespace serves at the loosest cut on the grid whose
-upper bound is within the target. With too few observations no cut qualifies and the namespace
-serves no semantic hit (the exact tier still does): it tightens until its bound is back under, and
-loosens, never below the floor, as clean observations come in. This is vCache's idea (a decision
-threshold learned online from observed outcomes, under an error rate the user sets; Schroeder et
-al., ICLR 2026) at the namespace's grain, with a bound instead of a fitted curve.
+With ``LLMGUARD_CACHE_MAX_WRONG_RATE`` set, a namespace starts at the strictness point's own cut
+(``Verifier.cut``) and serves. It *tightens*, one grid step at a time, while the observations at its
+cut include a wrong one and their Wilson upper bound exceeds the target, until the bound is back
+under (or no cut on the grid is: then it serves no semantic hit until clean evidence comes in). A
+clean record is no evidence against a cut: without that rule a namespace would tighten on its first
+right answer (1 of 1 right still bounds the wrong rate at 73%) and never serve, which is what the
+first version did. It *loosens* below where it stands, never below the floor, only when a looser
+cut's observations put its upper bound under the target (0 wrong needs about 3/target of them) and
+each band it opens, one grid step at a time, holds at least ``MIN_BAND`` observations of its own,
+wrong no more often than the target (clean evidence at high scores says little about the band below).
+The cut is a function of the counts alone, so replicas sharing the counts agree on it. This is
+vCache's idea (a decision threshold learned online from observed outcomes, under an error rate the
+user sets; Schroeder et al., ICLR 2026) at the namespace's grain, with a bound instead of a fitted
+curve, starting from the offline-tuned cut instead of from nothing.
 
 The counts live in a small store: a dict in one process, Redis hashes shared by replicas (each
 replica reads them back at most every ``refresh_seconds``).
@@ -34,6 +42,9 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 FIELDS = ("audited", "wrong", "would_hit", "would_hit_wrong", "unjudged")
+# Loosening opens a band of scores (one grid step) no hit was served from: it must hold this many observations
+# of its own (wrong no more often than the target), not ride on clean evidence from higher scores alone.
+MIN_BAND = 30
 MAX_VIEWS = 10_000  # namespaces a process keeps a view of (least recently used dropped)
 
 
@@ -93,9 +104,13 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def default_grid(floor: float, step: float = 0.5, levels: int = 16) -> tuple[float, ...]:
-    """Cut-offs from ``floor`` upwards (log-odds of the verifier's combiner)."""
-    return tuple(round(floor + i * step, 4) for i in range(levels))
+def default_grid(floor: float, default_cut: float | None = None, step: float = 0.5,
+                 levels: int = 16) -> tuple[float, ...]:
+    """Cut-offs from ``floor`` upwards (log-odds of the verifier's combiner), the default cut among them."""
+    grid = {round(floor + i * step, 4) for i in range(levels)}
+    if default_cut is not None and default_cut >= floor:
+        grid.add(round(default_cut, 4))
+    return tuple(sorted(grid))
 
 
 @dataclass
@@ -117,7 +132,7 @@ class ErrorBudget:
     """
 
     def __init__(self, store: OutcomeStore, *, default_cut: float, target: float | None,
-                 grid: Sequence[float], refresh_seconds: float = 1.0) -> None:
+                 grid: Sequence[float], refresh_seconds: float = 1.0, min_band: int = MIN_BAND) -> None:
         if list(grid) != sorted(grid) or not grid:
             raise ValueError("the cut-off grid must be a non-empty increasing sequence")
         self.store = store
@@ -125,6 +140,9 @@ class ErrorBudget:
         self.target = target
         self.grid = tuple(grid)
         self.refresh_seconds = refresh_seconds
+        self.min_band = min_band
+        # Where a namespace starts: the default cut's place on the grid (the first grid cut at or above it).
+        self._start = next((i for i, c in enumerate(self.grid) if c >= default_cut - 1e-9), len(self.grid) - 1)
         self._views: OrderedDict[str, NamespaceOutcomes] = OrderedDict()
         self._refreshing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -146,17 +164,30 @@ class ErrorBudget:
         return view.cut
 
     def choose(self, counts: Mapping[str, int]) -> float:
-        """The loosest grid cut whose wrong-rate upper bound is within the target; inf when none is."""
+        """The cut a namespace with these counts is held to (see the module's docstring); inf: none."""
         if self.target is None:
             return self.default_cut
+        target = self.target
+        n = [0] * len(self.grid)  # observations with z >= grid[i]
+        w = [0] * len(self.grid)
         n_total = w_total = 0
-        best = math.inf
-        for i in range(len(self.grid) - 1, -1, -1):  # tightest first, accumulating z >= grid[i]
+        for i in range(len(self.grid) - 1, -1, -1):
             n_total += counts.get(f"n{i}", 0)
             w_total += counts.get(f"w{i}", 0)
-            if n_total and wilson_upper(w_total, n_total) <= self.target:
-                best = self.grid[i]
-        return best
+            n[i], w[i] = n_total, w_total
+        i = self._start
+        while w[i] and wilson_upper(w[i], n[i]) > target:  # tighten, a step at a time, until back under
+            i += 1
+            if i == len(self.grid):
+                i = -1  # even the tightest cut has served wrong answers beyond the budget
+                break
+        for j in range(len(self.grid) - 1 if i < 0 else i - 1, -1, -1):  # loosen, a step at a time
+            band_n = n[j] - (n[j + 1] if j + 1 < len(self.grid) else 0)
+            band_w = w[j] - (w[j + 1] if j + 1 < len(self.grid) else 0)
+            if (wilson_upper(w[j], n[j]) > target or band_n < self.min_band or band_w > target * band_n):
+                break
+            i = j
+        return math.inf if i < 0 else self.grid[i]
 
     def _bin(self, z: float) -> int | None:
         if z < self.grid[0]:
@@ -200,7 +231,7 @@ class ErrorBudget:
     def _view(self, namespace: str) -> NamespaceOutcomes:
         view = self._views.get(namespace)
         if view is None:
-            view = NamespaceOutcomes(cut=self.default_cut if self.target is None else math.inf)
+            view = NamespaceOutcomes(cut=self.default_cut if self.target is None else self.choose({}))
             self._views[namespace] = view
             if len(self._views) > MAX_VIEWS:
                 self._views.popitem(last=False)
