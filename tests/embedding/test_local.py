@@ -334,3 +334,25 @@ def test_usearch_imported_before_onnxruntime_does_not_crash(model_dir: Path) -> 
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+
+
+async def test_idle_texts_wait_behind_every_request_text_and_still_get_embedded(embedder: FastEmbedEmbedder) -> None:
+    done: list[str] = []
+
+    async def one(name: str, idle: bool) -> np.ndarray:
+        embed = embedder.embed_when_idle if idle else embedder.embed
+        vector = await embed(f"text number {name}", timeout=30)
+        done.append(name)
+        return vector
+
+    with embedder._cond:  # the worker cannot take anything until every text below is queued
+        idle = [asyncio.create_task(one(f"idle {i}", True)) for i in range(4)]
+        await asyncio.sleep(0)
+        request = asyncio.create_task(one("request", False))
+        await asyncio.sleep(0)
+        assert embedder.stats().idle_pending == 4 and embedder.stats().pending == 1
+    vectors = await asyncio.gather(request, *idle)
+    assert done[0] == "request"  # queued last, embedded first
+    assert embedder.stats().idle_embedded == 4 and embedder.stats().idle_pending == 0
+    alone = await embedder.embed("text number idle 2", timeout=30)
+    assert float(np.dot(alone, vectors[3])) > 0.999  # an idle text gets the same vector as a request's

@@ -53,9 +53,12 @@ class EmbeddingJudge:
             return Judgement(True, 1.0, "exact")
         if self.embedder is None:
             return None
+        # The embedder's low-priority path when it has one (FastEmbedEmbedder.embed_when_idle): a judge's
+        # texts wait behind every request's, so audits never delay a served hit.
+        embed = getattr(self.embedder, "embed_when_idle", None) or self.embedder.embed
         try:
-            a = await self.embedder.embed(served, timeout=self.timeout)
-            b = await self.embedder.embed(fresh, timeout=self.timeout)
+            a = await embed(served, timeout=self.timeout)
+            b = await embed(fresh, timeout=self.timeout)
         except Exception:  # the embedder is busy or down: this comparison is left unjudged
             return None
         cosine = float(np.dot(a, b) / (float(np.linalg.norm(a) * np.linalg.norm(b)) or 1.0))
