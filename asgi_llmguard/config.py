@@ -141,6 +141,7 @@ class Settings:
     cache_audit_pause_seconds: float = field(default=5.0, metadata=_env(_parse_float))
     cache_audit_judge: Literal["embedding", "llm"] = field(default="embedding", metadata=_env(_parse_str))
     cache_audit_judge_threshold: float = field(default=0.9, metadata=_env(_parse_float))
+    cache_audit_judge_model: str | None = field(default=None, metadata=_env(_parse_optional_str))
     cache_max_wrong_rate: float | None = field(default=None, metadata=_env(_parse_optional_float))
     cache_cut_floor: float | None = field(default=None, metadata=_env(_parse_optional_float))
 
@@ -323,8 +324,8 @@ def _validate_audit(s: Settings) -> None:
     for name in ("cache_audit_timeout_seconds", "cache_audit_pause_seconds"):
         value = getattr(s, name)
         _require(_is_number(value) and value > 0, name, "a positive number of seconds", value)
-    _require(s.cache_audit_judge == "embedding", "cache_audit_judge",
-             "'embedding' (the yes/no LLM judge, cache/audit/judge.py LLMJudge, is not wired to LLMProxy yet)",
+    _require(s.cache_audit_judge in ("embedding", "llm"), "cache_audit_judge",
+             "'embedding' (the cosine of the two answers) or 'llm' (a yes/no question through the upstream)",
              s.cache_audit_judge)
     _require(_is_number(s.cache_audit_judge_threshold) and 0.0 < s.cache_audit_judge_threshold <= 1.0,
              "cache_audit_judge_threshold", "a cosine in (0, 1] above which two answers count as the same",

@@ -81,6 +81,7 @@ BACKENDS: dict[str, str] = {
     "audit_store.memory": "asgi_llmguard.cache.audit.budget:MemoryOutcomeStore",
     "audit_store.redis": "asgi_llmguard.cache.audit.budget:RedisOutcomeStore",
     "audit_judge.embedding": "asgi_llmguard.cache.audit.judge:EmbeddingJudge",
+    "audit_judge.llm": "asgi_llmguard.cache.audit.judge:LLMJudge",
 }
 
 
@@ -361,13 +362,16 @@ class Guard:
                  else backend("audit_store.memory")())
         grid = backend("audit_grid")(floor, default_cut)
         budget = backend("audit_budget")(store, default_cut=default_cut, target=s.cache_max_wrong_rate, grid=grid)
-        judge = backend("audit_judge.embedding")(cache.embedder, s.cache_audit_judge_threshold)
+        judge: Any = (backend("audit_judge.embedding")(cache.embedder, s.cache_audit_judge_threshold)
+                      if s.cache_audit_judge == "embedding" else None)
         metrics = self.metrics
         if metrics is not None:
             metrics.auditing = True
         auditor: Auditor = backend("auditor")(s, budget, judge,
                                               on_outcome=metrics.audited if metrics is not None else None,
                                               on_spend=metrics.audit_spend if metrics is not None else None)
+        if judge is None:  # the LLM judge asks through the auditor: the layers below the cache, as an audit
+            auditor.judge = backend("audit_judge.llm")(auditor.ask_judge)
         log.info("llmguard.cache.auditing", mode=s.cache_mode, audit_rate=s.cache_audit_rate,
                  max_wrong_rate=s.cache_max_wrong_rate, floor=floor, default_cut=default_cut)
         return auditor

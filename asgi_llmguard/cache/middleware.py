@@ -100,7 +100,7 @@ class SemanticCacheMiddleware(GuardLayer[CacheHost]):
         if leader is not None:  # after _keep: waiters wake up to a stored answer
             exchange.on_finish(_release(cache, lookup.exact_key, leader))
         if auditor is not None:  # shadow mode's comparison, the error budget's probe, the upstream's health
-            compare = auditor.compare_miss(lookup.namespace, exchange.extras.get("cache.probe"))
+            compare = auditor.compare_miss(lookup.namespace, exchange.extras.get("cache.probe"), self.app)
             if compare is not None:
                 exchange.on_finish(compare)
         await self.app(scope, receive, send)

@@ -271,6 +271,54 @@ async def test_audits_never_exceed_their_concurrency(start_guard: Any, model_dir
     assert audit["tokens"]["total"] == 8 * audit["audited"]  # audit spend, counted apart
 
 
+class JudgingUpstream:
+    """Answers each question in its own words (never equal to the letter) and the LLM judge's yes/no
+    question with ``verdict``; records the judge's requests."""
+
+    def __init__(self) -> None:
+        self.verdict = "Yes."
+        self.judge_requests: list[tuple[dict[str, Any], str | None]] = []
+        self.app = Starlette(routes=[Route(CHAT, self.endpoint, methods=["POST"])])
+
+    async def endpoint(self, request: Request) -> Response:
+        payload = await request.json()
+        question = payload["messages"][-1]["content"]
+        if "Same information (yes/no)?" in question:
+            self.judge_requests.append((payload, request.headers.get("x-llmguard-audit")))
+            text = self.verdict
+        else:
+            text = f"You asked: {question} Paris."
+        return JSONResponse({"id": "c", "object": "chat.completion", "created": 1, "model": payload["model"],
+                             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                          "finish_reason": "stop"}],
+                             "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
+
+
+@pytest.mark.model
+async def test_the_llm_judge_asks_yes_or_no_through_the_upstream_as_an_audit(start_guard: Any,
+                                                                            model_dir: Path) -> None:
+    upstream = JudgingUpstream()
+    guard: Guard = await start_guard(embedding_model_dir=str(model_dir), cache_audit_rate=1.0,
+                                     cache_audit_judge="llm", cache_audit_judge_model="judge-model",
+                                     stats_path="/stats")
+    app = guard.wrap(upstream.app)
+    assert guard.auditor is not None
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        await post(c, "What is the capital of France?")
+        assert (await post(c, HITS[0])).headers["x-llmguard-cache"] == "hit"
+        await guard.auditor.drain()
+        upstream.verdict = "No, they differ."
+        assert (await post(c, HITS[1])).headers["x-llmguard-cache"] == "hit"
+        await guard.auditor.drain()
+        audit = (await c.get("/stats")).json()["audit"]
+    assert audit["audited"] == 2 and audit["wrong"] == 1  # judged by the model's yes, then its no
+    assert len(upstream.judge_requests) == 2
+    payload, header = upstream.judge_requests[0]
+    assert payload["model"] == "judge-model" and payload["temperature"] == 0 and header == "1"
+    assert "Answer A: You asked: What is the capital of France? Paris." in payload["messages"][0]["content"]
+    assert audit["tokens"]["total"] == 8 * 4  # two re-asked hits and two judge questions: audit spend
+
+
 @pytest.mark.model
 async def test_audits_pause_while_the_failing_mock_fails_and_resume_after(demo: Any, shutdown_demo: Any) -> None:
     app = demo(cache_audit_rate=1.0, cache_audit_pause_seconds=0.5)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,6 +46,9 @@ Kind = Literal["audit", "shadow", "probe"]
 Finisher = Callable[[Exchange], Awaitable[None]]
 MAX_PENDING_COMPARISONS = 256
 AUDIT_HEADER = (b"x-llmguard-audit", b"1")
+# The request being judged and the layers below the cache, for the LLM judge's question (ask_judge).
+_JUDGING: contextvars.ContextVar[tuple[ASGIApp, Exchange] | None] = contextvars.ContextVar(
+    "llmguard_judging", default=None)
 
 
 class UpstreamGate:
@@ -115,7 +120,7 @@ class Auditor:
 
         return start_audit
 
-    def compare_miss(self, namespace: str, probe: Probe | None) -> Finisher | None:
+    def compare_miss(self, namespace: str, probe: Probe | None, app: ASGIApp | None = None) -> Finisher | None:
         """For a request that went upstream: a finisher that watches the upstream's health and, when a
         candidate would have been served (shadow) or was refused above the floor (probe), judges it."""
         kind: Kind = "shadow" if self.shadow else "probe"
@@ -132,7 +137,8 @@ class Auditor:
                 await self._recorded(kind, namespace, probe, None, exchange.request_id)
             else:
                 question = exchange.request.last_user_text() or ""
-                self._spawn(self._judged(kind, namespace, probe, question, answer, exchange.request_id))
+                self._spawn(self._judged(kind, namespace, probe, question, answer, exchange.request_id,
+                                         (app, exchange) if app is not None else None))
 
         return compare
 
@@ -174,13 +180,35 @@ class Auditor:
             return
         self.gate.succeeded()
         await self._judged("audit", namespace, probe, exchange.request.last_user_text() or "", answer,
-                           exchange.request_id)
+                           exchange.request_id, (app, exchange))
 
-    async def _ask(self, app: ASGIApp, exchange: Exchange) -> tuple[Answer | None, dict[str, int] | None, str]:
-        """The request again, through the layers below the cache, as a client that stays connected."""
+    async def ask_judge(self, prompt: str) -> str | None:
+        """The LLM judge's question, sent as an audit (counted as audit spend) through the layers below the
+        cache of the request being judged, to ``LLMGUARD_CACHE_AUDIT_JUDGE_MODEL`` or that request's model."""
+        context = _JUDGING.get()
+        if context is None:  # no upstream to ask (a comparison without one): unjudged
+            return None
+        app, exchange = context
+        model = self.settings.cache_audit_judge_model or exchange.request.model
+        if kind_of_path(exchange.scope["path"]) == "chat":
+            payload: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": prompt}]}
+        else:
+            payload = {"model": model, "prompt": prompt}
+        payload.update({"temperature": 0, "max_tokens": 3, "stream": False})
+        async with self._slots:  # the judge's calls count against the audits' concurrency (waiting, not skipped)
+            answer, usage, used = await asyncio.wait_for(self._ask(app, exchange, json.dumps(payload).encode()),
+                                                         self.settings.cache_audit_timeout_seconds)
+        if self.on_spend is not None:
+            self.on_spend(usage, used)
+        return None if answer is None else answer.text
+
+    async def _ask(self, app: ASGIApp, exchange: Exchange, body: bytes | None = None
+                   ) -> tuple[Answer | None, dict[str, int] | None, str]:
+        """The request again (or ``body`` on its path), through the layers below the cache, as a client that
+        stays connected."""
         scope = dict(exchange.scope)
         scope["headers"] = [*exchange.scope.get("headers", ()), AUDIT_HEADER]
-        body = exchange.raw_body
+        body = exchange.raw_body if body is None else body
         request = parse_request(body, kind_of_path(scope["path"]), get_header(scope, b"content-type"))
         audit = Exchange(scope=scope, request=request, raw_body=body, identity=exchange.identity)
         audit.cache_status, audit.cache_reason = "bypass", "audit"
@@ -204,8 +232,12 @@ class Auditor:
         return observer.answer() if observer.status == 200 else None, observer.usage, audit.request.model
 
     async def _judged(self, kind: Kind, namespace: str, probe: Probe, question: str, fresh: Answer,
-                      request_id: str) -> None:
-        judgement = await self.judge.judge(question, probe.entry.answer.text, fresh.text)
+                      request_id: str, context: tuple[ASGIApp, Exchange] | None = None) -> None:
+        token = _JUDGING.set(context)
+        try:
+            judgement = await self.judge.judge(question, probe.entry.answer.text, fresh.text)
+        finally:
+            _JUDGING.reset(token)
         wrong = None if judgement is None else not judgement.same
         await self._recorded(kind, namespace, probe, wrong, request_id,
                              score=None if judgement is None else judgement.score)
@@ -219,6 +251,7 @@ class Auditor:
         log.info("llmguard.cache.audit", kind=kind, outcome=outcome, request_id=request_id,
                  namespace=namespace[:16], entry_id=probe.entry.id, similarity=round(probe.similarity, 4),
                  z=round(probe.z, 3), cut=probe.cut, would_serve=probe.served, judge_score=score,
+                 judge=self.settings.cache_audit_judge,
                  cut_now=self.budget.cut_for(namespace))
 
     def _count(self, kind: Kind, outcome: str) -> None:

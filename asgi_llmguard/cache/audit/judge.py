@@ -74,7 +74,8 @@ _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 
 
 class LLMJudge:
-    """Asks a model a yes/no question through ``ask`` (the app's upstream: LLMProxy, wired by the guard)."""
+    """Asks a model a yes/no question through ``ask``: the auditor's :meth:`Auditor.ask_judge`, which sends
+    it through the layers below the cache (router, then the app's endpoint or LLMProxy) as an audit."""
 
     def __init__(self, ask: Callable[[str], Awaitable[str | None]]) -> None:
         self.ask = ask
