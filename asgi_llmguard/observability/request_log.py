@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import math
 import random
 import time
 from datetime import UTC, datetime
@@ -65,7 +66,12 @@ SCHEMA: tuple[tuple[str, str], ...] = (
     ("cost_usd", "double precision"),
     ("cost_saved_usd", "double precision"),
     ("disconnected", "boolean NOT NULL"),
+    # issue 18, added to older tables by schema_sql: the verifier cut-off in force at a semantic lookup
+    # (NULL: no audit machinery, or none trusted), and in shadow mode what the cache would have done
+    ("cache_cut", "real"),
+    ("shadow", "text"),
 )
+ADDED_COLUMNS = ("cache_cut", "shadow")  # ALTER TABLE ... ADD COLUMN IF NOT EXISTS: tables made before them
 COLUMNS = tuple(name for name, _ in SCHEMA)
 INDEXES = (
     ("llmguard_requests_time_idx", "(time)"),
@@ -84,12 +90,14 @@ def schema_sql(table: str = TABLE) -> list[str]:
     """The statements that create the table and its indexes when missing."""
     columns = ",\n  ".join(f'"{name}" {kind}' for name, kind in SCHEMA)
     statements = [f"CREATE TABLE IF NOT EXISTS {table} (\n  {columns}\n)"]
+    kinds = dict(SCHEMA)
+    statements += [f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{name}" {kinds[name]}' for name in ADDED_COLUMNS]
     statements += [f"CREATE INDEX IF NOT EXISTS {name} ON {table} {on}" for name, on in INDEXES]
     return statements
 
 
 CAPTURED = ("wall", "elapsed", "ttft", "request_id", "identity", "route", "model", "routed_model", "backend",
-            "cache", "similarity", "stream", "status", "usage", "priced_model", "disconnected")
+            "cache", "similarity", "stream", "status", "usage", "priced_model", "disconnected", "cache_cut", "shadow")
 
 
 def capture(exchange: Exchange, model: str) -> Captured:
@@ -105,7 +113,8 @@ def capture(exchange: Exchange, model: str) -> Captured:
     return (time.time(), now - started, None if first_token is None else first_token - started,
             exchange.request_id, exchange.identity, exchange.scope.get("path", ""), model, exchange.routed_model,
             exchange.backend, exchange.cache_status, exchange.similarity, exchange.request.stream, observer.status,
-            observer.usage, exchange.request.model, observer.disconnected and not observer.completed)
+            observer.usage, exchange.request.model, observer.disconnected and not observer.completed,
+            exchange.extras.get("cache.cut"), exchange.extras.get("cache.shadow"))
 
 
 def to_row(captured: Captured, prices: Mapping[str, Mapping[str, float]],
@@ -118,7 +127,7 @@ def to_row(captured: Captured, prices: Mapping[str, Mapping[str, float]],
     Both are NULL when the model is not in the table or the response reported no usage.
     """
     (wall, elapsed, ttft, request_id, identity, route, model, routed_model, backend, cache, similarity, stream,
-     status, usage, priced_model, disconnected) = captured
+     status, usage, priced_model, disconnected, cache_cut, shadow) = captured
     counts = token_counts(usage)
     cost = saved = None
     if counts:
@@ -144,6 +153,8 @@ def to_row(captured: Captured, prices: Mapping[str, Mapping[str, float]],
         cost,
         saved,
         disconnected,
+        None if cache_cut is None or math.isinf(cache_cut) else cache_cut,
+        shadow,
     )
 
 
@@ -368,7 +379,12 @@ class RequestLog:
 
     async def _ensure_table(self, conn: Any) -> None:
         if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", TABLE):
-            return  # no DDL (nor its privilege) needed when the table is there
+            present = {row[0] for row in await conn.fetch(
+                "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 "
+                "AND NOT attisdropped", TABLE)}
+            if set(COLUMNS) <= present:
+                return  # no DDL (nor its privilege) needed when the table is there, whole
+            # a table made before ADDED_COLUMNS: the statements below add them (each is idempotent)
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _DDL_LOCK_KEY)
             for statement in schema_sql():

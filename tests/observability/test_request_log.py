@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,7 +28,15 @@ from asgi_lifespan import LifespanManager
 
 from asgi_llmguard import ConfigurationError, Guard, Settings
 from asgi_llmguard.core.exchange import hash_identity
-from asgi_llmguard.observability.request_log import CAPTURED, COLUMNS, TABLE, RequestLog, capture
+from asgi_llmguard.observability.request_log import (
+    ADDED_COLUMNS,
+    CAPTURED,
+    COLUMNS,
+    SCHEMA,
+    TABLE,
+    RequestLog,
+    capture,
+)
 
 PG_DSN = os.environ.get("LLMGUARD_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 API_KEY = "sk-test-S3CRET-key-0123456789"
@@ -452,3 +461,24 @@ def test_request_log_settings_parse_and_validate_without_echoing_a_password() ->
     for name in ("request_log_queue", "request_log_batch", "request_log_flush_ms"):
         with pytest.raises(ConfigurationError, match=name.upper()):
             Settings(**{name: 0})
+
+
+async def test_a_table_made_before_the_audit_columns_gets_them_and_shadow_rows_fill_them(
+        pg: Postgres, model_dir: Path) -> None:
+    old = ",\n  ".join(f'"{name}" {kind}' for name, kind in SCHEMA if name not in ADDED_COLUMNS)
+    await pg.admin.execute(f'CREATE TABLE "{pg.schema}".{TABLE} (\n  {old}\n)')
+    llm = FakeLLM()
+    guard = log_guard(pg.dsn(), cache_semantic=True, embedding_model_dir=str(model_dir), cache_mode="shadow")
+    app = guard.wrap(llm.app)
+    async with LifespanManager(app), client(app) as c:
+        first = await c.post(CHAT, json=chat("What is the capital of France?"))
+        again = await c.post(CHAT, json=chat("What's the capital city of France?"))
+        assert first.headers["x-llmguard-shadow"] == "miss" and again.headers["x-llmguard-shadow"] == "hit"
+        rows = await pg.wait_for_rows(2)
+    columns = await pg.admin.fetch(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 "
+        "ORDER BY ordinal_position", pg.schema, TABLE)
+    assert tuple(c["column_name"] for c in columns) == COLUMNS  # added at the end, in the rows' order
+    by_shadow = {row["shadow"]: row for row in rows}
+    assert set(by_shadow) == {"miss", "hit"} and all(row["cache"] == "miss" for row in rows)
+    assert by_shadow["hit"]["cache_cut"] == pytest.approx(1.5)  # the balanced point's cut, in force
