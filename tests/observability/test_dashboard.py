@@ -200,7 +200,7 @@ def _text(element_id: str) -> str:
 @pytest.mark.slow
 def test_the_dashboard_shows_live_figures_in_a_real_browser(free_port: int, model_dir: Path) -> None:
     env = {"LLMGUARD_EMBEDDING_MODEL_DIR": str(model_dir), "LLMGUARD_DEMO_TTFT_MS": "60",
-           "LLMGUARD_DEMO_TOKEN_MS": "4"}
+           "LLMGUARD_DEMO_TOKEN_MS": "4", "LLMGUARD_CACHE_AUDIT_RATE": "1"}
     with run_server(["demo_app", "--no-access-log", "--log-level", "warning"], free_port, env=env) as base_url:
         prompts = ["How do I reset my password?", "What is the refund policy?", "Where is my order 1234?"]
         _traffic(base_url, prompts + prompts)  # three misses, then the same three as hits
@@ -223,6 +223,12 @@ def test_the_dashboard_shows_live_figures_in_a_real_browser(free_port: int, mode
             page.wait_for("document.querySelectorAll('#chart-requests rect').length > 0", "the request bars")
             hit, miss = page.evaluate(f"{_text('p50')}.split(' / ')")
             assert float(hit) < float(miss)  # served from the cache vs made by the (slow) mock
+            assert page.evaluate(_text("audits")) == "no semantic hit judged yet"  # exact hits are not audited
+
+            # A reworded question: a semantic hit, audited upstream in the background, shows in the panel.
+            _traffic(base_url, ["What is the capital of France?", "What's the capital city of France?"])
+            page.wait_for(f"{_text('audits')}.includes('of 1')", "the audited hit in the audits panel")
+            assert "%" in page.evaluate(_text("audits"))  # its rate and upper bound
 
             ARTIFACTS.mkdir(exist_ok=True)
             shot = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
