@@ -7,15 +7,18 @@ pairs labelled "same answer"). Each set is its own namespace (its own system pro
 with several features would have. A semantic hit is *wrong* when the stored prompt is in another
 cluster (the truth, not the judge's opinion).
 
-Arms on the same stream, per seed: the static default (verifier at ``balanced``), the error budget
-at 0.5%, 1% and 2% (``LLMGUARD_CACHE_MAX_WRONG_RATE``, audits at ``--audit-rate``), and a shadow
-run whose recorded verdicts give the static cut-offs' figures (hit iff the would-hit's log-odds
-reach the cut) for the equal-error comparison. Printed: realised wrong-hit rate and hit rate per
-arm (mean over seeds), the share of seeds in which the target held, and the static hit rate
-interpolated at the budget's realised error. Then the hit latency p50 with audits off and at
-rate 1, and the embedding judge's own error on labelled sentence pairs (STS-B, PAWS).
+Arms on the same stream, per seed: the static default (verifier at ``balanced``); the error budget
+at 0.5%, 1% and 2% (``LLMGUARD_CACHE_MAX_WRONG_RATE``, audits at ``--audit-rate``), *cold* (no
+evidence at the start) and *warm* (the first ``--warmup`` share of the stream in shadow mode, the
+rest served and counted); and a shadow run whose recorded verdicts give any static cut's figures
+(hit iff the would-hit's log-odds reach the cut). Printed: realised wrong-hit rate and hit rate per
+arm, the seeds in which the target held, the best static hit rate at the same or a lower realised
+error on the same seed, and the loosest static cut that holds the target in 95% of seeds. Then the
+served-hit latency p50 with audits off and at rate 1, and the embedding judge's own error on
+labelled sentence pairs (STS-B, PAWS). ``--parts`` picks parts, ``--out``/``--report`` keep and
+reprint the budget part's figures. docs/cache-quality.md has the figures of:
 
-    python bench/audit.py --seeds 20 --per-set 400
+    nice -n 10 python bench/audit.py --seeds 20 --per-set 100 --parts budget,latency --out audit.json
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import argparse
 import asyncio
 import csv
 import functools
-import itertools
+import json
 import os
 import random
 import statistics
@@ -47,7 +50,7 @@ import _pairs
 
 SETS = ("everyday", "gateway", "mqp")
 TARGETS = (0.005, 0.01, 0.02)
-STATIC_CUTS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0)
+STATIC_CUTS = (0.5, 1.0, 1.5, 2.0, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 4.0)  # the verifier's log-odds top out near 4
 CHAT = "/v1/chat/completions"
 
 
@@ -123,6 +126,11 @@ class MemoEmbedder:
             self.memo[text] = await self.inner.embed(text, timeout=timeout)
         return self.memo[text]
 
+    async def embed_when_idle(self, text: str, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        if text not in self.memo:
+            self.memo[text] = await self.inner.embed_when_idle(text, timeout=timeout)
+        return self.memo[text]
+
     async def close(self) -> None:
         return None
 
@@ -161,7 +169,11 @@ class Run:
         return self.wrong / self.hits if self.hits else 0.0
 
 
-async def run_arm(stream: Stream, embedder: MemoEmbedder, *, drain: bool = True, **settings: Any) -> Run:
+async def run_arm(stream: Stream, embedder: MemoEmbedder, *, drain: bool = True, warmup: int = 0,
+                  **settings: Any) -> Run:
+    """One pass of the stream; with ``warmup``, its first prompts go through in shadow mode (the day of
+    shadow traffic the docs ask for: counts for the budget, entries for the cache) and only the rest
+    is served and counted."""
     from asgi_llmguard import Guard
     from demo_app.app import create_app
 
@@ -170,18 +182,26 @@ async def run_arm(stream: Stream, embedder: MemoEmbedder, *, drain: bool = True,
                   cache_bypass_time_sensitive=False, cache_max_entries=100_000, **settings)
     await guard.startup()
     wrapped = guard.wrap(app)
+    if warmup and guard.auditor is not None:
+        guard.auditor.shadow = True
     run = Run()
     by_text = {}  # the stored prompt text -> its cluster, per set
     for key in stream.cluster:
         by_text[key] = stream.cluster[key]
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url="http://bench") as c:
-            for name, prompt in stream.prompts:
+            for k, (name, prompt) in enumerate(stream.prompts):
+                if k == warmup and guard.auditor is not None:
+                    guard.auditor.shadow = False  # the shadow day is over: serve
                 body = {"model": "mock-small", "messages": [{"role": "system", "content": f"You help with {name}."},
                                                             {"role": "user", "content": prompt}]}
                 started = time.perf_counter()
                 response = await c.post(CHAT, json=body)
                 elapsed = (time.perf_counter() - started) * 1000
+                if k < warmup:
+                    if drain and guard.auditor is not None:
+                        await guard.auditor.drain()
+                    continue
                 run.requests += 1
                 if response.headers.get("x-llmguard-cache") == "hit" and "x-llmguard-similarity" in response.headers:
                     run.hits += 1
@@ -200,17 +220,21 @@ async def run_arm(stream: Stream, embedder: MemoEmbedder, *, drain: bool = True,
     return run
 
 
-def shadow_figures(stream: Stream, events: list[tuple[str, float, bool]], cut: float) -> tuple[float, float]:
-    """(wrong rate, hit rate) a static cut would give, from a shadow run's would-hits (z, wrong)."""
-    served = [wrong for _, z, wrong in events if z >= cut]
-    return (sum(served) / len(served) if served else 0.0), len(served) / len(stream.prompts)
+Event = tuple[int, str, float, bool]  # (place in the stream, set, z, wrong)
 
 
-async def shadow_run(stream: Stream, embedder: MemoEmbedder) -> list[tuple[str, float, bool]]:
-    """Every would-hit at the floor of the shadow run, with the truth: (set, z, wrong)."""
+def shadow_figures(stream: Stream, events: list[Event], cut: float, start: int = 0) -> tuple[float, float]:
+    """(wrong rate, hit rate) a static cut would give to the stream from ``start`` on, from a shadow run's
+    would-hits."""
+    served = [wrong for k, _, z, wrong in events if z >= cut and k >= start]
+    return (sum(served) / len(served) if served else 0.0), len(served) / max(1, len(stream.prompts) - start)
+
+
+async def shadow_run(stream: Stream, embedder: MemoEmbedder) -> list[Event]:
+    """Every would-hit at the floor of the shadow run, with the truth."""
     import structlog
 
-    events: list[tuple[str, float, bool]] = []
+    events: list[Event] = []
     from asgi_llmguard import Guard
     from demo_app.app import create_app
 
@@ -223,7 +247,7 @@ async def shadow_run(stream: Stream, embedder: MemoEmbedder) -> list[tuple[str, 
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url="http://bench") as c:
             cache = guard.cache
             assert cache is not None and guard.auditor is not None
-            for name, prompt in stream.prompts:
+            for k, (name, prompt) in enumerate(stream.prompts):
                 body = {"model": "mock-small", "messages": [{"role": "system", "content": f"You help with {name}."},
                                                             {"role": "user", "content": prompt}]}
                 with structlog.testing.capture_logs() as logs:
@@ -234,22 +258,57 @@ async def shadow_run(stream: Stream, embedder: MemoEmbedder) -> list[tuple[str, 
                         entry = await cache.store.get(event["entry_id"], touch=False)
                         stored = entry.prompt if entry is not None else None
                         truth = stored is None or stream.answers.get(stored) != stream.answers[prompt]
-                        events.append((name, event["z"], truth))
+                        events.append((k, name, event["z"], truth))
                         entry_prompt[event["entry_id"]] = stored or ""
     finally:
         await guard.shutdown()
     return events
 
 
-def interpolate(points: list[tuple[float, float]], error: float) -> float:
-    """Hit rate of the static cuts at ``error`` (linear between the two cuts around it)."""
-    points = sorted(points)
-    if error <= points[0][0]:
-        return points[0][1]
-    for (e0, h0), (e1, h1) in itertools.pairwise(points):
-        if e0 <= error <= e1:
-            return h0 if e1 == e0 else h0 + (h1 - h0) * (error - e0) / (e1 - e0)
-    return max(h for _, h in points)
+def frontier(points: Sequence[Sequence[float]], error: float) -> float:
+    """The best hit rate any static cut reached on this stream with a wrong-hit rate no higher than ``error``
+    (chosen with hindsight, per seed: the static arm's best case)."""
+    return max((hit for wrong, hit in points if wrong <= error + 1e-12), default=0.0)
+
+
+def report(data: dict[str, Any]) -> None:
+    """The tables of the budget part, from its figures (``--report FILE`` prints them again)."""
+    cuts = list(data["cuts"])
+    default = cuts.index(1.5)
+    print()
+    print(f"cold: each arm starts with no evidence at the default cut; warm: the first {data['warm_n']} prompts "
+          "of each stream go through in shadow mode, the rest are served and counted")
+    print("| arm | target | realised wrong-hit rate (mean, worst seed) | hit rate (mean) | target held "
+          "| best static hit rate at the same or lower realised error (same seed) | static default on the same "
+          "prompts | loosest static cut holding the target in >= 95% of seeds (hit rate) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for arm, runs in data["runs"].items():
+        wrong = [w / h if h else 0.0 for w, h, _ in runs]
+        hit = [h / r if r else 0.0 for _, h, r in runs]
+        if arm == "static":
+            print(f"| static default (balanced, cut 1.5) | - | {statistics.mean(wrong):.2%} ({max(wrong):.2%}) "
+                  f"| {statistics.mean(hit):.2%} | - | - | - | - |")
+            continue
+        start, name = arm.split(" ")
+        target = float(name.rstrip("%")) / 100
+        held = sum(1 for w in wrong if w <= target)
+        points = data["static_points"][start]
+        at_equal = statistics.mean(frontier(p, w) for p, w in zip(points, wrong, strict=True))
+        holding = [i for i in range(len(cuts)) if sum(1 for p in points if p[i][0] <= target) >= 0.95 * len(points)]
+        safe = f"{cuts[holding[0]]} ({statistics.mean(p[holding[0]][1] for p in points):.2%})" if holding else "none"
+        print(f"| error budget, {start} | {name} | {statistics.mean(wrong):.2%} ({max(wrong):.2%}) "
+              f"| {statistics.mean(hit):.2%} | {held} of {len(wrong)} seeds | {at_equal:.2%} "
+              f"| {statistics.mean(p[default][0] for p in points):.2%} wrong, "
+              f"{statistics.mean(p[default][1] for p in points):.2%} hits | {safe} |")
+    print()
+    print("static cut-offs on the same streams (from the shadow runs; mean over seeds; warm: served part only):")
+    print("| cut | wrong-hit rate | hit rate | warm: wrong-hit rate | warm: hit rate |")
+    print("|---|---|---|---|---|")
+    cold, warm = data["static_points"]["cold"], data["static_points"].get("warm") or data["static_points"]["cold"]
+    for i, cut in enumerate(cuts):
+        print(f"| {cut} | {statistics.mean(p[i][0] for p in cold):.2%} | {statistics.mean(p[i][1] for p in cold):.2%} "
+              f"| {statistics.mean(p[i][0] for p in warm):.2%} | {statistics.mean(p[i][1] for p in warm):.2%} |")
+    sys.stdout.flush()
 
 
 def judge_error(embedder: Any, thresholds: Sequence[float]) -> list[tuple[str, float, float, float, int]]:
@@ -293,42 +352,35 @@ async def main_async(args: argparse.Namespace) -> None:
           f"audit rate {args.audit_rate}, judge threshold {args.judge_threshold}")
     common = {"cache_audit_judge_threshold": args.judge_threshold, "embedding_timeout_ms": 30_000.0}
     results: dict[str, list[Run]] = defaultdict(list)
-    static_points: list[list[tuple[float, float]]] = []
+    static_points: dict[str, list[list[tuple[float, float]]]] = defaultdict(list)
+    warm_n = int(len(prompts) * args.warmup)
     t0 = time.perf_counter()
-    for seed in range(args.seeds):
-        stream = make_stream(cluster, prompts, seed)
-        stream.answers = answers
-        results["static"].append(await run_arm(stream, embedder, **common))
-        for target in TARGETS:
-            results[f"{target:.1%}"].append(await run_arm(
-                stream, embedder, cache_audit_rate=args.audit_rate, cache_max_wrong_rate=target,
-                cache_audit_concurrency=8, **common))
-        events = await shadow_run(stream, embedder)
-        static_points.append([shadow_figures(stream, events, cut) for cut in STATIC_CUTS])
-        print(f"  seed {seed}: done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-    print()
-    print("| arm | target | realised wrong-hit rate (mean, max over seeds) | hit rate (mean) | target held "
-          "| static hit rate at the same realised error |")
-    print("|---|---|---|---|---|---|")
-    for arm, runs in results.items():
-        wrong = [r.wrong_rate for r in runs]
-        hit = [r.hit_rate for r in runs]
-        if arm == "static":
-            print(f"| static default (balanced, cut 1.5) | - | {statistics.mean(wrong):.2%} ({max(wrong):.2%}) "
-                  f"| {statistics.mean(hit):.2%} | - | - |")
-            continue
-        target = float(arm.rstrip("%")) / 100
-        held = sum(1 for w in wrong if w <= target) / len(wrong)
-        at_equal = statistics.mean(interpolate(points, w) for points, w in zip(static_points, wrong, strict=True))
-        print(f"| error budget | {arm} | {statistics.mean(wrong):.2%} ({max(wrong):.2%}) | {statistics.mean(hit):.2%} "
-              f"| {held:.0%} of seeds | {at_equal:.2%} |")
-    print()
-    print("static cut-offs on the same streams (from the shadow runs; mean over seeds):")
-    print("| cut | wrong-hit rate | hit rate |")
-    print("|---|---|---|")
-    for i, cut in enumerate(STATIC_CUTS):
-        print(f"| {cut} | {statistics.mean(p[i][0] for p in static_points):.2%} "
-              f"| {statistics.mean(p[i][1] for p in static_points):.2%} |")
+    if "budget" in args.parts:
+        for seed in range(args.seeds):
+            stream = make_stream(cluster, prompts, seed)
+            stream.answers = answers
+            results["static"].append(await run_arm(stream, embedder, **common))
+            for target in TARGETS:
+                results[f"cold {target:.1%}"].append(await run_arm(
+                    stream, embedder, cache_audit_rate=args.audit_rate, cache_max_wrong_rate=target,
+                    cache_audit_concurrency=8, **common))
+                if warm_n:
+                    results[f"warm {target:.1%}"].append(await run_arm(
+                        stream, embedder, warmup=warm_n, cache_audit_rate=args.audit_rate,
+                        cache_max_wrong_rate=target, cache_audit_concurrency=8, **common))
+            events = await shadow_run(stream, embedder)
+            static_points["cold"].append([shadow_figures(stream, events, cut) for cut in STATIC_CUTS])
+            static_points["warm"].append([shadow_figures(stream, events, cut, warm_n) for cut in STATIC_CUTS])
+            figures = ", ".join(f"{arm} {runs[-1].wrong}/{runs[-1].hits}" for arm, runs in results.items())
+            print(f"  seed {seed}: wrong/hits {figures} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+        data = {"args": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
+                "warm_n": warm_n, "cuts": STATIC_CUTS, "static_points": static_points,
+                "runs": {arm: [[r.wrong, r.hits, r.requests] for r in runs] for arm, runs in results.items()}}
+        if args.out:
+            Path(args.out).write_text(json.dumps(data))  # noqa: ASYNC240 - once, after the runs
+        report(data)
+    if "latency" not in args.parts:
+        return
     # latency: audits must not delay the served hit. The upstream takes 50 ms (a real one waits on the
     # network, not on this process's CPU); a first pass warms the model memos so both arms see the same work.
     os.environ["LLMGUARD_DEMO_TTFT_MS"] = "50"
@@ -341,6 +393,9 @@ async def main_async(args: argparse.Namespace) -> None:
     print()
     print(f"served hit latency p50: audits off {p50_off:.2f} ms ({len(off.hit_ms)} hits), audit rate 1.0 "
           f"{p50_on:.2f} ms ({len(on.hit_ms)} hits): ratio {p50_on / p50_off:.2f}")
+    sys.stdout.flush()
+    if "judge" not in args.parts:
+        return
     print()
     print("embedding judge's own error on labelled sentence pairs (test parts):")
     print("| set | threshold | false 'same' (wrong answer judged right) | false 'different' | pairs |")
@@ -356,7 +411,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--audit-rate", type=float, default=0.2)
     parser.add_argument("--judge-threshold", type=float, default=0.99,
                         help="the mock is deterministic: one cluster, one answer to the letter")
+    parser.add_argument("--warmup", type=float, default=0.5,
+                        help="share of each stream run in shadow mode before the warm arms serve (0: no warm arms)")
+    parser.add_argument("--out", help="write the per-seed figures here (JSON)")
+    parser.add_argument("--parts", default="budget,latency,judge", help="which parts to run, comma-separated")
+    parser.add_argument("--report", help="print the budget part's tables again from a file --out wrote, and stop")
     args = parser.parse_args(argv)
+    args.parts = set(args.parts.split(","))
+    if args.report:
+        report(json.loads(Path(args.report).read_text()))
+        return 0
     asyncio.run(main_async(args))
     return 0
 
