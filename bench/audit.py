@@ -292,7 +292,7 @@ def report(data: dict[str, Any]) -> None:
         start, name = arm.split(" ")
         target = float(name.rstrip("%")) / 100
         held = sum(1 for w in wrong if w <= target)
-        points = data["static_points"][start]
+        points = data["static_points"][start.split("-")[0]]
         at_equal = statistics.mean(frontier(p, w) for p, w in zip(points, wrong, strict=True))
         holding = [i for i in range(len(cuts)) if sum(1 for p in points if p[i][0] <= target) >= 0.95 * len(points)]
         safe = f"{cuts[holding[0]]} ({statistics.mean(p[holding[0]][1] for p in points):.2%})" if holding else "none"
@@ -356,21 +356,30 @@ async def main_async(args: argparse.Namespace) -> None:
     warm_n = int(len(prompts) * args.warmup)
     t0 = time.perf_counter()
     if "budget" in args.parts:
+        kept = json.loads(Path(args.static_from).read_text()) if args.static_from else None  # noqa: ASYNC240
+        arms = set(args.arms.split(","))
+        label = "" if args.strictness == "balanced" else f"-{args.strictness}"
+        budget = {"cache_audit_rate": args.audit_rate, "cache_audit_concurrency": 8,
+                  "cache_strictness": args.strictness, **common}
         for seed in range(args.seeds):
             stream = make_stream(cluster, prompts, seed)
             stream.answers = answers
-            results["static"].append(await run_arm(stream, embedder, **common))
+            if "static" in arms:
+                results["static"].append(await run_arm(stream, embedder, **common))
             for target in TARGETS:
-                results[f"cold {target:.1%}"].append(await run_arm(
-                    stream, embedder, cache_audit_rate=args.audit_rate, cache_max_wrong_rate=target,
-                    cache_audit_concurrency=8, **common))
-                if warm_n:
-                    results[f"warm {target:.1%}"].append(await run_arm(
-                        stream, embedder, warmup=warm_n, cache_audit_rate=args.audit_rate,
-                        cache_max_wrong_rate=target, cache_audit_concurrency=8, **common))
-            events = await shadow_run(stream, embedder)
-            static_points["cold"].append([shadow_figures(stream, events, cut) for cut in STATIC_CUTS])
-            static_points["warm"].append([shadow_figures(stream, events, cut, warm_n) for cut in STATIC_CUTS])
+                if "cold" in arms:
+                    results[f"cold{label} {target:.1%}"].append(await run_arm(
+                        stream, embedder, cache_max_wrong_rate=target, **budget))
+                if warm_n and "warm" in arms:
+                    results[f"warm{label} {target:.1%}"].append(await run_arm(
+                        stream, embedder, warmup=warm_n, cache_max_wrong_rate=target, **budget))
+            if kept is not None:  # the same seeds' shadow runs, from an earlier --out (they are deterministic)
+                for part in ("cold", "warm"):
+                    static_points[part].append(kept["static_points"][part][seed])
+            else:
+                events = await shadow_run(stream, embedder)
+                static_points["cold"].append([shadow_figures(stream, events, cut) for cut in STATIC_CUTS])
+                static_points["warm"].append([shadow_figures(stream, events, cut, warm_n) for cut in STATIC_CUTS])
             figures = ", ".join(f"{arm} {runs[-1].wrong}/{runs[-1].hits}" for arm, runs in results.items())
             print(f"  seed {seed}: wrong/hits {figures} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
         data = {"args": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
@@ -415,6 +424,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="share of each stream run in shadow mode before the warm arms serve (0: no warm arms)")
     parser.add_argument("--out", help="write the per-seed figures here (JSON)")
     parser.add_argument("--parts", default="budget,latency,judge", help="which parts to run, comma-separated")
+    parser.add_argument("--arms", default="static,cold,warm", help="which arms of the budget part to run")
+    parser.add_argument("--strictness", default="balanced", choices=("strict", "balanced", "loose"),
+                        help="the strictness point the budget arms start from (its cut is where they start)")
+    parser.add_argument("--static-from", help="take the static cut-offs' figures from an earlier --out of the "
+                                              "same seeds and --per-set instead of running the shadow runs")
     parser.add_argument("--report", help="print the budget part's tables again from a file --out wrote, and stop")
     args = parser.parse_args(argv)
     args.parts = set(args.parts.split(","))
