@@ -340,3 +340,24 @@ async def test_audits_pause_while_the_failing_mock_fails_and_resume_after(demo: 
         await app.state.guard.auditor.drain()
         after = (await c.get("/stats")).json()["audit"]
     assert after["audited"] == 1 and after["wrong"] == 0  # resumed once the pause ran out
+
+
+@pytest.mark.cluster
+async def test_budget_state_is_shared_through_a_redis_cluster(cluster_url: str) -> None:
+    from redis.asyncio import RedisCluster
+
+    clients = [RedisCluster.from_url(cluster_url), RedisCluster.from_url(cluster_url)]
+    try:
+        one, two = (ErrorBudget(RedisOutcomeStore(c, "test:"), default_cut=1.5, target=0.02, grid=GRID)
+                    for c in clients)
+        for namespace in ("ns-a", "ns-b", "ns-c"):  # hashes in different slots, one index of namespaces
+            await one.record(namespace, z=3.0, wrong=False, kind="audit")
+        await one.record("ns-a", z=2.2, wrong=True, kind="audit")
+        view = await two.refresh("ns-a")
+        assert view.get("audited") == 2 and view.get("wrong") == 1
+        assert two.cut_for("ns-a") == 2.5 and two.cut_for("ns-b") == 1.5
+        summary = await two.summary()
+        assert set(summary) == {"ns-a", "ns-b", "ns-c"} and summary["ns-a"]["cut"] == 2.5
+    finally:
+        for c in clients:
+            await c.aclose()
