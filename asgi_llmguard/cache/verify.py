@@ -678,6 +678,20 @@ def units_differ(query: str, candidate: str) -> bool:
     return any(number in units_a and not (units & units_a[number]) for number, units in units_b.items())
 
 
+# Words whose presence never changes what a prompt asks: "How many miles are (there) in 5 km?", "(Please)
+# tell me ...", "What is (the) capital of France?". Pronouns, modals and negations are not among them.
+_FILLER = frozenset(_words("there please pls kindly just actually really the a an hi hello hey thanks thank you"))
+
+
+def only_filler_differs(query: str, candidate: str) -> bool:
+    """Whether the prompts are the same words in the same order but for filler (:data:`_FILLER`), case and
+    punctuation. Such a pair is served without asking the pair model, which was measured to distrust
+    some of them ("How many miles are in 437 km?" / "How many miles are there in 437 km?")."""
+    a = [t for t in _parse(query).tokens if t not in _FILLER]
+    b = [t for t in _parse(candidate).tokens if t not in _FILLER]
+    return bool(a) and a == b and not symbols_differ(query, candidate)
+
+
 def hard_rule_refusal(query: str, candidate: str) -> str | None:
     """The reason a hard rule refuses the pair before the combiner sees it, or None: codes, operators,
     numbers alone or kinds of question that differ."""
@@ -1027,6 +1041,8 @@ class Verifier:
         refused = hard_rule_refusal(query, candidate)
         if refused is not None:
             return Verdict(accepted=False, score=0.0, reason=refused)
+        if only_filler_differs(query, candidate):
+            return Verdict(accepted=True, score=1.0, reason=None)
         pair_logit = 0.0 if self._pair_model is None else self._pair_model.logits(query, [candidate])[0]
         z, push = self.combined(query, candidate, similarity, pair_logit)
         score = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
