@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import redis
+from servers import wait_for_ping
 
 from demo_app.processes import HOST
 
@@ -84,16 +85,7 @@ class LocalCluster:
              "--appendonly", "no", "--dir", str(self.dir), "--logfile", str(self.dir / f"node-{port}.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir)
         self.procs[i] = proc
-        deadline = time.monotonic() + 10
-        with redis.Redis(host=HOST, port=port, socket_timeout=0.5) as probe:
-            while True:
-                try:
-                    probe.ping()
-                    return
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise
-                    time.sleep(0.02)
+        wait_for_ping(port, proc)
 
     def wait_ok(self, timeout: float = 30.0) -> None:
         """Wait until every node says ``cluster_state:ok`` and knows every master."""

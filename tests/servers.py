@@ -31,9 +31,27 @@ import redis
 
 from demo_app.processes import HOST, pick_free_port, read_log, stop_process_group, wait_ready
 
-__all__ = ["ROOT", "RedisServer", "Server", "ServerError", "own_redis", "pick_free_port", "run_server", "serve"]
+__all__ = [
+    "ROOT", "RedisServer", "Server", "ServerError", "own_redis", "pick_free_port", "run_server", "serve",
+    "wait_for_ping",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for_ping(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Return once the redis-server ``proc`` started on ``port`` answers ``PING``; raise if it died or
+    did not answer within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    with redis.Redis(host=HOST, port=port, socket_timeout=0.5) as probe:
+        while True:
+            try:
+                probe.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.02)
 
 
 class ServerError(RuntimeError):
@@ -142,16 +160,7 @@ class RedisServer:
         proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", HOST, "--save", "",
                                  "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.proc = proc
-        deadline = time.monotonic() + 10
-        with redis.Redis(host=HOST, port=self.port, socket_timeout=0.5) as probe:
-            while True:
-                try:
-                    probe.ping()
-                    return
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise
-                    time.sleep(0.02)
+        wait_for_ping(self.port, proc)
 
     def kill(self) -> None:
         """SIGKILL it (a crash, not a shutdown), and wait for it to be gone."""
