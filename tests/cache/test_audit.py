@@ -120,6 +120,31 @@ async def test_budget_without_a_target_counts_and_keeps_the_default_cut() -> Non
     assert view.get("audited") == 5 and view.get("wrong") == 5
 
 
+async def test_outcomes_are_counted_per_served_entry_and_the_most_judged_are_shown(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from asgi_llmguard.cache.audit import budget as budget_module
+
+    monkeypatch.setattr(budget_module, "MAX_ENTRIES", 3)
+    budget = ErrorBudget(MemoryOutcomeStore(), default_cut=1.5, target=0.02, grid=GRID)
+    for _ in range(4):
+        await budget.record("ns", z=3.0, wrong=True, kind="audit", entry_id=7)
+    await budget.record("ns", z=3.0, wrong=False, kind="audit", entry_id=7)
+    await budget.record("ns", z=2.0, wrong=False, kind="shadow", would_hit=True, entry_id=8)
+    await budget.record("ns", z=2.0, wrong=True, kind="shadow", would_hit=False, entry_id=9)  # not served
+    await budget.record("ns", z=1.0, wrong=True, kind="probe", entry_id=10)  # refused: not the entry's
+    await budget.record("ns", z=2.0, wrong=None, kind="audit", entry_id=11)  # unjudged
+    entries = (await budget.summary())["ns"]["entries"]
+    assert set(entries) == {"7", "8"}
+    assert entries["7"]["judged"] == 5 and entries["7"]["wrong"] == 4 and entries["7"]["wrong_rate"] == 0.8
+    assert 0.8 < entries["7"]["wrong_rate_upper"] < 1.0
+    assert entries["8"] == {"judged": 1, "wrong": 0, "wrong_rate": 0.0,
+                            "wrong_rate_upper": round(wilson_upper(0, 1), 6)}
+    for entry_id in range(100, 106):  # past twice MAX_ENTRIES the least judged go, the most judged stay
+        await budget.record("ns", z=3.0, wrong=False, kind="audit", entry_id=entry_id)
+    kept = await budget.store.entries("ns", 100)
+    assert len(kept) <= 6 and kept[7] == (5, 4) and kept[8] == (1, 0)
+
+
 async def test_budget_state_is_shared_by_replicas_through_redis() -> None:
     from redis.asyncio import Redis
 
@@ -131,16 +156,21 @@ async def test_budget_state_is_shared_by_replicas_through_redis() -> None:
                     for c in clients)
         for _ in range(200):
             await one.record("ns", z=3.0, wrong=False, kind="audit")
-        await one.record("ns", z=3.0, wrong=True, kind="audit")
+        await one.record("ns", z=3.0, wrong=True, kind="audit", entry_id=5)
+        await two.record("ns", z=3.0, wrong=False, kind="audit", entry_id=5)
+        await two.record("ns", z=3.0, wrong=True, kind="probe", entry_id=6)
+        assert await one.store.entries("ns", 5) == {5: (2, 1)}  # both replicas' audits of entry 5, no probe
+        await two.record("ns", z=3.0, wrong=False, kind="audit")
         view = await two.refresh("ns")
-        assert view.get("audited") == 201 and view.get("wrong") == 1
-        assert two.cut_for("ns") == 3.5  # 1 in 201: the bound (2.1%) is over 2% up to the wrong one's z
-        for _ in range(200):
+        assert view.get("audited") == 203 and view.get("wrong") == 1
+        assert two.cut_for("ns") == 3.5  # 1 in 203: the bound (2.1%) is over 2% up to the wrong one's z
+        for _ in range(198):
             await two.record("ns", z=3.0, wrong=False, kind="audit")
         await one.refresh("ns")
         assert one.cut_for("ns") == two.cut_for("ns") == 1.5  # each replica's audits count for both: 1 in 401
         summary = await one.summary()
         assert summary["ns"]["audited"] == 401 and summary["ns"]["wrong"] == 1 and summary["ns"]["cut"] == 1.5
+        assert summary["ns"]["entries"]["5"]["judged"] == 2 and summary["ns"]["entries"]["5"]["wrong"] == 1
     finally:
         for c in clients:
             await c.aclose()
@@ -269,6 +299,9 @@ async def test_audits_never_exceed_their_concurrency(start_guard: Any, model_dir
     assert audit["audited"] + audit["skipped"] == len(hits)
     assert audit["skipped"] > 0 and audit["audited"] >= 2 and audit["wrong"] == 0
     assert audit["tokens"]["total"] == 8 * audit["audited"]  # audit spend, counted apart
+    (namespace,) = audit["namespaces"].values()  # every hit served the one stored entry: its own outcomes
+    (entry,) = namespace["entries"].values()
+    assert entry["judged"] == audit["audited"] and entry["wrong"] == 0
 
 
 class JudgingUpstream:

@@ -247,7 +247,8 @@ class Auditor:
         outcome = "unjudged" if wrong is None else "wrong" if wrong else "right"
         if kind != "probe" and (kind == "audit" or probe.served):
             self._count(kind, outcome)
-        await self.budget.record(namespace, z=probe.z, wrong=wrong, kind=kind, would_hit=probe.served)
+        await self.budget.record(namespace, z=probe.z, wrong=wrong, kind=kind, would_hit=probe.served,
+                                 entry_id=probe.entry.id)
         log.info("llmguard.cache.audit", kind=kind, outcome=outcome, request_id=request_id,
                  namespace=namespace[:16], entry_id=probe.entry.id, similarity=round(probe.similarity, 4),
                  z=round(probe.z, 3), cut=probe.cut, would_serve=probe.served, judge_score=score,

@@ -23,7 +23,10 @@ user sets; Schroeder et al., ICLR 2026) at the namespace's grain, with a bound i
 curve, starting from the offline-tuned cut instead of from nothing.
 
 The counts live in a small store: a dict in one process, Redis hashes shared by replicas (each
-replica reads them back at most every ``refresh_seconds``).
+replica reads them back at most every ``refresh_seconds``). Served (audit) and would-be-served
+(shadow) comparisons are also counted per cache entry, so that ``/stats`` can name the popular
+entries whose answers are judged wrong; each namespace keeps at most ``MAX_ENTRIES`` of them, the
+most judged.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ FIELDS = ("audited", "wrong", "would_hit", "would_hit_wrong", "unjudged")
 # of its own (wrong no more often than the target), not ride on clean evidence from higher scores alone.
 MIN_BAND = 30
 MAX_VIEWS = 10_000  # namespaces a process keeps a view of (least recently used dropped)
+MAX_ENTRIES = 1000  # entries per namespace whose own outcomes are kept (the most judged stay)
+SHOWN_ENTRIES = 5  # entries per namespace shown by summary(): the most judged
 
 
 class OutcomeStore(Protocol):
@@ -57,10 +62,23 @@ class OutcomeStore(Protocol):
 
     async def namespaces(self, limit: int) -> list[str]: ...
 
+    async def add_entry(self, namespace: str, entry_id: int, wrong: bool) -> None:
+        """One judged comparison of a served (or would-be-served) entry."""
+
+    async def entries(self, namespace: str, limit: int) -> dict[int, tuple[int, int]]:
+        """The ``limit`` most judged entries of ``namespace``: id -> (judged, wrong)."""
+        ...
+
+
+def _most_judged(rows: Mapping[int, tuple[int, int]], limit: int) -> dict[int, tuple[int, int]]:
+    ranked = sorted(rows.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
+    return dict(ranked[:limit])
+
 
 class MemoryOutcomeStore:
     def __init__(self) -> None:
         self._data: dict[str, dict[str, int]] = {}
+        self._entries: dict[str, dict[int, tuple[int, int]]] = {}
 
     async def add(self, namespace: str, counts: Mapping[str, int]) -> None:
         row = self._data.setdefault(namespace, {})
@@ -72,6 +90,16 @@ class MemoryOutcomeStore:
 
     async def namespaces(self, limit: int) -> list[str]:
         return list(self._data)[-limit:]
+
+    async def add_entry(self, namespace: str, entry_id: int, wrong: bool) -> None:
+        rows = self._entries.setdefault(namespace, {})
+        judged, wrongs = rows.get(entry_id, (0, 0))
+        rows[entry_id] = (judged + 1, wrongs + int(wrong))
+        if len(rows) > 2 * MAX_ENTRIES:
+            self._entries[namespace] = _most_judged(rows, MAX_ENTRIES)
+
+    async def entries(self, namespace: str, limit: int) -> dict[int, tuple[int, int]]:
+        return _most_judged(self._entries.get(namespace, {}), limit)
 
 
 class RedisOutcomeStore:
@@ -98,6 +126,31 @@ class RedisOutcomeStore:
     async def namespaces(self, limit: int) -> list[str]:
         names = await self.redis.zrevrange(self.prefix + "namespaces", 0, limit - 1)
         return [_text(n) for n in names if isinstance(n, bytes | str)]
+
+    async def add_entry(self, namespace: str, entry_id: int, wrong: bool) -> None:
+        """Fields ``<id>`` (judged) and ``<id>w`` (wrong) of ``<prefix>audit:<namespace>:entries``; past
+        ``2 * MAX_ENTRIES`` entries the least judged are dropped."""
+        key = self.prefix + namespace + ":entries"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(key, str(entry_id), 1)
+            if wrong:
+                pipe.hincrby(key, f"{entry_id}w", 1)
+            pipe.expire(key, self.ttl)
+            pipe.hlen(key)
+            *_, fields = await pipe.execute()
+        if int(fields) > 4 * MAX_ENTRIES:  # two fields at most per entry
+            rows = await self._rows(key)
+            kept = _most_judged(rows, MAX_ENTRIES)
+            dropped = [f for i in rows if i not in kept for f in (str(i), f"{i}w")]
+            if dropped:
+                await self.redis.hdel(key, *dropped)
+
+    async def entries(self, namespace: str, limit: int) -> dict[int, tuple[int, int]]:
+        return _most_judged(await self._rows(self.prefix + namespace + ":entries"), limit)
+
+    async def _rows(self, key: str) -> dict[int, tuple[int, int]]:
+        raw = {_text(k): int(v) for k, v in (await self.redis.hgetall(key)).items()}
+        return {int(k): (v, raw.get(k + "w", 0)) for k, v in raw.items() if k.isdigit()}
 
 
 def _text(value: bytes | str) -> str:
@@ -200,9 +253,10 @@ class ErrorBudget:
     # -- recording -----------------------------------------------------------------------------------
 
     async def record(self, namespace: str, *, z: float | None, wrong: bool | None, kind: str,
-                     would_hit: bool = False) -> None:
+                     would_hit: bool = False, entry_id: int | None = None) -> None:
         """One comparison: ``kind`` is "audit" (a served hit), "shadow" (a would-hit in shadow mode) or
-        "probe" (a refused candidate compared with a miss's fresh answer); ``wrong`` None: unjudged."""
+        "probe" (a refused candidate compared with a miss's fresh answer); ``wrong`` None: unjudged.
+        ``entry_id``: the compared entry, counted on its own when it was served or would have been."""
         counts: dict[str, int] = {}
         if kind == "shadow" and would_hit:
             counts["would_hit"] = 1
@@ -223,6 +277,8 @@ class ErrorBudget:
         view.cut = self.choose(view.counts)
         try:
             await self.store.add(namespace, counts)
+            if entry_id is not None and wrong is not None and (kind == "audit" or (kind == "shadow" and would_hit)):
+                await self.store.add_entry(namespace, entry_id, wrong)
         except Exception:  # Redis down: this replica still learns from its own view
             return
 
@@ -273,13 +329,14 @@ class ErrorBudget:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def summary(self, limit: int = 20) -> dict[str, dict[str, float | int | None]]:
-        """Per namespace (the most recently used ``limit``): outcomes, rates with upper bounds, cut in force."""
+    async def summary(self, limit: int = 20) -> dict[str, dict[str, Any]]:
+        """Per namespace (the most recently used ``limit``): outcomes, rates with upper bounds, cut in force,
+        and its most judged entries (``entries``: id -> judged, wrong, rate and upper bound)."""
         try:
             names = await self.store.namespaces(limit)
         except Exception:
             names = list(self._views)[-limit:]
-        result: dict[str, dict[str, float | int | None]] = {}
+        result: dict[str, dict[str, Any]] = {}
         for name in names:
             view = await self.refresh(name)
             audited, wrong = view.get("audited"), view.get("wrong")
@@ -290,5 +347,15 @@ class ErrorBudget:
                 "wrong_rate_upper": round(wilson_upper(wrong, audited), 6),
                 "would_hit": would, "would_hit_wrong": would_wrong,
                 "cut": None if math.isinf(view.cut) else view.cut,
+                "entries": await self._entry_summary(name),
             }
         return result
+
+    async def _entry_summary(self, namespace: str) -> dict[str, dict[str, float | int]]:
+        try:
+            rows = await self.store.entries(namespace, SHOWN_ENTRIES)
+        except Exception:
+            return {}
+        return {str(entry_id): {"judged": judged, "wrong": wrong, "wrong_rate": round(wrong / judged, 6),
+                                "wrong_rate_upper": round(wilson_upper(wrong, judged), 6)}
+                for entry_id, (judged, wrong) in rows.items()}
