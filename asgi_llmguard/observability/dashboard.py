@@ -9,6 +9,7 @@ on. Both show aggregate numbers only: no prompt, identity or key.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -45,8 +46,10 @@ def dashboard_stats(settings: Settings, metrics: Metrics) -> dict[str, Any]:
     }
 
 
-async def serve_dashboard(settings: Settings, metrics: Metrics, scope: Scope, send: Send) -> bool:
-    """Answer the page or its JSON; False for any other path under the dashboard's."""
+async def serve_dashboard(settings: Settings, metrics: Metrics, scope: Scope, send: Send,
+                          insight: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> bool:
+    """Answer the page or its JSON; False for any other path under the dashboard's. ``insight``: what
+    ``/stats`` adds to the audit figures (per-namespace outcomes, cuts and entries), for the page too."""
     base = (settings.dashboard_path or "").rstrip("/")
     path = scope["path"]
     if path in (base, base + "/"):
@@ -54,6 +57,9 @@ async def serve_dashboard(settings: Settings, metrics: Metrics, scope: Scope, se
                          headers=[("cache-control", "no-store")])
         return True
     if path == base + STATS_SUFFIX:
-        await send_json(send, 200, dashboard_stats(settings, metrics), headers=[("cache-control", "no-store")])
+        stats = dashboard_stats(settings, metrics)
+        if insight is not None and "audit" in stats:
+            stats["audit"].update(await insight())
+        await send_json(send, 200, stats, headers=[("cache-control", "no-store")])
         return True
     return False

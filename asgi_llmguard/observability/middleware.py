@@ -53,7 +53,7 @@ class MetricsMiddleware(GuardLayer[MetricsHost]):
             await send_json(send, 200, stats, headers=[("cache-control", "no-store")])
             return True
         if settings.dashboard_path is not None and path.startswith(settings.dashboard_path):
-            return await serve_dashboard(settings, metrics, scope, send)
+            return await serve_dashboard(settings, metrics, scope, send, insight=self.guard.insight)
         return False
 
     async def handle(self, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:

@@ -229,6 +229,8 @@ def test_the_dashboard_shows_live_figures_in_a_real_browser(free_port: int, mode
             _traffic(base_url, ["What is the capital of France?", "What's the capital city of France?"])
             page.wait_for(f"{_text('audits')}.includes('of 1')", "the audited hit in the audits panel")
             assert "%" in page.evaluate(_text("audits"))  # its rate and upper bound
+            page.wait_for(f"{_text('audits')}.includes('of 1 judged')", "the served entry's own outcome")
+            assert "cut · " in page.evaluate(_text("audits"))  # its namespace's cut in force
 
             ARTIFACTS.mkdir(exist_ok=True)
             shot = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
