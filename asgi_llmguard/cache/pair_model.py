@@ -74,8 +74,10 @@ class PairModel:
         if not candidates:
             return []
         pairs = [(query[:_MAX_CHARS], c[:_MAX_CHARS]) for c in candidates]
-        with self._lock:
-            encodings = self._tokenizer.encode_batch(pairs)
+        with self._lock:  # one pair (the usual call) without encode_batch's thread pool, which would
+            # compete for the cores with the embedding running meanwhile (cache/lexicon.py)
+            encodings = ([self._tokenizer.encode(*pairs[0])] if len(pairs) == 1
+                         else self._tokenizer.encode_batch(pairs))
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         mask = np.zeros_like(ids)
