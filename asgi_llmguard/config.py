@@ -123,6 +123,8 @@ class Settings:
     cache_enabled: bool = field(default=True, metadata=_env(_parse_bool))
     cache_threshold: float | None = field(default=None, metadata=_env(_parse_float))
     cache_verify: bool = field(default=True, metadata=_env(_parse_bool))
+    # Start the pair model on the likeliest stored prompt while the embedding runs (cache/lexicon.py)
+    cache_early_verify: bool = field(default=True, metadata=_env(_parse_bool))
     cache_strictness: Literal["strict", "balanced", "loose"] = field(default="balanced", metadata=_env(_parse_str))
     cache_semantic: bool = field(default=True, metadata=_env(_parse_bool))
     cache_ttl_seconds: int = field(default=3600, metadata=_env(_parse_int))
@@ -238,7 +240,7 @@ def _coerce(settings: Settings, name: str, value: object) -> None:
 
 
 def _validate(s: Settings) -> None:
-    for name in ("cache_enabled", "cache_verify", "cache_semantic", "cache_bypass_time_sensitive",
+    for name in ("cache_enabled", "cache_verify", "cache_early_verify", "cache_semantic", "cache_bypass_time_sensitive",
                  "metrics_enabled", "log_prompts", "rate_limit_fail_closed", "rate_limit_count_cache_hits",
                  "rate_limit_cache_hits_cost_tokens", "upstream_affinity", "tracing", "trace_prompts"):
         _require(isinstance(getattr(s, name), bool), name, "a boolean", getattr(s, name))

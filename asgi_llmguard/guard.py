@@ -333,6 +333,8 @@ class Guard:
             self.metrics.instrument(embedder, index)
             degraded = self.metrics.degraded
             cache.on_lookup_error = lambda part, exc: degraded.labels(part).inc()
+            early = self.metrics.early_verify
+            cache.on_early = lambda outcome: early.labels(outcome).inc()
         if index is not None and self.redis is not None:  # the store is the Redis one
             if self.cluster:  # one task per partition, on a connection of their own (or the app's cluster client)
                 self.index_sync = backend("index_sync.cluster")(

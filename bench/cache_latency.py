@@ -4,7 +4,10 @@
 
 Prints, in one run:
 - exact-hit p50 (goal ≤ 1 ms), raw and net of the same server's ``GET /health`` round trip;
-- semantic-hit p50 against one bare embedding call measured in this run (goal ≤ 1.5x, pair model included);
+- semantic-hit p50 against one bare embedding call measured in this run (goal ≤ 1.5x, pair model included),
+  with early verification (the default: the pair model starts on the lexicon's guess while the
+  embedding runs, cache/lexicon.py) and without it (LLMGUARD_CACHE_EARLY_VERIFY=false), and how
+  many of the semantic lookups' guesses the embedding confirmed (used) or not (missed);
 - semantic hits per second with micro-batching (max batch 32) and without (max batch 1),
   goal ≥ 300/s, each server measured with the same client load;
 - the mock LLM's miss latency with its default delays, for scale.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import sys
 import time
@@ -161,7 +165,11 @@ async def measure_latency(base_url: str, requests: int, bare: BareEmbedding) -> 
                 embedding.extend(bare.time([prompt] * 5))
                 samples, _ = await timed_posts(client, prompt, 5, "hit")
                 semantic.extend(samples)
+        exposition = (await client.get("/metrics")).text
+    early = {outcome: float(m.group(1)) for outcome in ("used", "missed")
+             if (m := re.search(rf'llmguard_cache_early_verify_total{{outcome="{outcome}"}} (\S+)', exposition))}
     return {
+        "early_used": early.get("used", 0.0), "early_missed": early.get("missed", 0.0),
         "health_p50": p50_ms(health), "exact_p50": p50_ms(exact), "exact_p99": p99_ms(exact),
         "exact_wrong": exact_wrong, "semantic_p50": p50_ms(semantic) if semantic else float("nan"),
         "semantic_p99": p99_ms(semantic) if semantic else float("nan"),
@@ -186,6 +194,9 @@ def main() -> int:
     bare = BareEmbedding()
     with demo_server(pick_free_port(), guarded=True, env=env, name="latency") as server:
         latency = asyncio.run(measure_latency(server.base_url, args.requests, bare))
+    with demo_server(pick_free_port(), guarded=True, env={**env, "LLMGUARD_CACHE_EARLY_VERIFY": "false"},
+                     name="latency-late") as server:
+        late = asyncio.run(measure_latency(server.base_url, args.requests, bare))
     embed_p50 = latency["embedding_p50"]
     # Throughput servers: an instant mock, so a non-hit does not hold a client for the mock's delays.
     fast = {**env, "LLMGUARD_DEMO_TTFT_MS": "0", "LLMGUARD_DEMO_TOKEN_MS": "0"}
@@ -211,6 +222,11 @@ def main() -> int:
     ratio = net_semantic / embed_p50
     print(f"{'semantic hit p50 net of /health ÷ embedding':44} {ratio:11.2f}x {'≤ 1.5x':>14}"
           f"  {'PASS' if ratio <= 1.5 else 'MISS'}")
+    used, missed = latency["early_used"], latency["early_missed"]
+    print(f"{'  early verification: guesses used / missed':44} {used:6.0f} / {missed:.0f}")
+    late_ratio = (late["semantic_p50"] - late["health_p50"]) / late["embedding_p50"]
+    print(f"{'  the same without early verification':44} {late_ratio:11.2f}x  "
+          f"(p50 {late['semantic_p50']:.3f}ms, embedding {late['embedding_p50']:.3f}ms)")
     print(f"{'semantic hits/s, batching (max batch 32)':44} {batched:10.0f}/s {'≥ 300/s':>14}"
           f"  {'PASS' if batched >= 300 else 'MISS'}  (non-hits: {batched_other})")
     print(f"{'semantic hits/s, no batching (max batch 1)':44} {unbatched:10.0f}/s"

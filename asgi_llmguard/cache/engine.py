@@ -10,11 +10,12 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from ..core.health import Health
 from ..core.layer import LayerHost
 from .audit.probe import Probe, log_odds
 from .keys import namespace_of
+from .lexicon import Lexicon
 from .long_prompts import focus
 from .stores.base import CacheEntry, CacheStore, StorageUnavailable
 
@@ -45,6 +47,22 @@ class _Refused:
 
 
 TOO_LONG = _Refused(False, 0.0, "too_long")  # long prompts that differ over more than the verifier judges
+
+
+T = TypeVar("T")
+
+#: Early verification overlaps the pair model with the embedding: with one CPU there is nothing to overlap.
+SEVERAL_CPUS = len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) > 1
+
+
+@dataclass(frozen=True, slots=True)
+class Early:
+    """A pair-model call started before the embedding was ready, on the stored prompt the request most
+    likely rewords (:mod:`.lexicon`); ``shown`` is the pair as the verifier sees it."""
+
+    key: int
+    shown: tuple[str, str]
+    future: asyncio.Future[float | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +104,11 @@ class SemanticCache:
         self.threshold = threshold
         self._in_flight: dict[str, asyncio.Future[None]] = {}
         self._verify_pool: ThreadPoolExecutor | None = None
+        self._verifying = 0  # jobs submitted to the verify pool and not finished
+        self.lexicon = Lexicon()
         self.on_lookup_error: Callable[[str, BaseException], None] | None = None
+        #: "used" (the embedding found the guessed prompt: its logit served the verdict) or "missed"
+        self.on_early: Callable[[str], None] | None = None
         # The embedder's failures are logged once per spell (llmguard.cache.embedding.degraded and
         # .recovered); Redis's are logged by the store's health, shared with the rate limiter.
         self.embedding_health = Health("llmguard.cache.embedding")
@@ -115,15 +137,50 @@ class SemanticCache:
         self.embedding_health.succeeded()
         return vector
 
+    def start_early(self, namespace: str, text: str) -> Early | None:
+        """Before the embedding: start the pair model on the stored prompt ``text`` most likely rewords
+        (:mod:`.lexicon`), on the verifier's thread while the embedder's runs. Only while that thread is idle
+        (under load it would delay real verifications) and with more than one CPU."""
+        verifier = self.verifier
+        settings = self.settings
+        if (verifier is None or self.index is None or not settings.cache_verify or not settings.cache_early_verify
+                or not SEVERAL_CPUS or self._verifying):
+            return None
+        guess = self.lexicon.nearest(namespace, text)
+        if guess is None:
+            return None
+        shown = focus(text, guess.prompt)
+        if shown is None:
+            return None
+
+        def logit() -> float | None:  # in the verify thread: hard rules and shortcuts need no model
+            return verifier.pair_logit(*shown) if verifier.needs_pair_model(*shown) else None
+
+        return Early(guess.key, shown, self._submit(logit))
+
+    def _submit(self, job: Callable[[], T]) -> asyncio.Future[T]:
+        if self._verify_pool is None:
+            self._verify_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmguard-verify")
+        future = asyncio.get_running_loop().run_in_executor(self._verify_pool, job)
+        self._verifying += 1
+        future.add_done_callback(self._verified)
+        return future
+
+    def _verified(self, future: asyncio.Future[Any]) -> None:
+        self._verifying -= 1
+        if not future.cancelled():
+            future.exception()  # retrieved: an early call's failure is not worth a warning at exit
+
     async def find_similar(self, namespace: str, text: str, vector: np.ndarray, *,
-                           trace: Trace | None = None) -> Hit | None:
+                           trace: Trace | None = None, early: Early | None = None) -> Hit | None:
         """The nearest stored prompt above the threshold that the verifier accepts (``trace``: a traced
-        request's, for the index search and verify spans)."""
-        probe = await self.probe_similar(namespace, text, vector, trace=trace)
+        request's, for the index search and verify spans; ``early``: :meth:`start_early`'s call)."""
+        probe = await self.probe_similar(namespace, text, vector, trace=trace, early=early)
         return probe[0]
 
     async def probe_similar(self, namespace: str, text: str, vector: np.ndarray, *, cut: float | None = None,
-                            floor: float | None = None, trace: Trace | None = None) -> tuple[Hit | None, Probe | None]:
+                            floor: float | None = None, trace: Trace | None = None,
+                            early: Early | None = None) -> tuple[Hit | None, Probe | None]:
         """The hit at ``cut`` (the verifier's own by default) and, for the error budget and shadow mode,
         the first candidate accepted at ``floor`` (cache/audit/): what would be served at a looser cut."""
         if self.index is None:
@@ -144,15 +201,17 @@ class SemanticCache:
                 return None, None
             if entry is None or entry.prompt is None:
                 self.index.remove(namespace, neighbour.key)
+                self.lexicon.remove(namespace, neighbour.key)
                 continue
             candidates.append((neighbour.similarity, entry))
         if not candidates:
+            self._early_outcome(early, None)
             return None, None
         accepted = 0
         probe: Probe | None = None
         if self.verifier is not None and self.settings.cache_verify:
             with tracing.span(trace, "llmguard.cache.verify") as span:
-                found, verdict, probe = await self._verify(text, candidates, cut, floor)
+                found, verdict, probe = await self._verify(text, candidates, cut, floor, early)
                 if span:
                     span.set_many({"llmguard.cache.similarity": candidates[0][0],
                                    "llmguard.verify.candidates": len(candidates),
@@ -164,6 +223,7 @@ class SemanticCache:
         elif floor is not None:  # no verifier: the nearest candidate over the threshold is the would-hit
             probe = Probe(candidates[0][1], candidates[0][0], candidates[0][0], self.threshold, True)
         similarity, entry = candidates[accepted]
+        self.lexicon.add(namespace, entry.id, entry.prompt)  # served here: worth guessing next time
         try:  # a refused neighbour is not "used": it must not outlive newer entries in the LRU
             await self.store.touch(entry.id)
         except StorageUnavailable as exc:  # the hit stands; only its place in the LRU is lost
@@ -171,23 +231,27 @@ class SemanticCache:
         return Hit(entry, similarity), probe
 
     def _first_accepted(self, text: str, candidates: list[tuple[float, CacheEntry]], cut: float | None = None,
-                        floor: float | None = None) -> tuple[int | None, Verdict | _Refused | None, Probe | None]:
+                        floor: float | None = None, known: tuple[tuple[str, str], float] | None = None
+                        ) -> tuple[int | None, Verdict | _Refused | None, Probe | None]:
         """In the worker thread: the candidates in order of similarity, long prompts shown where they differ
         (long_prompts.focus), until the verifier accepts one at ``cut``; a hit costs one pair-model call.
         Returns the accepted candidate's index (or None), the verdict to report (the accepted one, or the
-        first) and the probe: the first candidate accepted at ``floor`` (None without a floor)."""
+        first) and the probe: the first candidate accepted at ``floor`` (None without a floor). ``known``: a pair
+        whose pair-model logit was computed early (:meth:`start_early`)."""
         assert self.verifier is not None
         in_force = self.verifier.cut if cut is None else cut
         first: Verdict | _Refused | None = None
         probe: Probe | None = None
         for i, (similarity, entry) in enumerate(candidates):
             shown = focus(text, entry.prompt or "")
+            logit = known[1] if known is not None and known[0] == shown else None
             if shown is None:
                 verdict: Verdict | _Refused = TOO_LONG
             elif floor is None:
-                verdict = self.verifier.check(shown[0], shown[1], similarity, cut=in_force)
+                verdict = self.verifier.check(shown[0], shown[1], similarity, cut=in_force, pair_logit=logit)
             else:  # judged at the floor; served only at the cut in force
-                verdict = self.verifier.check(shown[0], shown[1], similarity, cut=min(floor, in_force))
+                verdict = self.verifier.check(shown[0], shown[1], similarity, cut=min(floor, in_force),
+                                              pair_logit=logit)
                 if verdict.accepted:
                     z = log_odds(verdict.score)
                     served = z >= in_force
@@ -202,15 +266,30 @@ class SemanticCache:
         return None, first, probe
 
     async def _verify(self, text: str, candidates: list[tuple[float, CacheEntry]], cut: float | None = None,
-                      floor: float | None = None) -> tuple[int | None, Verdict | _Refused | None, Probe | None]:
+                      floor: float | None = None, early: Early | None = None
+                      ) -> tuple[int | None, Verdict | _Refused | None, Probe | None]:
         """The verifier's choice, from its one worker thread: the pair model is a transformer's forward
         pass (milliseconds) and must not stall the event loop. A verifier that fails or overruns the
         embedding budget accepts nothing: the request goes upstream."""
-        if self._verify_pool is None:
-            self._verify_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmguard-verify")
-        job = functools.partial(self._first_accepted, text, candidates, cut, floor)
+        known: tuple[tuple[str, str], float] | None = None
+        if early is not None and any(entry.id == early.key for _, entry in candidates):
+            with contextlib.suppress(Exception):  # a failed early call: the verifier asks the model itself
+                logit = await asyncio.wait_for(asyncio.shield(early.future), self.settings.embedding_timeout_ms / 1000)
+                known = None if logit is None else (early.shown, logit)
+            self._early_outcome(early, True)
+        else:
+            self._early_outcome(early, None)
+        if known is not None and early is not None and candidates[0][1].id == early.key:
+            # The nearest candidate's model call is done: judging it costs microseconds, less than a thread
+            # hop. Served, that is the answer the full pass would give; otherwise the pass runs as usual.
+            with contextlib.suppress(Exception):
+                chosen = self._first_accepted(text, candidates[:1], cut, floor, known)
+                if chosen[0] == 0:
+                    self.verify_health.succeeded()
+                    return chosen
+        job = functools.partial(self._first_accepted, text, candidates, cut, floor, known)
         try:
-            future = asyncio.get_running_loop().run_in_executor(self._verify_pool, job)
+            future = self._submit(job)
             chosen = await asyncio.wait_for(future, self.settings.embedding_timeout_ms / 1000)
         except Exception as exc:
             self.verify_health.failed("verify", exc, unreachable=False)
@@ -218,6 +297,10 @@ class SemanticCache:
             return None, None, None
         self.verify_health.succeeded()
         return chosen
+
+    def _early_outcome(self, early: Early | None, used: bool | None) -> None:
+        if early is not None and self.on_early is not None:
+            self.on_early("used" if used else "missed")
 
     def close(self) -> None:
         """Let the verifier's worker thread go (at shutdown; a running check finishes first)."""
@@ -265,6 +348,7 @@ class SemanticCache:
             self._unindex(gone)
         if vector is not None and self.index is not None:
             self.index.add(namespace, entry.id, vector)
+            self.lexicon.add(namespace, entry.id, prompt)
         return entry
 
     # -- invalidation (public API) -----------------------------------------------------------------
@@ -283,10 +367,12 @@ class SemanticCache:
 
     async def flush(self) -> None:
         await self.store.flush()
+        self.lexicon.clear()
         if self.index is not None:
             self.index.clear()
 
     def _unindex(self, entry: CacheEntry) -> None:
+        self.lexicon.remove(entry.namespace, entry.id)
         if self.index is not None and entry.vector is not None:
             self.index.remove(entry.namespace, entry.id)
 

@@ -140,6 +140,7 @@ class SemanticCacheMiddleware(GuardLayer[CacheHost]):
                 span.set("llmguard.cache.found", hit is not None)
         if hit is not None or not lookup.semantic or text is None:
             return hit
+        early = cache.start_early(lookup.namespace, text)
         with tracing.span(trace, "llmguard.embedding") as span:
             vector = await cache.embed(text)
             if span:
@@ -149,11 +150,11 @@ class SemanticCacheMiddleware(GuardLayer[CacheHost]):
         exchange.extras["cache.vector"] = vector
         auditor = self.guard.auditor
         if auditor is None:
-            return await cache.find_similar(lookup.namespace, text, vector, trace=trace)
+            return await cache.find_similar(lookup.namespace, text, vector, trace=trace, early=early)
         cut = auditor.cut_for(lookup.namespace)
         exchange.extras["cache.cut"] = cut
         found, probe = await cache.probe_similar(lookup.namespace, text, vector, cut=cut, floor=auditor.floor,
-                                                 trace=trace)
+                                                 trace=trace, early=early)
         exchange.extras["cache.probe"] = probe
         return found
 

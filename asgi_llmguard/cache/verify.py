@@ -1035,20 +1035,32 @@ class Verifier:
         """The combined log-odds a candidate must reach at the chosen strictness."""
         return self.points[self.strictness].cut
 
-    def check(self, query: str, candidate: str, similarity: float, *, cut: float | None = None) -> Verdict:
+    def check(self, query: str, candidate: str, similarity: float, *, cut: float | None = None,
+              pair_logit: float | None = None) -> Verdict:
         """Accept only when no hard rule refuses and the combined signals reach the cut-off (the strictness
-        point's, unless ``cut`` gives another: a namespace that must be stricter than the rest)."""
+        point's, unless ``cut`` gives another: a namespace that must be stricter than the rest).
+        ``pair_logit``: the pair model's logit for this very pair, when already known (:meth:`pair_logit`)."""
         refused = hard_rule_refusal(query, candidate)
         if refused is not None:
             return Verdict(accepted=False, score=0.0, reason=refused)
         if only_filler_differs(query, candidate):
             return Verdict(accepted=True, score=1.0, reason=None)
-        pair_logit = 0.0 if self._pair_model is None else self._pair_model.logits(query, [candidate])[0]
+        if pair_logit is None:
+            pair_logit = 0.0 if self._pair_model is None else self._pair_model.logits(query, [candidate])[0]
         z, push = self.combined(query, candidate, similarity, pair_logit)
         score = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
         if z >= (self.cut if cut is None else cut):
             return Verdict(accepted=True, score=score, reason=None)
         return Verdict(accepted=False, score=score, reason=_blame(self._combiner.inputs, push))
+
+    def needs_pair_model(self, query: str, candidate: str) -> bool:
+        """Whether :meth:`check` would ask the pair model about this pair (no hard rule or shortcut decides it)."""
+        return (self._pair_model is not None and hard_rule_refusal(query, candidate) is None
+                and not only_filler_differs(query, candidate))
+
+    def pair_logit(self, query: str, candidate: str) -> float:
+        """The pair model's logit for one pair (for :meth:`check`'s ``pair_logit``, computed ahead)."""
+        return 0.0 if self._pair_model is None else self._pair_model.logits(query, [candidate])[0]
 
     def combined(self, query: str, candidate: str, similarity: float, pair_logit: float) -> tuple[float, list[float]]:
         """The combiner's log-odds for a pair whose cross-encoder logit is known (benches, training)."""

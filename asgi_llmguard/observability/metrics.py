@@ -74,6 +74,9 @@ class Metrics:
                               buckets=LATENCY_BUCKETS, registry=r)
         self.tokens = Counter("llmguard_tokens", "Tokens by direction (prompt, completion) and source.",
                               ["direction", "source"], registry=r)
+        self.early_verify = Counter("llmguard_cache_early_verify", "Pair-model calls started before the embedding "
+                                    "was ready, by outcome: used (the embedding found the guessed prompt) or missed.",
+                                    ["outcome"], registry=r)
         self.degraded = Counter("llmguard_degraded", "Optional dependencies that failed open.", ["part"],
                                 registry=r)
         # rate limits (ratelimit/)

@@ -198,3 +198,39 @@ async def test_an_invalidated_namespace_no_longer_serves_its_rewordings(make_gua
     namespace = guard.cache.namespace_for(exchange)
     assert await guard.cache.invalidate_namespace(namespace) == 1
     assert (await ask(app, "What's the capital of France?"))[0] == "miss"
+
+
+EARLY_STORED = ["How do I reverse a list in Python?", "What is the capital of France?",
+                "How do I convert 5 km to miles?", "Write a haiku about autumn leaves.",
+                "What are the symptoms of dehydration?"]
+EARLY_ASKED = ["How can I reverse a list in Python?",  # a rewording sharing most words: guessed, served
+               "What's the capital city of France?",
+               "How do I convert 8 km to miles?",  # a near-duplicate: guessed, refused by a hard rule
+               "Please write a haiku about autumn leaves.",  # only filler differs: no model needed at all
+               "What symptoms does dehydration cause?",
+               "How do I reverse a string in Python?",  # a near-duplicate the pair model must refuse
+               "Explain quantum entanglement simply"]  # nothing stored is like it
+
+
+async def test_early_verification_changes_no_verdict(make_guard: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pair model started on the lexicon's guess while the embedding runs gives the very verdicts
+    (hit or miss, similarity, answer) of the plain order, and its guesses are used on rewordings."""
+    from asgi_llmguard.cache import engine
+
+    monkeypatch.setattr(engine, "SEVERAL_CPUS", True)  # the overlap needs two CPUs; the verdicts do not
+    seen: dict[bool, list[tuple[str, str, str]]] = {}
+    used: dict[bool, float] = {}
+    for early in (True, False):
+        guard = await make_guard(cache_early_verify=early)
+        app = guard.wrap(FakeLLM().app)
+        for prompt in EARLY_STORED:
+            assert (await ask(app, prompt))[0] == "miss"
+        seen[early] = [(status, similarity, answer) for status, similarity, _, answer
+                       in [await ask(app, prompt) for prompt in EARLY_ASKED]]
+        assert guard.metrics is not None
+        used[early] = guard.metrics.registry.get_sample_value("llmguard_cache_early_verify_total",
+                                                              {"outcome": "used"}) or 0.0
+    assert seen[True] == seen[False]
+    statuses = [status for status, _, _ in seen[True]]
+    assert statuses[:2] == ["hit", "hit"] and statuses[2] == "miss" and statuses[5:] == ["miss", "miss"]
+    assert used[True] >= 4 and used[False] == 0  # guessed right: the reworded, filler and near-duplicate asks
