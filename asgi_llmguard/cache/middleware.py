@@ -12,7 +12,7 @@ from ..core import tracing
 from ..core.asgi import encode_headers, get_header, send_json
 from ..core.exchange import Exchange
 from ..core.layer import GuardLayer
-from ..core.openai_protocol import answer_chunks, answer_json, sse_event
+from ..core.openai_protocol import Answer, answer_chunks, answer_json, sse_event
 from ..core.types import Receive, Scope, Send
 from .admin import serve_cache_admin
 from .engine import CacheHost, Hit, SemanticCache
@@ -88,7 +88,9 @@ class SemanticCacheMiddleware(GuardLayer[CacheHost]):
                                    "llmguard.cache.entry_id": hit.entry.id, "llmguard.stream": exchange.request.stream})
                 if auditor is not None and hit.similarity is not None:
                     probe = exchange.extras.get("cache.probe")
-                    audit = auditor.audit_hit(self.app, lookup.namespace, probe) if probe is not None else None
+                    keep = _keep_audited(cache, lookup, text, vector) if lookup.write else None
+                    audit = (auditor.audit_hit(self.app, lookup.namespace, probe, keep) if probe is not None
+                             else None)
                     if audit is not None:
                         exchange.on_finish(audit)
                 await self._replay(exchange, hit, scope, receive, send)
@@ -186,6 +188,16 @@ def _release(cache: SemanticCache, key: str, leader: asyncio.Future[None]) -> Ca
         cache.release(key, leader)
 
     return release
+
+
+def _keep_audited(cache: SemanticCache, lookup: Lookup, text: str | None,
+                  vector: np.ndarray | None) -> Callable[[Answer], Awaitable[None]]:
+    """For an audit that judged the served answer wrong: store the audit's fresh answer as the request's own."""
+
+    async def keep(answer: Answer) -> None:
+        await cache.store_answer(lookup.namespace, lookup.exact_key, text, answer, vector)
+
+    return keep
 
 
 def _keep(cache: SemanticCache, lookup: Lookup, text: str | None,

@@ -245,6 +245,34 @@ async def test_shadow_mode_asks_upstream_every_time_and_judges_would_hits(demo: 
     assert 0.5 < stats["shadow"]["wrong_rate_upper"] < 1.0
 
 
+@pytest.mark.model
+async def test_an_audit_that_finds_the_served_answer_wrong_keeps_its_own(demo: Any, shutdown_demo: Any) -> None:
+    """The audit paid for a fresh answer: when the served one was another question's, the fresh one is
+    stored as the request's own, and the same request is then served it (an exact hit)."""
+    app = demo(cache_audit_rate=1.0)
+    shutdown_demo(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://demo") as c:
+        await post(c, "How do I reverse a list in Python?")
+        served = await post(c, "how can i reverse a python list")  # a rewording to the cache, not to the mock
+        await app.state.guard.auditor.drain()
+        again = await post(c, "how can i reverse a python list")
+        await post(c, "What's the capital city of France?")
+        right = await post(c, "What is the capital of France?")  # a hit judged right: nothing more is stored
+        await app.state.guard.auditor.drain()
+        twice = await post(c, "What is the capital of France?")
+        await app.state.guard.auditor.drain()
+        stats = (await c.get("/stats")).json()
+    assert served.headers["x-llmguard-cache"] == "hit" and "x-llmguard-similarity" in served.headers
+    assert served.json()["choices"][0]["message"]["content"] == ANSWERS["How do I reverse a list in Python?"]
+    assert again.headers["x-llmguard-cache"] == "hit" and "x-llmguard-similarity" not in again.headers  # exact
+    assert again.json()["choices"][0]["message"]["content"] == ANSWERS["how can i reverse a python list"]
+    assert right.headers["x-llmguard-cache"] == twice.headers["x-llmguard-cache"] == "hit"
+    assert "x-llmguard-similarity" in twice.headers  # still the semantic tier: the right answer was not re-stored
+    assert stats["audit"]["audited"] == 3 and stats["audit"]["wrong"] == 1
+    assert app.state.calls == 5  # two misses and three audits: the exact hit asked nobody
+
+
 class SlowUpstream:
     """An upstream that counts how many requests it serves at once, and can fail."""
 

@@ -44,6 +44,7 @@ log = structlog.get_logger("asgi_llmguard")
 
 Kind = Literal["audit", "shadow", "probe"]
 Finisher = Callable[[Exchange], Awaitable[None]]
+Keeper = Callable[[Answer], Awaitable[None]]
 MAX_PENDING_COMPARISONS = 256
 AUDIT_HEADER = (b"x-llmguard-audit", b"1")
 # The request being judged and the layers below the cache, for the LLM judge's question (ask_judge).
@@ -93,7 +94,7 @@ class Auditor:
         self._slots = asyncio.Semaphore(self.concurrency)
         self.in_flight = 0
         self.max_in_flight = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
 
     # -- what the cache layer asks ---------------------------------------------------------------------
 
@@ -109,14 +110,16 @@ class Auditor:
     def floor(self) -> float:
         return self.budget.floor
 
-    def audit_hit(self, app: ASGIApp, namespace: str, probe: Probe) -> Finisher | None:
-        """For a served semantic hit: a finisher that audits it in the background, when sampled."""
+    def audit_hit(self, app: ASGIApp, namespace: str, probe: Probe, keep: Keeper | None = None) -> Finisher | None:
+        """For a served semantic hit: a finisher that audits it in the background, when sampled. ``keep``
+        stores the audit's fresh answer as the request's own entry when the served one is judged wrong:
+        the audit paid for it, and the next such request then finds its own answer first."""
         if self.rate <= 0 or self.rng.random() >= self.rate:
             return None
 
         async def start_audit(exchange: Exchange) -> None:
             if exchange.response.completed:
-                self._spawn(self._audit(app, exchange, namespace, probe))
+                self._spawn(self._audit(app, exchange, namespace, probe, keep))
 
         return start_audit
 
@@ -155,7 +158,8 @@ class Auditor:
 
     # -- the work ------------------------------------------------------------------------------------
 
-    async def _audit(self, app: ASGIApp, exchange: Exchange, namespace: str, probe: Probe) -> None:
+    async def _audit(self, app: ASGIApp, exchange: Exchange, namespace: str, probe: Probe,
+                     keep: Keeper | None = None) -> None:
         if not self.gate.open:
             self._count("audit", "paused")
             return
@@ -179,8 +183,13 @@ class Auditor:
             self._count("audit", "failed")
             return
         self.gate.succeeded()
-        await self._judged("audit", namespace, probe, exchange.request.last_user_text() or "", answer,
-                           exchange.request_id, (app, exchange))
+        wrong = await self._judged("audit", namespace, probe, exchange.request.last_user_text() or "", answer,
+                                   exchange.request_id, (app, exchange))
+        if wrong and keep is not None:
+            try:
+                await keep(answer)
+            except Exception as exc:  # the shared store is down: the audit's outcome stands, its answer is lost
+                log.warning("llmguard.cache.audit_keep_failed", request_id=exchange.request_id, error=repr(exc))
 
     async def ask_judge(self, prompt: str) -> str | None:
         """The LLM judge's question, sent as an audit (counted as audit spend) through the layers below the
@@ -232,7 +241,8 @@ class Auditor:
         return observer.answer() if observer.status == 200 else None, observer.usage, audit.request.model
 
     async def _judged(self, kind: Kind, namespace: str, probe: Probe, question: str, fresh: Answer,
-                      request_id: str, context: tuple[ASGIApp, Exchange] | None = None) -> None:
+                      request_id: str, context: tuple[ASGIApp, Exchange] | None = None) -> bool | None:
+        """Judge, record and return whether the cached answer was wrong (None: unjudged)."""
         token = _JUDGING.set(context)
         try:
             judgement = await self.judge.judge(question, probe.entry.answer.text, fresh.text)
@@ -241,6 +251,7 @@ class Auditor:
         wrong = None if judgement is None else not judgement.same
         await self._recorded(kind, namespace, probe, wrong, request_id,
                              score=None if judgement is None else judgement.score)
+        return wrong
 
     async def _recorded(self, kind: Kind, namespace: str, probe: Probe, wrong: bool | None, request_id: str,
                         score: float | None = None) -> None:
@@ -259,12 +270,12 @@ class Auditor:
         if self.on_outcome is not None:
             self.on_outcome(kind, outcome)
 
-    def _spawn(self, job: Awaitable[None]) -> None:
+    def _spawn(self, job: Awaitable[object]) -> None:
         task = asyncio.ensure_future(job)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[object]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("llmguard.cache.audit_failed", error=repr(task.exception()))
