@@ -105,7 +105,11 @@ class SemanticCache:
         self._in_flight: dict[str, asyncio.Future[None]] = {}
         self._verify_pool: ThreadPoolExecutor | None = None
         self._verifying = 0  # jobs submitted to the verify pool and not finished
-        self.lexicon = Lexicon()
+        self.early = (verifier is not None and index is not None and settings.cache_verify
+                      and settings.cache_early_verify and SEVERAL_CPUS)
+        # Prompts kept for early verification's guesses: as many as the cache keeps, 10 000 at most (20 MB
+        # of text at worst); none when early verification cannot run.
+        self.lexicon = Lexicon(max(1, min(settings.cache_max_entries, 10_000)))
         self.on_lookup_error: Callable[[str, BaseException], None] | None = None
         #: "used" (the embedding found the guessed prompt: its logit served the verdict) or "missed"
         self.on_early: Callable[[str], None] | None = None
@@ -142,9 +146,7 @@ class SemanticCache:
         (:mod:`.lexicon`), on the verifier's thread while the embedder's runs. Only while that thread is idle
         (under load it would delay real verifications) and with more than one CPU."""
         verifier = self.verifier
-        settings = self.settings
-        if (verifier is None or self.index is None or not settings.cache_verify or not settings.cache_early_verify
-                or not SEVERAL_CPUS or self._verifying):
+        if not self.early or verifier is None or self._verifying:
             return None
         guess = self.lexicon.nearest(namespace, text)
         if guess is None:
@@ -223,7 +225,8 @@ class SemanticCache:
         elif floor is not None:  # no verifier: the nearest candidate over the threshold is the would-hit
             probe = Probe(candidates[0][1], candidates[0][0], candidates[0][0], self.threshold, True)
         similarity, entry = candidates[accepted]
-        self.lexicon.add(namespace, entry.id, entry.prompt)  # served here: worth guessing next time
+        if self.early:  # served here: worth guessing next time
+            self.lexicon.add(namespace, entry.id, entry.prompt)
         try:  # a refused neighbour is not "used": it must not outlive newer entries in the LRU
             await self.store.touch(entry.id)
         except StorageUnavailable as exc:  # the hit stands; only its place in the LRU is lost
@@ -348,7 +351,8 @@ class SemanticCache:
             self._unindex(gone)
         if vector is not None and self.index is not None:
             self.index.add(namespace, entry.id, vector)
-            self.lexicon.add(namespace, entry.id, prompt)
+            if self.early:
+                self.lexicon.add(namespace, entry.id, prompt)
         return entry
 
     # -- invalidation (public API) -----------------------------------------------------------------

@@ -234,3 +234,16 @@ async def test_early_verification_changes_no_verdict(make_guard: Any, monkeypatc
     statuses = [status for status, _, _ in seen[True]]
     assert statuses[:2] == ["hit", "hit"] and statuses[2] == "miss" and statuses[5:] == ["miss", "miss"]
     assert used[True] >= 4 and used[False] == 0  # guessed right: the reworded, filler and near-duplicate asks
+
+
+async def test_early_verification_stands_aside_with_one_cpu(make_guard: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from asgi_llmguard.cache import engine
+
+    monkeypatch.setattr(engine, "SEVERAL_CPUS", False)  # nothing to overlap with: no guesses, no prompts kept
+    guard = await make_guard()
+    app = guard.wrap(FakeLLM().app)
+    await ask(app, EARLY_STORED[0])
+    assert (await ask(app, EARLY_ASKED[0]))[0] == "hit"
+    assert guard.cache is not None and len(guard.cache.lexicon) == 0
+    assert guard.metrics is not None
+    assert guard.metrics.registry.get_sample_value("llmguard_cache_early_verify_total", {"outcome": "used"}) is None
