@@ -50,7 +50,7 @@ import _pairs
 
 SETS = ("everyday", "gateway", "mqp")
 TARGETS = (0.005, 0.01, 0.02)
-STATIC_CUTS = (0.5, 1.0, 1.5, 2.0, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 4.0)  # the verifier's log-odds top out near 4
+STATIC_CUTS = (0.5, 1.0, 1.4, 1.5, 2.0, 2.1, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 4.0)  # the log-odds top out near 4
 CHAT = "/v1/chat/completions"
 
 
@@ -274,7 +274,8 @@ def frontier(points: Sequence[Sequence[float]], error: float) -> float:
 def report(data: dict[str, Any]) -> None:
     """The tables of the budget part, from its figures (``--report FILE`` prints them again)."""
     cuts = list(data["cuts"])
-    default = cuts.index(1.5)
+    default_cut = data.get("default_cut", 1.5)
+    default = cuts.index(default_cut)
     print()
     print(f"cold: each arm starts with no evidence at the default cut; warm: the first {data['warm_n']} prompts "
           "of each stream go through in shadow mode, the rest are served and counted")
@@ -286,8 +287,8 @@ def report(data: dict[str, Any]) -> None:
         wrong = [w / h if h else 0.0 for w, h, _ in runs]
         hit = [h / r if r else 0.0 for _, h, r in runs]
         if arm == "static":
-            print(f"| static default (balanced, cut 1.5) | - | {statistics.mean(wrong):.2%} ({max(wrong):.2%}) "
-                  f"| {statistics.mean(hit):.2%} | - | - | - | - |")
+            print(f"| static default (balanced, cut {default_cut}) | - | {statistics.mean(wrong):.2%} "
+                  f"({max(wrong):.2%}) | {statistics.mean(hit):.2%} | - | - | - | - |")
             continue
         start, name = arm.split(" ")
         target = float(name.rstrip("%")) / 100
@@ -354,6 +355,11 @@ async def main_async(args: argparse.Namespace) -> None:
     results: dict[str, list[Run]] = defaultdict(list)
     static_points: dict[str, list[list[tuple[float, float]]]] = defaultdict(list)
     warm_n = int(len(prompts) * args.warmup)
+    from asgi_llmguard.cache.verify import Verifier
+
+    default_cut = Verifier().cut  # the balanced point's, where the static default serves
+    if default_cut not in STATIC_CUTS:
+        raise SystemExit(f"add the default cut {default_cut} to STATIC_CUTS")
     t0 = time.perf_counter()
     if "budget" in args.parts:
         kept = json.loads(Path(args.static_from).read_text()) if args.static_from else None  # noqa: ASYNC240
@@ -383,7 +389,7 @@ async def main_async(args: argparse.Namespace) -> None:
             figures = ", ".join(f"{arm} {runs[-1].wrong}/{runs[-1].hits}" for arm, runs in results.items())
             print(f"  seed {seed}: wrong/hits {figures} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
         data = {"args": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
-                "warm_n": warm_n, "cuts": STATIC_CUTS, "static_points": static_points,
+                "warm_n": warm_n, "cuts": STATIC_CUTS, "static_points": static_points, "default_cut": default_cut,
                 "runs": {arm: [[r.wrong, r.hits, r.requests] for r in runs] for arm, runs in results.items()}}
         if args.out:
             Path(args.out).write_text(json.dumps(data))  # noqa: ASYNC240 - once, after the runs
