@@ -46,7 +46,7 @@ LOGIT_CACHE = _pairs.EMBEDDING_CACHE.with_name("llmguard_pair_logits.pkl")
 #: What the combiner reads, besides the pair model's logit: the cosine and the word-level features
 #: that name a difference (a refusal is blamed on the one that pushed hardest).
 INPUTS = ["cos", verify.PAIR_MODEL, "num_diff", "num_one_side", "neg_diff", "direction", "swap", "opposite",
-          "degree", "cap_sub", "num_unit_diff", "qtype_diff", "contrast_diff", "identical", "jaccard", "len_ratio"]
+          "degree", "cap_sub", "num_unit_diff", "qtype_diff", "contrast_diff", "identical"]
 FIT_FLOOR = 0.65
 REWORDING_SETS = ("everyday", "gateway", "questions", "contrast")
 TRAP_SETS = ("everyday", "gateway", "traps", "contrast", "generated")
