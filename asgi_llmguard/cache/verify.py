@@ -62,6 +62,7 @@ def _words(text: str) -> list[str]:
 _WORD = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|[^\W\d_]+")
 _RAW_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['\-])*|\d+(?:[.,]\d+)*")
 _CONTRACTIONS = (
+    (re.compile(r"\s*(?:->|=>|→)\s*"), " to "),  # "JSON -> YAML" points the way "JSON to YAML" does
     (re.compile(r"\b(can)'?t\b"), r"\1 not"),
     (re.compile(r"\bwon'?t\b"), "will not"),
     (re.compile(r"n't\b"), " not"),
@@ -131,6 +132,7 @@ _SYMMETRIC = frozenset(_words("and or vs versus between et ou und oder"))
 # Words that make the sides of "and" a sequence: "eat and then exercise" is not "exercise and then eat".
 _SEQUENCE = frozenset(_words("then followed first next afterwards later before after"))
 _ARTICLES = frozenset(_words("the a an my your our their this that"))
+_MARKER_SAME_WAY = {"to": ("to", "into"), "into": ("to", "into")}
 _MARKER_OPPOSITE = {
     "to": frozenset({"from"}),
     "from": frozenset({"to", "into"}),
@@ -731,7 +733,8 @@ def _direction_swapped(a: tuple[str, ...], b: tuple[str, ...]) -> float:
     """1 when the two prompts go opposite ways: "A to B" vs "B to A", "from X" vs "into X"."""
     pairs_b = _marker_pairs(b)
     for left, marker, right in _marker_pairs(a):
-        if left != right and (right, marker, left) in pairs_b:
+        # "turn mp4 into mp3" goes the way "convert mp4 to mp3" does, and against "mp3 to mp4"
+        if left != right and any((right, same, left) in pairs_b for same in _MARKER_SAME_WAY.get(marker, (marker,))):
             return 1.0
         if any((left, other, right) in pairs_b for other in _MARKER_OPPOSITE.get(marker, ())):
             return 1.0

@@ -81,6 +81,11 @@ TRAPS_BY_CATEGORY = [
     ("Should I put on sunscreen and then moisturiser?", "Should I put on moisturiser and then sunscreen?",
      "direction"),  # nor is "and" in a sequence
     ("Replace the commas with dots in this CSV", "Replace the dots with commas in this CSV", "direction"),
+    # A trap asked against a reworded stored prompt: an arrow points the way "to" does. (Not yet refused:
+    # "How do I convert MP3 to MP4?" against "How can I turn an mp4 into an mp3?": the direction feature
+    # fires, the pair model's confidence outweighs it.)
+    ('JSON -> YAML please: {"name": "app", "version": 2}', 'Convert this YAML to JSON: {"name": "app", "version": 2}',
+     "direction"),
     ("Which houseplants are safe for cats?", "Which houseplants are not safe for cats?", "negation"),
     ("What is the warmest month in Lisbon?", "What is the coldest month in Lisbon?", "comparative"),
     ("Find the largest number in a Python list", "Find the smallest number in a Python list", "comparative"),
@@ -164,6 +169,7 @@ REWORDINGS = [
     ("Hi! How many grams are in a kilogram?", "How many grams are in a kilogram?"),
     ("What's the boiling point of water?", "What is the boiling point of water?"),
     ("How much is $100 in yen?", "How much is 100 dollars in yen?"),
+    ("How can I turn an mp4 into an mp3?", "How do I convert mp4 to mp3?"),  # the same way: not a swap
 ]
 
 
