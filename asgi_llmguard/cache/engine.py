@@ -105,8 +105,10 @@ class SemanticCache:
         self._in_flight: dict[str, asyncio.Future[None]] = {}
         self._verify_pool: ThreadPoolExecutor | None = None
         self._verifying = 0  # jobs submitted to the verify pool and not finished
+        # An embedder that computes elsewhere (the embedding tier) leaves this process's CPU free meanwhile.
+        elsewhere = not getattr(embedder, "computes_locally", True)
         self.early = (verifier is not None and index is not None and settings.cache_verify
-                      and settings.cache_early_verify and SEVERAL_CPUS)
+                      and settings.cache_early_verify and (SEVERAL_CPUS or elsewhere))
         # Prompts kept for early verification's guesses: as many as the cache keeps, 10 000 at most (20 MB
         # of text at worst); none when early verification cannot run.
         self.lexicon = Lexicon(max(1, min(settings.cache_max_entries, 10_000)))

@@ -122,6 +122,10 @@ class RemoteEmbedder:
     :meth:`start` keeps trying to reach a server that is down or starting (5xx) before it gives up.
     """
 
+    #: The vectors are computed by another process: the cache may use this one's CPU meanwhile
+    #: (early verification, cache/lexicon.py).
+    computes_locally = False
+
     def __init__(
         self,
         url: str,

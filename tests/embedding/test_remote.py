@@ -243,6 +243,26 @@ async def test_a_paraphrase_is_a_semantic_hit_through_the_embedding_server(
     assert llm.calls == 2
 
 
+async def test_early_verification_runs_beside_the_remote_embedding_even_on_one_cpu(
+    make_guard: Any, embedding_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the embedding server computes, this process's CPU is free: the pair model starts on the
+    guessed stored prompt whatever the CPU count, and the verdict is the one the plain order gives."""
+    from asgi_llmguard.cache import engine
+
+    monkeypatch.setattr(engine, "SEVERAL_CPUS", False)
+    guard = await make_guard(embedding_url=embedding_server + "/v1", embedding_timeout_ms=5000)
+    app = guard.wrap(FakeLLM().app)
+    assert (await ask(app, "How do I reverse a list in Python?"))[0] == "miss"
+    assert (await ask(app, "How can I reverse a list in Python?"))[0] == "hit"
+    assert (await ask(app, "How do I reverse a string in Python?"))[0] == "miss"  # guessed, still refused
+    assert guard.metrics is not None
+    counts = {outcome: guard.metrics.registry.get_sample_value("llmguard_cache_early_verify_total",
+                                                               {"outcome": outcome}) or 0.0
+              for outcome in ("used", "missed")}
+    assert counts["used"] >= 1 and counts["used"] + counts["missed"] == 2  # a guess for each of the two asks
+
+
 async def test_when_the_server_stops_requests_are_misses_and_never_errors(make_guard: Any, model_dir: Path) -> None:
     """Also: a server that wants a key, and a guard that sends it."""
     llm = FakeLLM()
