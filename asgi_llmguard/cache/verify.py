@@ -80,6 +80,8 @@ _STOP = frozenset(
         "things one ones s t ok okay hi hello hey thanks thank kindly quick question best calculate compute"
     )
 )
+#: Function words, for modules that look at a prompt's topic words (cache/lexicon.py).
+FUNCTION_WORDS = _STOP
 _QWORDS = frozenset(_words("what how why when where which who whom whose"))
 _AUX_START = frozenset(_words("is are was were do does did can could would should will shall may might"))
 _NEGATIONS = frozenset(
