@@ -146,7 +146,8 @@ class SemanticCache:
     def start_early(self, namespace: str, text: str) -> Early | None:
         """Before the embedding: start the pair model on the stored prompt ``text`` most likely rewords
         (:mod:`.lexicon`), on the verifier's thread while the embedder's runs. Only while that thread is idle
-        (under load it would delay real verifications) and with more than one CPU."""
+        (under load it would delay real verifications), and with more than one CPU unless the embedder
+        computes elsewhere (``self.early``)."""
         verifier = self.verifier
         if not self.early or verifier is None or self._verifying:
             return None
@@ -209,7 +210,7 @@ class SemanticCache:
                 continue
             candidates.append((neighbour.similarity, entry))
         if not candidates:
-            self._early_outcome(early, None)
+            self._early_outcome(early, used=False)
             return None, None
         accepted = 0
         probe: Probe | None = None
@@ -281,9 +282,9 @@ class SemanticCache:
             with contextlib.suppress(Exception):  # a failed early call: the verifier asks the model itself
                 logit = await asyncio.wait_for(asyncio.shield(early.future), self.settings.embedding_timeout_ms / 1000)
                 known = None if logit is None else (early.shown, logit)
-            self._early_outcome(early, True)
+            self._early_outcome(early, used=True)
         else:
-            self._early_outcome(early, None)
+            self._early_outcome(early, used=False)
         if known is not None and early is not None and candidates[0][1].id == early.key:
             # The nearest candidate's model call is done: judging it costs microseconds, less than a thread
             # hop. Served, that is the answer the full pass would give; otherwise the pass runs as usual.
@@ -303,7 +304,7 @@ class SemanticCache:
         self.verify_health.succeeded()
         return chosen
 
-    def _early_outcome(self, early: Early | None, used: bool | None) -> None:
+    def _early_outcome(self, early: Early | None, *, used: bool) -> None:
         if early is not None and self.on_early is not None:
             self.on_early("used" if used else "missed")
 

@@ -4,7 +4,7 @@ A semantic hit costs one embedding and then one pair-model call on the nearest s
 one after the other. Most rewordings share most of their words with the prompt they reword
 ("How do I reverse a list in Python?" / "How can I reverse a list in Python?"), so the stored
 prompt sharing the most words is usually the one the embedding will find. The cache starts the
-pair model on that guess while the embedding runs (:meth:`.engine.SemanticCache.speculate`): on
+pair model on that guess while the embedding runs (:meth:`.engine.SemanticCache.start_early`): on
 two cores the two overlap, and a right guess takes the pair model's time off the hit. A wrong
 guess costs one pair-model call and changes nothing else: the verdict is always made on the
 embedding's own candidates.

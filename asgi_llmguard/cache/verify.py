@@ -1051,7 +1051,7 @@ class Verifier:
         if only_filler_differs(query, candidate):
             return Verdict(accepted=True, score=1.0, reason=None)
         if pair_logit is None:
-            pair_logit = 0.0 if self._pair_model is None else self._pair_model.logits(query, [candidate])[0]
+            pair_logit = self.pair_logit(query, candidate)
         z, push = self.combined(query, candidate, similarity, pair_logit)
         score = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
         if z >= (self.cut if cut is None else cut):

@@ -34,11 +34,11 @@ def render_page(stats_url: str) -> bytes:
     return _template().replace("__STATS_URL__", stats_url).encode()
 
 
-def dashboard_stats(settings: Settings, metrics: Metrics) -> dict[str, Any]:
-    """``/stats`` plus what the page shows beside the figures: the configured limits."""
+def dashboard_stats(settings: Settings, metrics: Metrics, stats: dict[str, Any]) -> dict[str, Any]:
+    """``/stats`` (``stats``) plus what the page shows beside the figures: the configured limits."""
     s = settings
     return {
-        **metrics.stats(),
+        **stats,
         "limits": {"rpm": s.rate_limit_rpm, "tpm": s.rate_limit_tpm, "global_rpm": s.global_rpm,
                    "window_seconds": s.rate_limit_window_seconds},
         "cache_enabled": s.cache_enabled,
@@ -47,9 +47,9 @@ def dashboard_stats(settings: Settings, metrics: Metrics) -> dict[str, Any]:
 
 
 async def serve_dashboard(settings: Settings, metrics: Metrics, scope: Scope, send: Send,
-                          insight: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> bool:
-    """Answer the page or its JSON; False for any other path under the dashboard's. ``insight``: what
-    ``/stats`` adds to the audit figures (per-namespace outcomes, cuts and entries), for the page too."""
+                          stats: Callable[[], Awaitable[dict[str, Any]]]) -> bool:
+    """Answer the page or its JSON; False for any other path under the dashboard's. ``stats``: what
+    ``/stats`` answers, which the page's JSON extends."""
     base = (settings.dashboard_path or "").rstrip("/")
     path = scope["path"]
     if path in (base, base + "/"):
@@ -57,9 +57,7 @@ async def serve_dashboard(settings: Settings, metrics: Metrics, scope: Scope, se
                          headers=[("cache-control", "no-store")])
         return True
     if path == base + STATS_SUFFIX:
-        stats = dashboard_stats(settings, metrics)
-        if insight is not None and "audit" in stats:
-            stats["audit"].update(await insight())
-        await send_json(send, 200, stats, headers=[("cache-control", "no-store")])
+        await send_json(send, 200, dashboard_stats(settings, metrics, await stats()),
+                        headers=[("cache-control", "no-store")])
         return True
     return False

@@ -47,14 +47,21 @@ class MetricsMiddleware(GuardLayer[MetricsHost]):
             await send_bytes(send, 200, metrics.exposition(), content_type=CONTENT_TYPE_LATEST.encode())
             return True
         if path == settings.stats_path:
-            stats = metrics.stats()
-            if "audit" in stats:
-                stats["audit"].update(await self.guard.insight())
-            await send_json(send, 200, stats, headers=[("cache-control", "no-store")])
+            await send_json(send, 200, await self.stats(), headers=[("cache-control", "no-store")])
             return True
         if settings.dashboard_path is not None and path.startswith(settings.dashboard_path):
-            return await serve_dashboard(settings, metrics, scope, send, insight=self.guard.insight)
+            return await serve_dashboard(settings, metrics, scope, send, self.stats)
         return False
+
+    async def stats(self) -> dict[str, Any]:
+        """What /stats answers (and the dashboard's JSON extends): the metrics' figures and, with audits on,
+        the per-namespace outcomes and cuts."""
+        metrics = self.guard.metrics
+        assert metrics is not None
+        stats = metrics.stats()
+        if "audit" in stats:
+            stats["audit"].update(await self.guard.insight())
+        return stats
 
     async def handle(self, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
         metrics = self.guard.metrics
