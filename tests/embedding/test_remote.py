@@ -247,7 +247,8 @@ async def test_early_verification_runs_beside_the_remote_embedding_even_on_one_c
     make_guard: Any, embedding_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While the embedding server computes, this process's CPU is free: the pair model starts on the
-    guessed stored prompt whatever the CPU count, and the verdict is the one the plain order gives."""
+    guessed stored prompt whatever the CPU count (tests/cache/test_semantic_cache.py checks that the
+    verdicts are the plain order's)."""
     from asgi_llmguard.cache import engine
 
     monkeypatch.setattr(engine, "SEVERAL_CPUS", False)
@@ -255,7 +256,7 @@ async def test_early_verification_runs_beside_the_remote_embedding_even_on_one_c
     app = guard.wrap(FakeLLM().app)
     assert (await ask(app, "How do I reverse a list in Python?"))[0] == "miss"
     assert (await ask(app, "How can I reverse a list in Python?"))[0] == "hit"
-    assert (await ask(app, "How do I reverse a string in Python?"))[0] == "miss"  # guessed, still refused
+    assert (await ask(app, "How do I reverse a string in Python?"))[0] == "miss"  # guessed, still not served
     assert guard.metrics is not None
     counts = {outcome: guard.metrics.registry.get_sample_value("llmguard_cache_early_verify_total",
                                                                {"outcome": outcome}) or 0.0
