@@ -861,7 +861,8 @@ def _block_moved(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 
 def _unit_diff(a: tuple[str, ...], b: tuple[str, ...]) -> float:
-    """1 when the same number is followed by a different word: "250 acres" vs "250 hectares"."""
+    """1 when the same number is followed by a different word that the other prompt lacks: "250 acres" vs
+    "250 hectares", not "Windows 10 login ... laptop" vs "Windows 10 laptop ... login" (words moved)."""
     after_a: dict[str, str] = {}
     for i in range(len(a) - 1):
         if a[i][0].isdigit():
@@ -869,7 +870,8 @@ def _unit_diff(a: tuple[str, ...], b: tuple[str, ...]) -> float:
     for i in range(len(b) - 1):
         if b[i][0].isdigit() and b[i] in after_a:
             x, y = after_a[b[i]], b[i + 1]
-            if x != y and x not in _STOP and y not in _STOP and not x[0].isdigit() and not y[0].isdigit():
+            if (x.removesuffix("s") != y.removesuffix("s") and x not in _STOP and y not in _STOP and not x[0].isdigit()
+                    and not y[0].isdigit() and x not in b and y not in a):
                 return 1.0
     return 0.0
 

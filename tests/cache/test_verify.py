@@ -370,6 +370,22 @@ def test_features_are_symmetric_and_complete() -> None:
 
 
 @pytest.mark.parametrize(
+    ("query", "cached", "changed"),
+    [
+        ("How big is a 250 acre farm?", "How big is a 250 hectare farm?", 1.0),
+        ("I have 5 apples, how many are left if I eat 2?", "I have 5 pears, how many are left if I eat 2?", 1.0),
+        ("I forgot my Windows 10 login password and I'm locked out of my laptop. How do I get back in?",
+         "I'm locked out of my Windows 10 laptop because I forgot the login password. How can I get back in?", 0.0),
+        ("We're planning a 10-day trip to Italy in May", "We're going to Italy for ten days this May", 0.0),
+    ],
+)
+def test_a_number_followed_by_another_word_is_a_changed_unit_only_when_the_word_is_new(
+        query: str, cached: str, changed: float) -> None:
+    features = dict(zip(FEATURE_NAMES, pair_features(query, cached, 0.95), strict=True))
+    assert features["num_unit_diff"] == changed
+
+
+@pytest.mark.parametrize(
     ("query", "cached", "same"),
     [
         ("How many miles are there in 437 km?", "How many miles are in 437 km?", True),
