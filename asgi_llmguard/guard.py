@@ -362,8 +362,11 @@ class Guard:
             min(p.cut for p in verifier.points.values()) if verifier is not None else default_cut)
         store = (backend("audit_store.redis")(self.redis, s.redis_prefix) if self.redis is not None
                  else backend("audit_store.memory")())
-        grid = backend("audit_grid")(floor, default_cut)
-        budget = backend("audit_budget")(store, default_cut=default_cut, target=s.cache_max_wrong_rate, grid=grid)
+        target = s.cache_max_wrong_rate
+        start_cut = verifier.start_cut(target) if verifier is not None and target is not None else default_cut
+        grid = backend("audit_grid")(floor, default_cut, start_cut)
+        budget = backend("audit_budget")(store, default_cut=default_cut, target=target, grid=grid,
+                                         start_cut=start_cut)
         judge: Any = (backend("audit_judge.embedding")(cache.embedder, s.cache_audit_judge_threshold)
                       if s.cache_audit_judge == "embedding" else None)
         metrics = self.metrics
@@ -375,7 +378,7 @@ class Guard:
         if judge is None:  # the LLM judge asks through the auditor: the layers below the cache, as an audit
             auditor.judge = backend("audit_judge.llm")(auditor.ask_judge)
         log.info("llmguard.cache.auditing", mode=s.cache_mode, audit_rate=s.cache_audit_rate,
-                 max_wrong_rate=s.cache_max_wrong_rate, floor=floor, default_cut=default_cut)
+                 max_wrong_rate=target, floor=floor, default_cut=default_cut, start_cut=start_cut)
         return auditor
 
     async def insight(self) -> dict[str, Any]:

@@ -50,6 +50,8 @@ DEFAULT_STRICTNESS = "balanced"
 PAIR_MODEL = "pair_model"
 
 _DEFAULT_WEIGHTS = "verifier.json"
+#: A calibrated cut with fewer hits than this says too little about its wrong share to start from.
+_MIN_CALIBRATION_HITS = 50
 
 
 def _words(text: str) -> list[str]:
@@ -1007,7 +1009,7 @@ class Verifier:
     The weight file is read once at construction; :meth:`check` is pure computation.
     """
 
-    __slots__ = ("_combiner", "_pair_model", "points", "strictness")
+    __slots__ = ("_calibration", "_combiner", "_pair_model", "points", "strictness")
 
     def __init__(
         self,
@@ -1026,6 +1028,7 @@ class Verifier:
         if strictness not in self.points:
             raise ValueError(f"strictness must be one of {list(STRICTNESS_LEVELS)}, not {strictness!r}")
         self.strictness = strictness
+        self._calibration = _calibration(data.get("calibration"), where)
         if pair_model is None and PAIR_MODEL in self._combiner.inputs:
             from .pair_model import PairModel
 
@@ -1041,6 +1044,23 @@ class Verifier:
     def cut(self) -> float:
         """The combined log-odds a candidate must reach at the chosen strictness."""
         return self.points[self.strictness].cut
+
+    def start_cut(self, max_wrong_rate: float) -> float:
+        """Where a namespace held to ``max_wrong_rate`` starts before its own traffic says anything: the
+        loosest calibrated cut, no looser than the strictness point's, at which the wrong share of hits
+        measured offline (the weight file's ``calibration``, every stricter cut with enough hits
+        included) is at most half the target. Half, because one namespace's few hundred hits spread
+        around that share: at half the target the realised rate stays under it in about 19 runs of 20."""
+        if not self._calibration:  # a weight file without calibration: the strictness point's cut
+            return self.cut
+        start = self._calibration[-1][0]  # none qualifies: the strictest calibrated cut
+        for cut, hits, wrong in reversed(self._calibration):
+            if hits < _MIN_CALIBRATION_HITS:
+                continue  # too few hits this strict to say anything
+            if wrong > max_wrong_rate / 2 * hits:
+                break
+            start = cut
+        return max(self.cut, start)
 
     def check(self, query: str, candidate: str, similarity: float, *, cut: float | None = None,
               pair_logit: float | None = None) -> Verdict:
@@ -1122,6 +1142,20 @@ def _load_weights(path: str | os.PathLike[str] | None, where: str) -> dict[str, 
         if key not in data:
             raise ValueError(f"verifier weights {where} lack the key {key!r}")
     return data
+
+
+def _calibration(data: Any, where: str) -> list[tuple[float, int, int]]:
+    """The weight file's optional ``calibration``: (cut, hits, wrong hits) rows, loosest cut first."""
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        raise ValueError(f"verifier weights {where}: 'calibration' must be an object")
+    n, part = len(data.get("cuts") or []), f"{where} calibration"
+    cuts = _floats(data, "cuts", n, part)
+    hits, wrong = _floats(data, "hits", n, part), _floats(data, "wrong", n, part)
+    if cuts != sorted(cuts) or any(w < 0 or w > h for h, w in zip(hits, wrong, strict=True)):
+        raise ValueError(f"verifier weights {where}: 'calibration' needs increasing cuts and 0 <= wrong <= hits")
+    return [(c, int(h), int(w)) for c, h, w in zip(cuts, hits, wrong, strict=True)]
 
 
 def _floats(data: dict[str, Any], key: str, n: int, where: str) -> list[float]:

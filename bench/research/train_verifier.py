@@ -16,7 +16,11 @@ one that serves the most rewordings (mean hit rate over our everyday, gateway, q
 contrast sets) while the traps served (pooled over our near-duplicate sets) and the wrong share
 of hits on MQP and on our question pairs stay within that point's budget.
 
-Usage: python bench/research/train_verifier.py [--out PATH]
+Last, the wrong share of hits at a ladder of cuts (same part, our chat, question and medical sets
+pooled): the calibration from which the error budget picks a namespace's starting cut for a
+wrong-rate target (``Verifier.start_cut``). ``--calibration-only`` rewrites just that part.
+
+Usage: python bench/research/train_verifier.py [--out PATH] [--calibration-only]
 (the packaged pair model must be in place; pair logits and embeddings are cached between runs.)
 """
 
@@ -65,6 +69,9 @@ BUDGETS = {
     "loose": Budget(0.04, 0.05, 0.07),
 }
 THRESHOLDS = [round(0.70 + 0.01 * i, 2) for i in range(19)]
+#: Cut-offs at which the wrong share of hits is calibrated (for the error budget's starting cut).
+CALIBRATION_CUTS = [round(0.5 + 0.25 * i, 2) for i in range(17)]
+CALIBRATION_SETS = ("everyday", "gateway", "traps", "questions", "mqp")
 CUTS = [round(-2.0 + 0.1 * i, 1) for i in range(61)]
 
 
@@ -164,9 +171,30 @@ def choose(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, pairs: Sequence[_pa
     return best
 
 
+class _NoPairModel:
+    """The pair model's place when its logits are already known (cached above)."""
+
+    def logits(self, query: str, candidates: Sequence[str]) -> list[float]:
+        raise AssertionError("logits are passed in")
+
+
+def calibration(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, pairs: Sequence[_pairs.Pair],
+                threshold: float) -> dict[str, list[float] | list[int]]:
+    """Hits and wrong hits at each calibration cut, pooled over our chat, question and medical sets (cal part),
+    above the default point's cosine floor: what :meth:`Verifier.start_cut` reads a wrong-rate target against."""
+    sets = np.array([p.set for p in pairs])
+    same = np.array([p.same for p in pairs])
+    pool = np.isin(sets, CALIBRATION_SETS) & (same >= 0) & (cos >= threshold) & ~hard
+    hits = [int((pool & (z >= c)).sum()) for c in CALIBRATION_CUTS]
+    wrong = [int((pool & (z >= c) & (same == 0)).sum()) for c in CALIBRATION_CUTS]
+    return {"cuts": CALIBRATION_CUTS, "hits": hits, "wrong": wrong}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--calibration-only", action="store_true",
+                    help="keep the weight file's combiner and points; (re)write only its calibration")
     args = ap.parse_args()
     pairs = _pairs.load(parts=["cal"]) + [p for p in generated_pairs.generated() if p.part == "cal"]
     cos = _pairs.cosines(pairs)
@@ -175,6 +203,15 @@ def main() -> None:
     hard = np.array([verify.hard_rule_refusal(p.b, p.a) is not None for p in pairs])
     same = np.array([p.same for p in pairs])
     sets = np.array([p.set for p in pairs])
+    if args.calibration_only:
+        shipped = verify.Verifier(args.out, pair_model=_NoPairModel())
+        z = np.array([shipped.combined(p.b, p.a, float(c), float(lg))[0] for p, c, lg in zip(pairs, cos, logits,
+                                                                                             strict=True)])
+        data = json.loads(args.out.read_text(encoding="utf-8"))
+        data["calibration"] = calibration(z, cos, hard, pairs, shipped.points[verify.DEFAULT_STRICTNESS].threshold)
+        args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        print(f"calibration {data['calibration']}; wrote {args.out}")
+        return
     fit = (cos >= FIT_FLOOR) & (same >= 0) & ~hard
     weight = np.zeros(len(pairs))
     for name in set(sets[fit]):
@@ -204,6 +241,7 @@ def main() -> None:
             "bias": round(bias, 6),
         },
         "strictness": points,
+        "calibration": calibration(z, cos, hard, pairs, points[verify.DEFAULT_STRICTNESS]["threshold"]),
     }
     args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,76 @@ async def test_budget_starts_at_the_default_cut_and_tightens_step_by_step_past_a
         await budget.record("ns", z=1.7, wrong=False, kind="probe")
     assert wilson_upper(3, 423) <= 0.02 and budget.cut_for("ns") == 1.5
     assert budget.cut_for("other") == 1.5  # per namespace
+
+
+async def test_budget_starts_at_the_given_start_cut_and_loosens_from_there_only_on_evidence() -> None:
+    budget = ErrorBudget(MemoryOutcomeStore(), default_cut=1.5, target=0.01, grid=GRID, start_cut=3.5)
+    assert budget.cut_for("ns") == 3.5  # a target tighter than the default's own error: start stricter
+    for _ in range(100):
+        await budget.record("ns", z=3.2, wrong=False, kind="probe")
+    assert budget.cut_for("ns") == 3.5  # 0 in 100 bounds the rate at 2.7%: over 1%, so no looser yet
+    for _ in range(200):
+        await budget.record("ns", z=3.2, wrong=False, kind="probe")
+    assert wilson_upper(0, 300) <= 0.01 and budget.cut_for("ns") == 3.0
+    assert ErrorBudget(MemoryOutcomeStore(), default_cut=1.5, target=None, grid=GRID, start_cut=3.5
+                       ).cut_for("ns") == 1.5  # without a target the start cut means nothing
+
+
+def _weights_with(tmp_path: Path, calibration: Any) -> Path:
+    from importlib import resources
+
+    data = json.loads(resources.files("asgi_llmguard").joinpath("data", "verifier.json").read_text("utf-8"))
+    if calibration is None:
+        data.pop("calibration", None)
+    else:
+        data["calibration"] = calibration
+    path = tmp_path / "verifier.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+class _NoPairModel:
+    def logits(self, query: str, candidates: Any) -> list[float]:
+        raise AssertionError("not asked")
+
+
+def test_start_cut_is_the_loosest_calibrated_cut_whose_offline_wrong_share_is_half_the_target(
+        tmp_path: Path) -> None:
+    from asgi_llmguard.cache.verify import Verifier
+
+    calibration = {"cuts": [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0],
+                   "hits": [500, 450, 400, 300, 200, 100, 20],
+                   "wrong": [20, 9, 4, 3, 1, 0, 0]}
+    path = _weights_with(tmp_path, calibration)
+    balanced = Verifier(path, pair_model=_NoPairModel())
+    assert balanced.cut == 1.5
+    assert balanced.start_cut(0.05) == 1.5  # 9 in 450 (2%) is half of 5%: the strictness point's own cut
+    assert balanced.start_cut(0.02) == 2.0  # 1% or less from 2.0 up (1 in 200 at 3.0, 3 in 300 at 2.5)
+    assert balanced.start_cut(0.01) == 3.0
+    assert balanced.start_cut(0.005) == 3.5  # 4.0's 20 hits are too few to count for or against
+    assert balanced.start_cut(0.0001) == 3.5  # nothing qualifies: the strictest well-measured cut stands
+    loose = Verifier(path, strictness="loose", pair_model=_NoPairModel())
+    assert loose.start_cut(0.2) == 1.0  # never looser than the calibration's own loosest cut
+    strict = Verifier(path, strictness="strict", pair_model=_NoPairModel())
+    assert strict.start_cut(0.05) == strict.cut  # never looser than the strictness point
+    without = Verifier(_weights_with(tmp_path, None), pair_model=_NoPairModel())
+    assert without.start_cut(0.005) == without.cut  # an older weight file: the strictness point's cut
+    for bad in ({"cuts": [2.0, 1.0], "hits": [5, 5], "wrong": [0, 0]},
+                {"cuts": [1.0], "hits": [5], "wrong": [6]}, {"cuts": [1.0], "hits": [5, 4], "wrong": [0]}, [1]):
+        with pytest.raises(ValueError, match="calibration"):
+            Verifier(_weights_with(tmp_path, bad), pair_model=_NoPairModel())
+
+
+@pytest.mark.model
+async def test_a_guard_with_a_tight_target_starts_its_namespaces_at_the_calibrated_cut(start_guard: Any,
+                                                                                       model_dir: Path) -> None:
+    guard: Guard = await start_guard(embedding_model_dir=str(model_dir), cache_audit_rate=0.1,
+                                     cache_max_wrong_rate=0.005)
+    assert guard.auditor is not None and guard.cache is not None and guard.cache.verifier is not None
+    verifier = guard.cache.verifier
+    start = verifier.start_cut(0.005)
+    assert start > verifier.cut  # the shipped calibration puts 0.5% above the balanced point's own error
+    assert guard.auditor.budget.cut_for("any namespace") == start and start in guard.auditor.budget.grid
 
 
 async def test_budget_loosens_to_the_floor_only_on_enough_clean_evidence_there() -> None:

@@ -7,8 +7,9 @@ has an answer, and the miss's fresh answer tells whether it would have been righ
 counted in bins of ``z`` over a grid of cut-offs; the wrong-hit rate a cut ``c`` would give is the
 share of wrong observations among those with ``z >= c``, with a Wilson upper bound.
 
-With ``LLMGUARD_CACHE_MAX_WRONG_RATE`` set, a namespace starts at the strictness point's own cut
-(``Verifier.cut``) and serves. It *tightens*, one grid step at a time, while the observations at its
+With ``LLMGUARD_CACHE_MAX_WRONG_RATE`` set, a namespace starts at the loosest cut the verifier's
+offline calibration allows for the target (``Verifier.start_cut``; never looser than the strictness
+point's own cut) and serves. It *tightens*, one grid step at a time, while the observations at its
 cut include a wrong one and their Wilson upper bound exceeds the target, until the bound is back
 under (or no cut on the grid is: then it serves no semantic hit until clean evidence comes in). A
 clean record is no evidence against a cut: without that rule a namespace would tighten on its first
@@ -157,12 +158,11 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def default_grid(floor: float, default_cut: float | None = None, step: float = 0.5,
-                 levels: int = 16) -> tuple[float, ...]:
-    """Cut-offs from ``floor`` upwards (log-odds of the verifier's combiner), the default cut among them."""
+def default_grid(floor: float, *cuts: float, step: float = 0.5, levels: int = 16) -> tuple[float, ...]:
+    """Cut-offs from ``floor`` upwards (log-odds of the verifier's combiner), ``cuts`` (the default and the
+    starting cut) among them."""
     grid = {round(floor + i * step, 4) for i in range(levels)}
-    if default_cut is not None and default_cut >= floor:
-        grid.add(round(default_cut, 4))
+    grid.update(round(c, 4) for c in cuts if c >= floor)
     return tuple(sorted(grid))
 
 
@@ -181,11 +181,14 @@ class NamespaceOutcomes:
 class ErrorBudget:
     """Counts outcomes per namespace and, with a ``target``, chooses each namespace's cut-off.
 
-    ``target`` None: outcomes are counted and every namespace keeps ``default_cut``.
+    ``target`` None: outcomes are counted and every namespace keeps ``default_cut``. With a target a
+    namespace starts at ``start_cut`` (``default_cut`` unless given: :meth:`.Verifier.start_cut` picks
+    one for the target from the verifier's offline calibration).
     """
 
     def __init__(self, store: OutcomeStore, *, default_cut: float, target: float | None,
-                 grid: Sequence[float], refresh_seconds: float = 1.0, min_band: int = MIN_BAND) -> None:
+                 grid: Sequence[float], refresh_seconds: float = 1.0, min_band: int = MIN_BAND,
+                 start_cut: float | None = None) -> None:
         if list(grid) != sorted(grid) or not grid:
             raise ValueError("the cut-off grid must be a non-empty increasing sequence")
         self.store = store
@@ -194,8 +197,9 @@ class ErrorBudget:
         self.grid = tuple(grid)
         self.refresh_seconds = refresh_seconds
         self.min_band = min_band
-        # Where a namespace starts: the default cut's place on the grid (the first grid cut at or above it).
-        self._start = next((i for i, c in enumerate(self.grid) if c >= default_cut - 1e-9), len(self.grid) - 1)
+        # Where a namespace starts: the starting cut's place on the grid (the first grid cut at or above it).
+        start = default_cut if start_cut is None else start_cut
+        self._start = next((i for i, c in enumerate(self.grid) if c >= start - 1e-9), len(self.grid) - 1)
         self._views: OrderedDict[str, NamespaceOutcomes] = OrderedDict()
         self._refreshing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
