@@ -35,6 +35,7 @@ __all__ = [
     "PairScorer",
     "Verdict",
     "Verifier",
+    "alternatives_swapped",
     "asks_differ",
     "hard_rule_refusal",
     "identifiers_differ",
@@ -698,6 +699,38 @@ def only_filler_differs(query: str, candidate: str) -> bool:
     return bool(a) and a == b and not symbols_differ(query, candidate)
 
 
+#: Words that join alternatives whose order asks nothing: "tea or coffee", "RAM vs storage".
+_ALTERNATIVE = frozenset({"or", "vs", "versus"})
+_MAX_SWAP_TOKENS = 40
+
+
+def alternatives_swapped(query: str, candidate: str) -> bool:
+    """Whether the prompts are the same words but for two alternatives that trade places around "or", "vs"
+    or "between ... and" ("Is a tomato a fruit or a vegetable?" / "Is tomato a vegetable or a fruit?",
+    "difference between RAM and storage" / "... storage and RAM"), filler aside. The pair model learnt
+    from word-swap pairs (PAWS) that order matters and refuses these; a choice asks the same either way.
+    "From A to B" and "A than B" are not alternatives: direction and comparison rules see those."""
+    a = [t for t in _parse(query).tokens if t not in _FILLER]
+    b = [t for t in _parse(candidate).tokens if t not in _FILLER]
+    if a == b or sorted(a) != sorted(b) or len(a) > _MAX_SWAP_TOKENS or symbols_differ(query, candidate):
+        return False
+    for i, word in enumerate(a):
+        between = word == "and" and "between" in a[:i]
+        if word not in _ALTERNATIVE and not between:
+            continue
+        starts = [a.index("between", 0, i) + 1] if between else range(i)
+        for start in starts:
+            for end in range(i + 2, len(a) + 1):
+                if a[:start] + a[i + 1 : end] + [word] + a[start:i] + a[end:] == b:
+                    return True
+    return False
+
+
+def _same_question_in_other_words(query: str, candidate: str) -> bool:
+    """The shortcuts that serve a pair without the pair model: only filler differs, or alternatives swapped."""
+    return only_filler_differs(query, candidate) or alternatives_swapped(query, candidate)
+
+
 def hard_rule_refusal(query: str, candidate: str) -> str | None:
     """The reason a hard rule refuses the pair before the combiner sees it, or None: codes, operators,
     numbers alone or kinds of question that differ."""
@@ -1070,7 +1103,7 @@ class Verifier:
         refused = hard_rule_refusal(query, candidate)
         if refused is not None:
             return Verdict(accepted=False, score=0.0, reason=refused)
-        if only_filler_differs(query, candidate):
+        if _same_question_in_other_words(query, candidate):
             return Verdict(accepted=True, score=1.0, reason=None)
         if pair_logit is None:
             pair_logit = self.pair_logit(query, candidate)
@@ -1083,7 +1116,7 @@ class Verifier:
     def needs_pair_model(self, query: str, candidate: str) -> bool:
         """Whether :meth:`check` would ask the pair model about this pair (no hard rule or shortcut decides it)."""
         return (self._pair_model is not None and hard_rule_refusal(query, candidate) is None
-                and not only_filler_differs(query, candidate))
+                and not _same_question_in_other_words(query, candidate))
 
     def pair_logit(self, query: str, candidate: str) -> float:
         """The pair model's logit for one pair (for :meth:`check`'s ``pair_logit``, computed ahead)."""

@@ -23,6 +23,7 @@ from asgi_llmguard.cache.verify import (
     STRICTNESS_LEVELS,
     Verdict,
     Verifier,
+    alternatives_swapped,
     hard_rule_refusal,
     only_filler_differs,
     pair_features,
@@ -398,3 +399,31 @@ def test_a_number_followed_by_another_word_is_a_changed_unit_only_when_the_word_
 )
 def test_only_filler_words_differ(query: str, cached: str, same: bool) -> None:
     assert only_filler_differs(query, cached) is same
+
+
+@pytest.mark.parametrize(
+    ("query", "cached", "same"),
+    [
+        ("Is a tomato a fruit or a vegetable?", "Is tomato a vegetable or a fruit?", True),
+        ("Would you rather be able to fly or be invisible?", "Would you rather be invisible or be able to fly?",
+         True),
+        ("What's the difference between RAM and storage?", "What's the difference between storage and RAM?", True),
+        ("Python vs Java for a beginner", "Java vs Python for a beginner", True),
+        ("Flights from Oslo to Rome on Monday", "Flights from Rome to Oslo on Monday", False),  # a direction
+        ("Is Australia bigger than the US?", "Is the US bigger than Australia?", False),  # a comparison
+        ("Add the salt and then the pepper", "Add the pepper and then the salt", False),  # a sequence
+        ("Is coffee or tea healthier?", "Is coffee or tea healthier?", False),  # identical: not a swap
+        ("Is coffee or tea healthier?", "Is tea or coffee more harmful?", False),  # other words too
+        ("Is x > 3 or x < 5 true?", "Is x < 5 or x > 3 true?", True),
+    ],
+)
+def test_alternatives_that_trade_places_ask_the_same(query: str, cached: str, same: bool) -> None:
+    assert alternatives_swapped(query, cached) is same
+
+
+@pytest.mark.model
+def test_the_verifier_serves_swapped_alternatives_without_the_pair_model(verifier: Verifier) -> None:
+    query, cached = "Is tomato a vegetable or a fruit?", "Is a tomato a fruit or a vegetable?"
+    assert verifier.pair_logit(query, cached) < 0  # the pair model alone distrusts the swap (PAWS taught it)
+    assert not verifier.needs_pair_model(query, cached)
+    assert verifier.check(query, cached, 0.99).accepted
