@@ -40,6 +40,7 @@ __all__ = [
     "hard_rule_refusal",
     "identifiers_differ",
     "only_numbers_differ",
+    "only_synonyms_differ",
     "pair_features",
     "symbols_differ",
 ]
@@ -726,9 +727,50 @@ def alternatives_swapped(query: str, candidate: str) -> bool:
     return False
 
 
+# Words that name the same thing in any question, each group's first word standing for the rest (after
+# _parse's folding: plurals, British spellings). A pair that differs in these alone asks the same.
+_SYNONYM_GROUPS = (
+    "symptom sign", "big large", "bigger larger", "biggest largest", "tallest highest", "film movie",
+    "begin start", "fix repair", "buy purchase", "children kids", "child kid", "car automobile",
+    "doctor physician", "medicine medication", "cheap inexpensive", "afraid scared", "mother mom mum",
+    "father dad", "television tv", "information info", "us usa america", "uk britain", "dictionary dict",
+    "integer int", "fastest quickest",
+)
+_SYNONYM = {word: group.split()[0] for group in _SYNONYM_GROUPS for word in group.split()}
+# Phrases that name one thing in two or one words (tokens as _parse makes them).
+_SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "state"), "us"),
+                    (("united", "kingdom"), "uk"), (("capital", "city"), "capital"))
+
+
+def _canonical_words(text: str) -> list[str]:
+    tokens = [t for t in _parse(text).tokens if t not in _FILLER]
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for phrase, word in _SYNONYM_PHRASES:
+            if tuple(tokens[i : i + len(phrase)]) == phrase:
+                out.append(word)
+                i += len(phrase)
+                break
+        else:
+            out.append(_SYNONYM.get(tokens[i], tokens[i]))
+            i += 1
+    return out
+
+
+def only_synonyms_differ(query: str, candidate: str) -> bool:
+    """Whether the prompts are the same words in the same order but for filler and words that name the same
+    thing ("symptoms" / "signs", "the US" / "the United States", "capital" / "capital city"). The pair model
+    reads a single changed word as a changed detail, which these are not (logit -2.4 for "What are the
+    symptoms of diabetes?" / "What are the signs of diabetes?")."""
+    a = _canonical_words(query)
+    return bool(a) and a == _canonical_words(candidate) and not symbols_differ(query, candidate)
+
+
 def _same_question_in_other_words(query: str, candidate: str) -> bool:
-    """The shortcuts that serve a pair without the pair model: only filler differs, or alternatives swapped."""
-    return only_filler_differs(query, candidate) or alternatives_swapped(query, candidate)
+    """The shortcuts that serve a pair without the pair model: only filler or synonyms differ, or
+    alternatives swapped."""
+    return only_synonyms_differ(query, candidate) or alternatives_swapped(query, candidate)
 
 
 def hard_rule_refusal(query: str, candidate: str) -> str | None:

@@ -26,6 +26,7 @@ from asgi_llmguard.cache.verify import (
     alternatives_swapped,
     hard_rule_refusal,
     only_filler_differs,
+    only_synonyms_differ,
     pair_features,
 )
 
@@ -421,9 +422,28 @@ def test_alternatives_that_trade_places_ask_the_same(query: str, cached: str, sa
     assert alternatives_swapped(query, cached) is same
 
 
+@pytest.mark.parametrize(
+    ("query", "cached", "same"),
+    [
+        ("What are the symptoms of diabetes?", "What are the signs of diabetes?", True),
+        ("What is the capital of France?", "What is the capital city of France?", True),
+        ("When did women get the vote in the US?", "When did women get the vote in the United States?", True),
+        ("What's the biggest desert in the world?", "What's the largest desert in the world?", True),
+        ("How many miles are there in 437 km?", "How many miles are in 437 km?", True),  # filler, as before
+        ("What is the capital of France?", "What is the capital of Spain?", False),
+        ("What are the symptoms of diabetes?", "What are the causes of diabetes?", False),
+        ("What's the biggest desert in the world?", "What's the smallest desert in the world?", False),
+        ("Is the US bigger than the UK?", "Is the UK bigger than the US?", False),  # same words, other order
+    ],
+)
+def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, same: bool) -> None:
+    assert only_synonyms_differ(query, cached) is same
+
+
 @pytest.mark.model
-def test_the_verifier_serves_swapped_alternatives_without_the_pair_model(verifier: Verifier) -> None:
-    query, cached = "Is tomato a vegetable or a fruit?", "Is a tomato a fruit or a vegetable?"
-    assert verifier.pair_logit(query, cached) < 0  # the pair model alone distrusts the swap (PAWS taught it)
-    assert not verifier.needs_pair_model(query, cached)
-    assert verifier.check(query, cached, 0.99).accepted
+def test_the_verifier_serves_swapped_alternatives_and_synonyms_without_the_pair_model(verifier: Verifier) -> None:
+    for query, cached in [("Is tomato a vegetable or a fruit?", "Is a tomato a fruit or a vegetable?"),
+                          ("What are the signs of diabetes?", "What are the symptoms of diabetes?")]:
+        assert verifier.pair_logit(query, cached) < 0  # the pair model alone distrusts these
+        assert not verifier.needs_pair_model(query, cached)
+        assert verifier.check(query, cached, 0.97).accepted
