@@ -606,6 +606,67 @@ def generate_from_mqp(rng: random.Random, rows: Sequence[tuple[str, str, int]]) 
     return pairs
 
 
+# Same-meaning rewrites of everyday chat wording (training only): a single changed word or phrase that
+# keeps the question. The written contrasts change one word for a *different* thing (an entity, an aspect);
+# without these the pair model reads every single substitution as a trap ("signs" for "symptoms").
+CHAT_SYNONYMS = [  # read both ways
+    ("symptoms", "signs"), ("big", "large"), ("bigger", "larger"), ("biggest", "largest"), ("movie", "film"),
+    ("movies", "films"), ("start", "begin"), ("fastest", "quickest"), ("fix", "repair"), ("easy", "simple"),
+    ("easiest", "simplest"), ("best", "top"), ("way", "method"), ("ways", "methods"), ("tips", "advice"),
+    ("ideas", "suggestions"), ("How do I", "How can I"), ("What is", "What's"),
+    ("kind of", "type of"), ("kinds of", "types of"), ("difference", "distinction"), ("important", "essential"),
+    ("problem", "issue"), ("happy", "glad"), ("scared", "afraid"), ("tired", "exhausted"), ("hard", "difficult"),
+    ("boss", "manager"), ("kids", "children"), ("child", "kid"), ("mom", "mother"), ("dad", "father"),
+    ("apartment", "flat"), ("trip", "journey"), ("capital", "capital city"), ("country", "nation"),
+    ("cheap", "inexpensive"), ("expensive", "pricey"), ("doctor", "physician"), ("medicine", "medication"),
+    ("sick", "ill"), ("illness", "disease"), ("phone", "cell phone"), ("laptop", "notebook"), ("computer", "PC"),
+    ("dictionary", "dict"), ("integer", "int"), ("remove", "delete"), ("change", "modify"), ("check", "verify"),
+    ("learn", "study"), ("think", "believe"), ("a lot of", "lots of"), ("usually", "typically"),
+    ("often", "frequently"), ("roughly", "approximately"), ("the US", "the United States"),
+    ("the USA", "the United States"), ("the UK", "the United Kingdom"), ("NYC", "New York City"),
+    ("TV", "television"), ("info", "information"), ("quick", "fast"),
+    ("suggest", "recommend"), ("buy", "purchase"), ("maybe", "perhaps"), ("worried", "concerned"),
+]
+CHAT_ONE_WAY = [("Which", "What"), ("How do you", "How do I"), ("Tell me", "Can you tell me"),
+                ("Give me", "Can you give me")]
+CHAT_REWRITES = [
+    (r"^How do I (.+)\?$", r"How to \1?"),
+    (r"^How can I (.+)\?$", r"What's the best way to \1?"),
+    (r"^What are (?:some )?(?:good )?(.+)\?$", r"Can you suggest \1?"),
+    (r"^Can you (.+)\?$", r"Could you \1?"),
+    (r"^Could you (.+)\?$", r"Please \1."),
+    (r"^Write ([^?]+?)\.?$", r"Can you write \1?"),
+    (r"^Explain ([^?]+?)\.?$", r"Could you explain \1?"),
+    (r"^Is it safe to (.+)\?$", r"Is it OK to \1?"),
+    (r"^Why does (.+)\?$", r"What makes \1?"),
+]
+
+
+def _chat_synonym(rng: random.Random, text: str) -> str | None:
+    """One word or phrase of ``text`` swapped for a same-meaning one (either way round), or None."""
+    one_way = CHAT_ONE_WAY + CHAT_SYNONYMS + [(b, a) for a, b in CHAT_SYNONYMS]
+    found = [(a, b) for a, b in one_way if re.search(rf"\b{re.escape(a)}\b", text)]
+    rewrites = [(pat, repl) for pat, repl in CHAT_REWRITES if re.search(pat, text)]
+    if rewrites and (not found or rng.random() < 0.3):
+        pat, repl = rng.choice(rewrites)
+        return re.sub(pat, repl, text, count=1)
+    if not found:
+        return None
+    a, b = rng.choice(found)
+    return re.sub(rf"\b{re.escape(a)}\b", b, text, count=1)
+
+
+def generate_from_contrasts(rng: random.Random) -> list[tuple[_pairs.Pair, str]]:
+    """Single same-meaning edits of the written contrasts' base prompts (each in its base prompt's part)."""
+    out = []
+    bases = {p.a: p.part for p in _pairs.load(["contrast"])}
+    for base, part in sorted(bases.items()):
+        edited = _chat_synonym(rng, base)
+        if edited is not None and edited != base:
+            out.append((_pairs.Pair(base, edited, 1, 1.0, "generated", "synonym(chat)", part), base))
+    return out
+
+
 def generated(seed: int = 20261125) -> list[_pairs.Pair]:
     """Template pairs and perturbed MQP questions (from MQP's non-test part), split train / cal by group."""
     rng = random.Random(seed)
@@ -615,4 +676,11 @@ def generated(seed: int = 20261125) -> list[_pairs.Pair]:
         share = int(hashlib.sha1(("calg" + p.group).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         part = "cal" if share < 0.15 else "train"
         out.append(_pairs.Pair(p.a, p.b, p.label, float(p.label), "generated", p.kind, part))
+    if CHAT_EDITS:
+        out += [p for p, _ in generate_from_contrasts(random.Random(seed + 1))]
     return out
+
+
+#: Whether generated() includes the single same-meaning edits of chat prompts (generate_from_contrasts):
+#: off for the shipped files; train_pair_model.py --chat-edits turns it on (tried 2026-12-04, not shipped).
+CHAT_EDITS = False

@@ -87,6 +87,7 @@ def training_pairs(args: argparse.Namespace, rng: random.Random) -> list[_pairs.
     before = len(pairs)
     pairs = [p for p in pairs if _key(p.a) not in held_out and _key(p.b) not in held_out]
     print(f"{before - len(pairs)} training pairs share a prompt with a test part and are left out", flush=True)
+    pairs = [p for p in pairs if p.set not in args.without]
     paws = [p for p in pairs if p.set == "paws"]
     rng.shuffle(paws)
     pairs = [p for p in pairs if p.set != "paws"] + paws[: args.paws]
@@ -175,10 +176,14 @@ def main() -> None:
     ap.add_argument("--paws", type=int, default=1500, help="PAWS pairs kept (long sentences: most of the cost)")
     ap.add_argument("--floor", type=float, default=0.5, help="cosine under which negatives are left out")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--without", nargs="*", default=[], help="sets of bench/_pairs.py left out (e.g. contrast)")
+    ap.add_argument("--chat-edits", action="store_true",
+                    help="add single same-meaning edits of the contrasts' prompts (generated_pairs.CHAT_EDITS)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--work", type=Path, default=Path("/tmp/llmguard_pair_model"))
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
+    generated_pairs.CHAT_EDITS = args.chat_edits
     args.work.mkdir(parents=True, exist_ok=True)
     model = train(args)
     export(model, args.work, args.out)
