@@ -395,6 +395,13 @@ def _stem(word: str) -> str:
     return word
 
 
+# Ordinals, written in digits or as words ("first" and "second" are left alone: "at first", "a second").
+_ORDINAL_WORDS = {w: str(i) for i, w in enumerate(_words(
+    "third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth"), start=3)}
+_ORDINAL_WORDS["twentieth"] = "20"
+_ORDINAL = re.compile(r"\b(?:(\d+)(?:st|nd|rd|th)|(" + "|".join(_ORDINAL_WORDS) + r"))\b")
+
+
 @lru_cache(maxsize=1024)
 def _parse(text: str) -> _Parsed:
     """Tokenise a prompt once into normalised tokens plus the facts the features need.
@@ -408,6 +415,8 @@ def _parse(text: str) -> _Parsed:
         lowered = _CURRENCY.sub(lambda m: f" {_CURRENCY_UNITS[m.group()]} ", lowered)
     for pattern, repl in _CONTRACTIONS:
         lowered = pattern.sub(repl, lowered)
+    if _ORDINAL.search(lowered):  # "3rd" and "third" are one ordinal, "3 th"; "2nd" / "3rd" then differ as numbers
+        lowered = _ORDINAL.sub(lambda m: f"{m.group(1) or _ORDINAL_WORDS[m.group(2)]} th", lowered)
     if _NUMBER_RUN.search(lowered):  # "twenty five" and "one hundred" are one number each, as 25 and 100 are
         lowered = _NUMBER_RUN.sub(_number_run_value, lowered)
     tokens = tuple(_norm_word(w) for w in _WORD.findall(lowered))

@@ -434,10 +434,25 @@ def test_alternatives_that_trade_places_ask_the_same(query: str, cached: str, sa
         ("What are the symptoms of diabetes?", "What are the causes of diabetes?", False),
         ("What's the biggest desert in the world?", "What's the smallest desert in the world?", False),
         ("Is the US bigger than the UK?", "Is the UK bigger than the US?", False),  # same words, other order
+        ("What is the 5th planet from the sun?", "What is the fifth planet from the sun?", True),  # one ordinal
+        ("Who won the 3rd season of Survivor?", "Who won the third season of Survivor?", True),
     ],
 )
 def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, same: bool) -> None:
     assert only_synonyms_differ(query, cached) is same
+
+
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        ("Write a SQL query to get the 2nd highest salary", "Write a SQL query to get the 3rd highest salary"),
+        ("Write a SQL query to get the 2nd highest salary", "Write a SQL query to get the third highest salary"),
+        ("What happened in the 3rd century BC?", "What happened in the 4th century BC?"),
+        ("Who won the third season of Survivor?", "Who won the fourth season of Survivor?"),
+    ],
+)
+def test_ordinals_are_numbers(query: str, cached: str) -> None:
+    assert hard_rule_refusal(query, cached) == "numbers_differ"
 
 
 @pytest.mark.model
