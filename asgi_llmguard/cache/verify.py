@@ -697,43 +697,31 @@ def units_differ(query: str, candidate: str) -> bool:
 
 # Words whose presence never changes what a prompt asks: "How many miles are (there) in 5 km?", "(Please)
 # tell me ...", "What is (the) capital of France?". Pronouns, modals and negations are not among them.
-_FILLER = frozenset(_words("there please pls kindly just actually really the a an hi hello hey thanks thank you"))
+_FILLER = frozenset(_words("there please pls kindly just actually really the a an"))
+# Greetings and thanks are filler only where a greeting stands, before or after the request: "Hi, what is
+# ...", "... thanks". Inside it they are what is asked about ("Translate hello into French").
+_GREETING = frozenset(_words("hi hello hey thanks thank you"))
+_MIN_REQUEST_TOKENS = 3
+
+
+def _without_filler(text: str) -> list[str]:
+    tokens = list(_parse(text).tokens)
+    start, end = 0, len(tokens)
+    while start < end and tokens[start] in _GREETING:
+        start += 1
+    while end > start and tokens[end - 1] in _GREETING:
+        end -= 1
+    if end - start < _MIN_REQUEST_TOKENS:  # "Hello in French?": the greeting is the request
+        start, end = 0, len(tokens)
+    return [t for t in tokens[start:end] if t not in _FILLER]
 
 
 def only_filler_differs(query: str, candidate: str) -> bool:
     """Whether the prompts are the same words in the same order but for filler (:data:`_FILLER`), case and
     punctuation. Such a pair is served without asking the pair model, which was measured to distrust
     some of them ("How many miles are in 437 km?" / "How many miles are there in 437 km?")."""
-    a = [t for t in _parse(query).tokens if t not in _FILLER]
-    b = [t for t in _parse(candidate).tokens if t not in _FILLER]
+    a, b = _without_filler(query), _without_filler(candidate)
     return bool(a) and a == b and not symbols_differ(query, candidate)
-
-
-#: Words that join alternatives whose order asks nothing: "tea or coffee", "RAM vs storage".
-_ALTERNATIVE = frozenset({"or", "vs", "versus"})
-_MAX_SWAP_TOKENS = 40
-
-
-def alternatives_swapped(query: str, candidate: str) -> bool:
-    """Whether the prompts are the same words but for two alternatives that trade places around "or", "vs"
-    or "between ... and" ("Is a tomato a fruit or a vegetable?" / "Is tomato a vegetable or a fruit?",
-    "difference between RAM and storage" / "... storage and RAM"), filler aside. The pair model learnt
-    from word-swap pairs (PAWS) that order matters and refuses these; a choice asks the same either way.
-    "From A to B" and "A than B" are not alternatives: direction and comparison rules see those."""
-    a = [t for t in _parse(query).tokens if t not in _FILLER]
-    b = [t for t in _parse(candidate).tokens if t not in _FILLER]
-    if a == b or sorted(a) != sorted(b) or len(a) > _MAX_SWAP_TOKENS or symbols_differ(query, candidate):
-        return False
-    for i, word in enumerate(a):
-        between = word == "and" and "between" in a[:i]
-        if word not in _ALTERNATIVE and not between:
-            continue
-        starts = [a.index("between", 0, i) + 1] if between else range(i)
-        for start in starts:
-            for end in range(i + 2, len(a) + 1):
-                if a[:start] + a[i + 1 : end] + [word] + a[start:i] + a[end:] == b:
-                    return True
-    return False
 
 
 # Words that name the same thing in any question, each group's first word standing for the rest (after
@@ -743,7 +731,7 @@ _SYNONYM_GROUPS = (
     "begin start", "fix repair", "buy purchase", "children kids", "child kid", "car automobile",
     "doctor physician", "medicine medication", "cheap inexpensive", "afraid scared", "mother mom mum",
     "father dad", "television tv", "information info", "us usa america", "uk britain", "dictionary dict",
-    "integer int", "fastest quickest",
+    "integer int", "fastest quickest", "stop quit",
 )
 _SYNONYM = {word: group.split()[0] for group in _SYNONYM_GROUPS for word in group.split()}
 # Phrases that name one thing in two or one words (tokens as _parse makes them).
@@ -752,7 +740,7 @@ _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "s
 
 
 def _canonical_words(text: str) -> list[str]:
-    tokens = [t for t in _parse(text).tokens if t not in _FILLER]
+    tokens = _without_filler(text)
     out: list[str] = []
     i = 0
     while i < len(tokens):
@@ -774,6 +762,63 @@ def only_synonyms_differ(query: str, candidate: str) -> bool:
     symptoms of diabetes?" / "What are the signs of diabetes?")."""
     a = _canonical_words(query)
     return bool(a) and a == _canonical_words(candidate) and not symbols_differ(query, candidate)
+
+
+#: Words that join alternatives whose order asks nothing: "tea or coffee", "RAM vs storage" (and French,
+#: German and Spanish "or"), and "between A and B". A plain "and" is not among them: joining verbs it
+#: often means a sequence ("wash and dry", "grouping and teaching"), which PAWS labels as a changed meaning.
+_ALTERNATIVE = frozenset({"or", "vs", "versus", "ou", "oder", "o"})
+_AND = frozenset({"and", "et", "und", "y"})
+_BETWEEN = frozenset({"between", "entre", "zwischen"})
+_MAX_SWAP_TOKENS = 40
+
+
+def _swapped_around(a: list[str], b: list[str]) -> bool:
+    """Whether ``b`` is ``a`` with two spans trading places around one joining word (see alternatives_swapped)."""
+    for i, word in enumerate(a):
+        between = word in _AND and any(t in _BETWEEN for t in a[:i])
+        if word not in _ALTERNATIVE and not between:
+            continue
+        starts = [max(k for k in range(i) if a[k] in _BETWEEN) + 1] if between else range(i)
+        for start in starts:
+            for end in range(i + 2, len(a) + 1):
+                if a[:start] + a[i + 1 : end] + [word] + a[start:i] + a[end:] == b:
+                    return True
+    return False
+
+
+# A negation written on the auxiliary or after the subject: "Why didn't my bread rise?" reads "why did not
+# my bread rise", "Why did my bread not rise?" the same question. The subject between is one pronoun or
+# a determiner and one word; anything longer may change what is negated ("is it safe not to eat").
+_AUXILIARY = frozenset(_words("do does did is are was were can could will would should has have had must may"))
+_PRONOUN = frozenset(_words("i you he she it we they this that"))
+_DETERMINER = frozenset(_words("my your his her its our their the a an this that these those"))
+
+
+def _negation_moved(a: list[str], b: list[str]) -> bool:
+    if a.count("not") != 1 or b.count("not") != 1:
+        return False
+    rest = [t for t in a if t != "not"]
+    if rest != [t for t in b if t != "not"]:
+        return False
+    lo, hi = sorted((a.index("not"), b.index("not")))
+    skipped = rest[lo:hi]
+    return lo > 0 and rest[lo - 1] in _AUXILIARY and (
+        (len(skipped) == 1 and skipped[0] in _PRONOUN) or (len(skipped) == 2 and skipped[0] in _DETERMINER))
+
+
+def alternatives_swapped(query: str, candidate: str) -> bool:
+    """Whether the prompts are the same words (filler and synonyms aside) but for two alternatives that
+    trade places around "or", "vs" or "between ... and" ("Is a tomato a fruit or a vegetable?" / "Is
+    tomato a vegetable or a fruit?", "la différence entre un virus et une bactérie"), or for a
+    "not" written on the auxiliary instead of after the subject ("Why didn't my bread rise?" / "Why did my
+    bread not rise?"). The pair model learnt from word-swap pairs (PAWS) that order matters and refuses
+    these. "From A to B", "A than B" and "A and B" are not alternatives: direction, comparison and
+    sequence change the answer."""
+    a, b = _canonical_words(query), _canonical_words(candidate)
+    if a == b or sorted(a) != sorted(b) or len(a) > _MAX_SWAP_TOKENS or symbols_differ(query, candidate):
+        return False
+    return _swapped_around(a, b) or _negation_moved(a, b)
 
 
 def _same_question_in_other_words(query: str, candidate: str) -> bool:

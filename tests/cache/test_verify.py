@@ -396,6 +396,9 @@ def test_a_number_followed_by_another_word_is_a_changed_unit_only_when_the_word_
         ("How do I know if he likes me?", "How do I know if she likes me?", False),  # pronouns count
         ("Convert km to miles", "Convert miles to km", False),  # order counts
         ("Is it safe?", "Is it not safe?", False),
+        ("Hi, what is the capital of France?", "What is the capital of France? Thanks!", True),
+        ("Translate hello into French", "Translate thanks into French", False),  # a greeting inside is content
+        ("Hello in French?", "Thanks in French?", False),  # ... and so is a greeting that is the request
     ],
 )
 def test_only_filler_words_differ(query: str, cached: str, same: bool) -> None:
@@ -416,6 +419,14 @@ def test_only_filler_words_differ(query: str, cached: str, same: bool) -> None:
         ("Is coffee or tea healthier?", "Is coffee or tea healthier?", False),  # identical: not a swap
         ("Is coffee or tea healthier?", "Is tea or coffee more harmful?", False),  # other words too
         ("Is x > 3 or x < 5 true?", "Is x < 5 or x > 3 true?", True),
+        ("Quelle est la différence entre un virus et une bactérie ?",
+         "Quelle est la différence entre une bactérie et un virus ?", True),
+        ("What happens if I mix bleach and ammonia?", "What happens if I mix ammonia and bleach?", False),  # "and"
+        ("How do I wash and dry wool?", "How do I dry and wash wool?", False),  # ... may be a sequence
+        ("Why did my bread not rise?", "Why didn't my bread rise?", True),  # "not" after the subject or on "did"
+        ("Why doesn't my code work?", "Why does my code not work?", True),
+        ("Is it not safe to eat raw eggs?", "Isn't it safe to eat raw eggs?", True),
+        ("Is it safe not to eat for a day?", "Isn't it safe to eat for a day?", False),  # another thing negated
     ],
 )
 def test_alternatives_that_trade_places_ask_the_same(query: str, cached: str, same: bool) -> None:
