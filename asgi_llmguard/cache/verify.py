@@ -731,7 +731,7 @@ _SYNONYM_GROUPS = (
     "begin start", "fix repair", "buy purchase", "children kids", "child kid", "car automobile",
     "doctor physician", "medicine medication", "cheap inexpensive", "afraid scared", "mother mom mum",
     "father dad", "television tv", "information info", "us usa america", "uk britain", "dictionary dict",
-    "integer int", "fastest quickest", "stop quit",
+    "integer int", "fastest quickest", "stop quit", "tire tyre", "aluminum aluminium",
 )
 _SYNONYM = {word: group.split()[0] for group in _SYNONYM_GROUPS for word in group.split()}
 # Phrases that name one thing in two or one words (tokens as _parse makes them).
@@ -739,8 +739,18 @@ _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "s
                     (("united", "kingdom"), "uk"), (("capital", "city"), "capital"))
 
 
+# The generic "you" of a how-to question: "How do you change a tyre?" asks what "How do I change a tyre?"
+# does. Not before a verb that asks about the one addressed ("How do you feel about ...?").
+_GENERIC_YOU = frozenset({("how", "do"), ("how", "can")})
+_PERSONAL_VERBS = frozenset(_words("feel like do think want rate see mean prefer pronounce"))
+
+
 def _canonical_words(text: str) -> list[str]:
     tokens = _without_filler(text)
+    for i in range(2, len(tokens) - 1):
+        if (tokens[i] == "you" and (tokens[i - 2], tokens[i - 1]) in _GENERIC_YOU
+                and tokens[i + 1] not in _PERSONAL_VERBS):
+            tokens[i] = "i"
     out: list[str] = []
     i = 0
     while i < len(tokens):

@@ -447,6 +447,8 @@ def test_alternatives_that_trade_places_ask_the_same(query: str, cached: str, sa
         ("Is the US bigger than the UK?", "Is the UK bigger than the US?", False),  # same words, other order
         ("What is the 5th planet from the sun?", "What is the fifth planet from the sun?", True),  # one ordinal
         ("Who won the 3rd season of Survivor?", "Who won the third season of Survivor?", True),
+        ("How do I change a flat tire?", "How do you change a flat tyre?", True),  # the generic "you"
+        ("How do you feel about remote work?", "How do I feel about remote work?", False),  # ... not this one
     ],
 )
 def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, same: bool) -> None:
