@@ -42,6 +42,7 @@ __all__ = [
     "only_numbers_differ",
     "only_synonyms_differ",
     "pair_features",
+    "same_question_in_other_words",
     "symbols_differ",
 ]
 
@@ -831,7 +832,7 @@ def alternatives_swapped(query: str, candidate: str) -> bool:
     return _swapped_around(a, b) or _negation_moved(a, b)
 
 
-def _same_question_in_other_words(query: str, candidate: str) -> bool:
+def same_question_in_other_words(query: str, candidate: str) -> bool:
     """The shortcuts that serve a pair without the pair model: only filler or synonyms differ, or
     alternatives swapped."""
     return only_synonyms_differ(query, candidate) or alternatives_swapped(query, candidate)
@@ -1209,7 +1210,7 @@ class Verifier:
         refused = hard_rule_refusal(query, candidate)
         if refused is not None:
             return Verdict(accepted=False, score=0.0, reason=refused)
-        if _same_question_in_other_words(query, candidate):
+        if same_question_in_other_words(query, candidate):
             return Verdict(accepted=True, score=1.0, reason=None)
         if pair_logit is None:
             pair_logit = self.pair_logit(query, candidate)
@@ -1222,7 +1223,7 @@ class Verifier:
     def needs_pair_model(self, query: str, candidate: str) -> bool:
         """Whether :meth:`check` would ask the pair model about this pair (no hard rule or shortcut decides it)."""
         return (self._pair_model is not None and hard_rule_refusal(query, candidate) is None
-                and not _same_question_in_other_words(query, candidate))
+                and not same_question_in_other_words(query, candidate))
 
     def pair_logit(self, query: str, candidate: str) -> float:
         """The pair model's logit for one pair (for :meth:`check`'s ``pair_logit``, computed ahead)."""

@@ -18,9 +18,11 @@ of hits on MQP and on our question pairs stay within that point's budget.
 
 Last, the wrong share of hits at a ladder of cuts (same part, our chat, question and medical sets
 pooled): the calibration from which the error budget picks a namespace's starting cut for a
-wrong-rate target (``Verifier.start_cut``). ``--calibration-only`` rewrites just that part.
+wrong-rate target (``Verifier.start_cut``). ``--keep-combiner`` keeps the file's combiner and chooses
+the points and the calibration again (after a change to the rules, say); ``--keep-points`` keeps the
+points too and writes only the calibration.
 
-Usage: python bench/research/train_verifier.py [--out PATH] [--calibration-only]
+Usage: python bench/research/train_verifier.py [--out PATH] [--keep-combiner | --keep-points]
 (the packaged pair model must be in place; pair logits and embeddings are cached between runs.)
 """
 
@@ -190,28 +192,11 @@ def calibration(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, pairs: Sequenc
     return {"cuts": CALIBRATION_CUTS, "hits": hits, "wrong": wrong}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, default=OUT)
-    ap.add_argument("--calibration-only", action="store_true",
-                    help="keep the weight file's combiner and points; (re)write only its calibration")
-    args = ap.parse_args()
-    pairs = _pairs.load(parts=["cal"]) + [p for p in generated_pairs.generated() if p.part == "cal"]
-    cos = _pairs.cosines(pairs)
-    logits = pair_logits(pairs)
-    x = design(pairs, cos, logits)
-    hard = np.array([verify.hard_rule_refusal(p.b, p.a) is not None for p in pairs])
+def fit_combiner(pairs: Sequence[_pairs.Pair], x: np.ndarray, cos: np.ndarray, hard: np.ndarray
+                 ) -> dict[str, object]:
+    """The logistic combiner fitted on the cal part, each set weighing the same."""
     same = np.array([p.same for p in pairs])
     sets = np.array([p.set for p in pairs])
-    if args.calibration_only:
-        shipped = verify.Verifier(args.out, pair_model=_NoPairModel())
-        z = np.array([shipped.combined(p.b, p.a, float(c), float(lg))[0] for p, c, lg in zip(pairs, cos, logits,
-                                                                                             strict=True)])
-        data = json.loads(args.out.read_text(encoding="utf-8"))
-        data["calibration"] = calibration(z, cos, hard, pairs, shipped.points[verify.DEFAULT_STRICTNESS].threshold)
-        args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-        print(f"calibration {data['calibration']}; wrote {args.out}")
-        return
     fit = (cos >= FIT_FLOOR) & (same >= 0) & ~hard
     weight = np.zeros(len(pairs))
     for name in set(sets[fit]):
@@ -221,30 +206,60 @@ def main() -> None:
     scale = x[fit].std(axis=0)
     scale[scale < 1e-6] = 1.0
     w, bias = fit_logistic((x[fit] - mean) / scale, same[fit].astype(float), weight[fit])
-    z = ((x - mean) / scale) @ w + bias
     print("combiner weights:", {n: round(float(v), 3) for n, v in zip(INPUTS, w, strict=True)}, "bias", round(bias, 3))
-    points = {}
-    for name, budget in BUDGETS.items():
-        t, cut, m = choose(z, cos, hard, pairs, budget)
-        points[name] = {"threshold": t, "cut": cut}
-        print(f"{name:9s} threshold {t:.2f} cut {cut:+.1f}: rewordings {m.rewordings:.1%}, traps served "
-              f"{m.traps_served:.2%}, MQP wrong {m.mqp_wrong:.2%}, questions wrong {m.questions_wrong:.2%} (cal)")
-    data = {
+    return {
+        "inputs": INPUTS,
+        "weights": [round(float(v), 6) for v in w],
+        "mean": [round(float(v), 6) for v in mean],
+        "scale": [round(float(v), 6) for v in scale],
+        "bias": round(bias, 6),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--keep-combiner", action="store_true",
+                    help="keep the weight file's combiner; choose the points and the calibration again")
+    ap.add_argument("--keep-points", action="store_true",
+                    help="keep the weight file's combiner and points; write the calibration again")
+    args = ap.parse_args()
+    pairs = _pairs.load(parts=["cal"]) + [p for p in generated_pairs.generated() if p.part == "cal"]
+    cos = _pairs.cosines(pairs)
+    logits = pair_logits(pairs)
+    hard = np.array([verify.hard_rule_refusal(p.b, p.a) is not None for p in pairs])
+    shipped = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    if args.keep_combiner or args.keep_points:
+        combiner = shipped["combiner"]
+    else:
+        combiner = fit_combiner(pairs, design(pairs, cos, logits), cos, hard)
+    data: dict[str, object] = {
         "version": 2,
         "about": "asgi_llmguard verifier: a logistic combiner over the pair model's logit, the cosine and word-level "
-                 "pair features, and three strictness points; made by bench/research/train_verifier.py",
-        "combiner": {
-            "inputs": INPUTS,
-            "weights": [round(float(v), 6) for v in w],
-            "mean": [round(float(v), 6) for v in mean],
-            "scale": [round(float(v), 6) for v in scale],
-            "bias": round(bias, 6),
-        },
-        "strictness": points,
-        "calibration": calibration(z, cos, hard, pairs, points[verify.DEFAULT_STRICTNESS]["threshold"]),
+                 "pair features, three strictness points and a calibration; made by bench/research/train_verifier.py",
+        "combiner": combiner,
+        "strictness": {name: {"threshold": 0.8, "cut": 0.0} for name in BUDGETS},  # chosen below
     }
     args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    verifier = verify.Verifier(args.out, pair_model=_NoPairModel())
+    # As the verifier decides: pairs a same-question shortcut serves pass at any cut.
+    z = np.array([np.inf if verify.same_question_in_other_words(p.b, p.a)
+                  else verifier.combined(p.b, p.a, float(c), float(lg))[0]
+                  for p, c, lg in zip(pairs, cos, logits, strict=True)])
+    points = shipped["strictness"] if args.keep_points else {}
+    for name, budget in BUDGETS.items():
+        if args.keep_points:
+            t, cut = points[name]["threshold"], points[name]["cut"]
+            m = measure((cos >= t) & ~hard & (z >= cut), pairs)
+        else:
+            t, cut, m = choose(z, cos, hard, pairs, budget)
+            points[name] = {"threshold": t, "cut": cut}
+        print(f"{name:9s} threshold {t:.2f} cut {cut:+.1f}: rewordings {m.rewordings:.1%}, traps served "
+              f"{m.traps_served:.2%}, MQP wrong {m.mqp_wrong:.2%}, questions wrong {m.questions_wrong:.2%} (cal)")
+    data["strictness"] = points
+    data["calibration"] = calibration(z, cos, hard, pairs, points[verify.DEFAULT_STRICTNESS]["threshold"])
+    args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    print(f"calibration {data['calibration']}\nwrote {args.out}")
 
 
 if __name__ == "__main__":
