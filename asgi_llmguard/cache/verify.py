@@ -829,7 +829,8 @@ def alternatives_swapped(query: str, candidate: str) -> bool:
     a, b = _canonical_words(query), _canonical_words(candidate)
     if a == b or sorted(a) != sorted(b) or len(a) > _MAX_SWAP_TOKENS or symbols_differ(query, candidate):
         return False
-    return _swapped_around(a, b) or _negation_moved(a, b)
+    # The negation is compared on every word, articles included: "didn't the bread" skips "the bread".
+    return _swapped_around(a, b) or _negation_moved(list(_parse(query).tokens), list(_parse(candidate).tokens))
 
 
 def same_question_in_other_words(query: str, candidate: str) -> bool:

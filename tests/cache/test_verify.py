@@ -427,6 +427,8 @@ def test_only_filler_words_differ(query: str, cached: str, same: bool) -> None:
         ("Why doesn't my code work?", "Why does my code not work?", True),
         ("Is it not safe to eat raw eggs?", "Isn't it safe to eat raw eggs?", True),
         ("Is it safe not to eat for a day?", "Isn't it safe to eat for a day?", False),  # another thing negated
+        ("Why didn't the bread rise?", "Why did the bread not rise?", True),
+        ("Is not eating OK?", "Is eating not OK?", False),
     ],
 )
 def test_alternatives_that_trade_places_ask_the_same(query: str, cached: str, same: bool) -> None:
