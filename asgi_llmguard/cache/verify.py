@@ -746,8 +746,25 @@ _GENERIC_YOU = frozenset({("how", "do"), ("how", "can")})
 _PERSONAL_VERBS = frozenset(_words("feel like do think want rate see mean prefer pronounce"))
 
 
+# "Which land animal is the fastest?" asks "What is the fastest land animal?": a superlative question is
+# read in the second order (articles are filler by then; at most three words name the thing).
+_SUPERLATIVE = frozenset(_words(
+    "best worst biggest largest smallest tallest highest lowest longest shortest fastest slowest oldest "
+    "youngest newest cheapest closest nearest farthest furthest hottest coldest warmest deepest richest "
+    "poorest heaviest lightest strongest easiest hardest safest healthiest busiest loudest"))
+
+
+def _superlative_first(tokens: list[str]) -> list[str]:
+    if len(tokens) < 4 or tokens[0] != "which":
+        return tokens
+    for k in range(1, 4):  # "which <thing> is <superlative> ..." -> "what is <superlative> <thing> ..."
+        if k + 1 < len(tokens) and tokens[k] in ("is", "are") and tokens[k + 1] in _SUPERLATIVE:
+            return ["what", tokens[k], tokens[k + 1], *tokens[1:k], *tokens[k + 2 :]]
+    return tokens
+
+
 def _canonical_words(text: str) -> list[str]:
-    tokens = _without_filler(text)
+    tokens = _superlative_first(_without_filler(text))
     for i in range(2, len(tokens) - 1):
         if (tokens[i] == "you" and (tokens[i - 2], tokens[i - 1]) in _GENERIC_YOU
                 and tokens[i + 1] not in _PERSONAL_VERBS):

@@ -449,6 +449,9 @@ def test_alternatives_that_trade_places_ask_the_same(query: str, cached: str, sa
         ("Is the US bigger than the UK?", "Is the UK bigger than the US?", False),  # same words, other order
         ("What is the 5th planet from the sun?", "What is the fifth planet from the sun?", True),  # one ordinal
         ("Who won the 3rd season of Survivor?", "Who won the third season of Survivor?", True),
+        ("What is the fastest land animal?", "Which land animal is the fastest?", True),  # superlative first
+        ("What is the largest city in Europe?", "Which city is the smallest in Europe?", False),
+        ("What is the largest city in Europe?", "Which country is the largest in Europe?", False),
         ("How do I change a flat tire?", "How do you change a flat tyre?", True),  # the generic "you"
         ("How do you feel about remote work?", "How do I feel about remote work?", False),  # ... not this one
     ],
