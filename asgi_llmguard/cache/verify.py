@@ -763,7 +763,9 @@ def _superlative_first(tokens: list[str]) -> list[str]:
     return tokens
 
 
-def _canonical_words(text: str) -> list[str]:
+@lru_cache(maxsize=1024)
+def _canonical_words(text: str) -> tuple[str, ...]:
+    """The prompt's words as the same-question shortcuts compare them (cached like :func:`_parse`)."""
     tokens = _superlative_first(_without_filler(text))
     for i in range(2, len(tokens) - 1):
         if (tokens[i] == "you" and (tokens[i - 2], tokens[i - 1]) in _GENERIC_YOU
@@ -780,7 +782,7 @@ def _canonical_words(text: str) -> list[str]:
         else:
             out.append(_SYNONYM.get(tokens[i], tokens[i]))
             i += 1
-    return out
+    return tuple(out)
 
 
 def only_synonyms_differ(query: str, candidate: str) -> bool:
@@ -843,7 +845,7 @@ def alternatives_swapped(query: str, candidate: str) -> bool:
     bread not rise?"). The pair model learnt from word-swap pairs (PAWS) that order matters and refuses
     these. "From A to B", "A than B" and "A and B" are not alternatives: direction, comparison and
     sequence change the answer."""
-    a, b = _canonical_words(query), _canonical_words(candidate)
+    a, b = list(_canonical_words(query)), list(_canonical_words(candidate))
     if a == b or sorted(a) != sorted(b) or len(a) > _MAX_SWAP_TOKENS or symbols_differ(query, candidate):
         return False
     # The negation is compared on every word, articles included: "didn't the bread" skips "the bread".
