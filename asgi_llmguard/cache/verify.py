@@ -717,14 +717,6 @@ def _without_filler(text: str) -> list[str]:
     return [t for t in tokens[start:end] if t not in _FILLER]
 
 
-def only_filler_differs(query: str, candidate: str) -> bool:
-    """Whether the prompts are the same words in the same order but for filler (:data:`_FILLER`), case and
-    punctuation. Such a pair is served without asking the pair model, which was measured to distrust
-    some of them ("How many miles are in 437 km?" / "How many miles are there in 437 km?")."""
-    a, b = _without_filler(query), _without_filler(candidate)
-    return bool(a) and a == b and not symbols_differ(query, candidate)
-
-
 # Words that name the same thing in any question, each group's first word standing for the rest (after
 # _parse's folding: plurals, British spellings). A pair that differs in these alone asks the same.
 _SYNONYM_GROUPS = (
@@ -786,10 +778,11 @@ def _canonical_words(text: str) -> tuple[str, ...]:
 
 
 def only_synonyms_differ(query: str, candidate: str) -> bool:
-    """Whether the prompts are the same words in the same order but for filler and words that name the same
-    thing ("symptoms" / "signs", "the US" / "the United States", "capital" / "capital city"). The pair model
-    reads a single changed word as a changed detail, which these are not (logit -2.4 for "What are the
-    symptoms of diabetes?" / "What are the signs of diabetes?")."""
+    """Whether the prompts are the same words in the same order but for case, punctuation, filler
+    (:data:`_FILLER`, greetings around the request: "How many miles are (there) in 437 km?") and words that
+    name the same thing ("symptoms" / "signs", "the US" / "the United States", "capital" / "capital city").
+    The pair model reads a single changed word as a changed detail, which these are not (logit -2.4 for
+    "What are the symptoms of diabetes?" / "What are the signs of diabetes?"), and distrusts some filler too."""
     a = _canonical_words(query)
     return bool(a) and a == _canonical_words(candidate) and not symbols_differ(query, candidate)
 
