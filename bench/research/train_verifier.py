@@ -32,6 +32,7 @@ import argparse
 import json
 import pickle
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,8 +241,10 @@ def main() -> None:
         "combiner": combiner,
         "strictness": {name: {"threshold": 0.8, "cut": 0.0} for name in BUDGETS},  # chosen below
     }
-    args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    verifier = verify.Verifier(args.out, pair_model=_NoPairModel())
+    with tempfile.TemporaryDirectory() as tmp:  # the combiner as the verifier reads it; args.out is written once
+        draft = Path(tmp) / "verifier.json"
+        draft.write_text(json.dumps(data), encoding="utf-8")
+        verifier = verify.Verifier(draft, pair_model=_NoPairModel())
     # As the verifier decides: pairs a same-question shortcut serves pass at any cut.
     z = np.array([np.inf if verify.same_question_in_other_words(p.b, p.a)
                   else verifier.combined(p.b, p.a, float(c), float(lg))[0]
