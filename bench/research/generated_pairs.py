@@ -514,14 +514,22 @@ SYNONYMS = [
 SYNONYM_SHARE = 0.25
 
 
-def _synonym(rng: random.Random, text: str) -> str | None:
-    """The text with one word swapped for a synonym, or None when none of the list occurs."""
-    found = [(a, b) for a, b in SYNONYMS if re.search(rf"\b{a}\b", text)]
-    found += [(b, a) for a, b in SYNONYMS if re.search(rf"\b{b}\b", text)]
+def _occurring(text: str, swaps: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (word, replacement) pairs whose word occurs in ``text`` as a whole word or phrase."""
+    return [(a, b) for a, b in swaps if re.search(rf"\b{re.escape(a)}\b", text)]
+
+
+def _swap_one(rng: random.Random, text: str, found: Sequence[tuple[str, str]]) -> str | None:
+    """The text with one of the ``found`` words swapped for its replacement, or None when there is none."""
     if not found:
         return None
     a, b = rng.choice(found)
-    return re.sub(rf"\b{a}\b", b, text, count=1)
+    return re.sub(rf"\b{re.escape(a)}\b", b, text, count=1)
+
+
+def _synonym(rng: random.Random, text: str) -> str | None:
+    """The text with one word swapped for a synonym, or None when none of the list occurs."""
+    return _swap_one(rng, text, _occurring(text, SYNONYMS + [(b, a) for a, b in SYNONYMS]))
 
 
 def _harmless(rng: random.Random, text: str) -> str | None:
@@ -644,16 +652,12 @@ CHAT_REWRITES = [
 
 def _chat_synonym(rng: random.Random, text: str) -> str | None:
     """One word or phrase of ``text`` swapped for a same-meaning one (either way round), or None."""
-    one_way = CHAT_ONE_WAY + CHAT_SYNONYMS + [(b, a) for a, b in CHAT_SYNONYMS]
-    found = [(a, b) for a, b in one_way if re.search(rf"\b{re.escape(a)}\b", text)]
+    found = _occurring(text, CHAT_ONE_WAY + CHAT_SYNONYMS + [(b, a) for a, b in CHAT_SYNONYMS])
     rewrites = [(pat, repl) for pat, repl in CHAT_REWRITES if re.search(pat, text)]
     if rewrites and (not found or rng.random() < 0.3):
         pat, repl = rng.choice(rewrites)
         return re.sub(pat, repl, text, count=1)
-    if not found:
-        return None
-    a, b = rng.choice(found)
-    return re.sub(rf"\b{re.escape(a)}\b", b, text, count=1)
+    return _swap_one(rng, text, found)
 
 
 def generate_from_contrasts(rng: random.Random) -> list[tuple[_pairs.Pair, str]]:
