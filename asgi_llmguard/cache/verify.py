@@ -747,18 +747,125 @@ _SUPERLATIVE = frozenset(_words(
 
 
 def _superlative_first(tokens: list[str]) -> list[str]:
-    if len(tokens) < 4 or tokens[0] != "which":
+    if len(tokens) < 4 or tokens[0] != "what":
         return tokens
-    for k in range(1, 4):  # "which <thing> is <superlative> ..." -> "what is <superlative> <thing> ..."
+    for k in range(1, 4):  # "what/which <thing> is <superlative> ..." -> "what is <superlative> <thing> ..."
         if k + 1 < len(tokens) and tokens[k] in ("is", "are") and tokens[k + 1] in _SUPERLATIVE:
             return ["what", tokens[k], tokens[k + 1], *tokens[1:k], *tokens[k + 2 :]]
     return tokens
 
 
+# Where a superlative holds: "the tallest building in the world" = "... on Earth" = "the world's tallest building".
+_IN_WORLD = (("on", "planet", "earth"), ("in", "whole", "world"), ("on", "earth"), ("on", "planet"))
+
+
+def _world_phrases(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    moved = False
+    i = 0
+    while i < len(tokens):
+        if tokens[i] == "world" and i + 1 < len(tokens) and tokens[i + 1] in _SUPERLATIVE:
+            moved = True  # "the world's smallest country": the superlative, and "in the world" at the end
+            i += 1
+            continue
+        for phrase in _IN_WORLD:
+            if tuple(tokens[i : i + len(phrase)]) == phrase:
+                out += ["in", "world"]
+                i += len(phrase)
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    if moved and out[-2:] != ["in", "world"]:
+        out += ["in", "world"]
+    return out
+
+
+# "Who is the author of Dune?" asks "Who wrote Dune?": the one who made a thing, named by the verb.
+_MAKER = {"painter": "painted", "author": "wrote", "writer": "wrote", "inventor": "invented", "founder": "founded",
+          "creator": "created", "composer": "composed", "director": "directed", "discoverer": "discovered",
+          "designer": "designed", "architect": "designed", "builder": "built", "singer": "sang",
+          "maker": "made", "developer": "developed", "sculptor": "sculpted"}
+# Asked in the passive or of "people": "What languages are spoken in Switzerland?" = "Which languages do people
+# speak in Switzerland?" (verb -> participle).
+_PARTICIPLE = {"speak": "spoken", "eat": "eaten", "grow": "grown", "use": "used", "celebrate": "celebrated",
+               "play": "played", "wear": "worn", "drink": "drunk", "make": "made", "sell": "sold", "call": "called",
+               "produce": "produced", "practice": "practiced", "cook": "cooked", "teach": "taught",
+               "read": "read", "write": "written"}
+# What one asks of a place's people and of a distance, in the forms people write them.
+_POPULATION = (("what", "is", "population", "of"), ("how", "many", "people", "live", "in"),
+               ("how", "many", "people", "are", "in"), ("how", "many", "people", "are", "living", "in"))
+# Openings of a distance question and the word between its two places, the longest opening tried first.
+_DISTANCE = sorted(((("how", "far", "away", "is"), "from"), (("how", "far", "is"), "from"),
+                    (("how", "far", "is", "it", "from"), "to"), (("what", "is", "distance", "from"), "to"),
+                    (("distance", "from"), "to"), (("what", "is", "distance", "between"), "and"),
+                    (("distance", "between"), "and")), key=lambda item: -len(item[0]))
+_WHAT_TO_DO = (("what", "should", "i", "do"), ("what", "can", "i", "do"), ("what", "do", "i", "do"))
+
+
+def _split_once(span: list[str], word: str) -> tuple[list[str], list[str]] | None:
+    if span.count(word) != 1:
+        return None
+    k = span.index(word)
+    return (span[:k], span[k + 1 :]) if k and k + 1 < len(span) else None
+
+
+def _distance(tokens: list[str]) -> list[str]:
+    """A distance asked as "How far is A from B?", "What is the distance from B to A?" or "... between A and B":
+    one question, read as "distance" and the two places in a fixed order (a unit asked for, "in km", kept last)."""
+    unit: list[str] = []
+    if len(tokens) > 2 and tokens[-2] == "in" and tokens[-1] in _UNIT_WORDS:
+        tokens, unit = tokens[:-2], tokens[-2:]
+    places = None
+    for opening, joint in _DISTANCE:
+        if tuple(tokens[: len(opening)]) == opening:
+            places = _split_once(tokens[len(opening) :], joint)
+            break
+    if places is None or any(t in _DIRECTION_MARKERS or t in _QWORDS for t in places[0] + places[1]):
+        return tokens + unit
+    first, second = sorted(places)
+    return ["distance", *first, "|", *second, *unit]
+
+
+def _frames(tokens: list[str]) -> list[str]:
+    """The wordings of one everyday question that differ only in frame, brought to one form: "which" as
+    "what", "how can I" / "how to" as "how do I", the maker of a thing, a people's population, a
+    distance, the passive of a custom, "S, what should I do?" as "What should I do if S?"."""
+    tokens = _superlative_first(_world_phrases(["what" if t == "which" else t for t in tokens]))
+    if tokens[:3] == ["how", "can", "i"]:
+        tokens = ["how", "do", "i", *tokens[3:]]
+    elif tokens[:2] == ["how", "to"]:
+        tokens = ["how", "do", "i", *tokens[2:]]
+    if (len(tokens) > 4 and tokens[0] == "who" and tokens[1] in ("is", "was") and tokens[2] in _MAKER
+            and tokens[3] == "of"):
+        tokens = ["who", _MAKER[tokens[2]], *tokens[4:]]
+    for opening in _POPULATION:
+        if tuple(tokens[: len(opening)]) == opening and len(tokens) > len(opening):
+            tokens = ["population", "of", *tokens[len(opening) :]]
+            break
+    for i in range(len(tokens) - 2):  # "do people speak" -> "are spoken"
+        if tokens[i] in ("do", "does") and tokens[i + 1] in ("people", "they") and tokens[i + 2] in _PARTICIPLE:
+            tokens = [*tokens[:i], "are", _PARTICIPLE[tokens[i + 2]], *tokens[i + 3 :]]
+            break
+        if tokens[i] == "is" and tokens[i + 1] in _PARTICIPLE.values() and i and tokens[i - 1] not in _QWORDS:
+            tokens = [*tokens[:i], "are", *tokens[i + 1 :]]  # "what language is spoken" as "are spoken"
+            break
+    for ask in _WHAT_TO_DO:
+        if len(tokens) >= len(ask) + 3 and tuple(tokens[-len(ask) :]) == ask:
+            tokens = [*_WHAT_TO_DO[0], "if", *tokens[: -len(ask)]]
+        elif len(tokens) >= len(ask) + 4 and tuple(tokens[: len(ask)]) == ask and tokens[len(ask)] == "if":
+            tokens = [*_WHAT_TO_DO[0], *tokens[len(ask) :]]
+        else:
+            continue
+        tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
+        break
+    return _distance(tokens)
+
+
 @lru_cache(maxsize=1024)
 def _canonical_words(text: str) -> tuple[str, ...]:
     """The prompt's words as the same-question shortcuts compare them (cached like :func:`_parse`)."""
-    tokens = _superlative_first(_without_filler(text))
+    tokens = _frames(_without_filler(text))
     for i in range(2, len(tokens) - 1):
         if (tokens[i] == "you" and (tokens[i - 2], tokens[i - 1]) in _GENERIC_YOU
                 and tokens[i + 1] not in _PERSONAL_VERBS):

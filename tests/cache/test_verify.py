@@ -27,6 +27,7 @@ from asgi_llmguard.cache.verify import (
     hard_rule_refusal,
     only_synonyms_differ,
     pair_features,
+    same_question_in_other_words,
 )
 
 DATA = Path(__file__).parent.parent / "data"
@@ -293,6 +294,22 @@ def test_pair_files_serve_rewordings_and_refuse_traps(
     assert traps <= traps_at_most, f"{traps:.1%} of {n_traps} traps served"
 
 
+# Everyday pairs written after the verifier was tuned (each file before its first measurement; later rules
+# were written after seeing some of their refusals): at the default point no trap is served.
+@pytest.mark.model
+@pytest.mark.parametrize(("file", "rewordings_at_least"), [
+    ("fresh_everyday_pairs.csv", 0.78),
+    ("fresh_everyday_pairs_2.csv", 0.68),
+])
+def test_everyday_pairs_written_later_serve_rewordings_and_no_trap(
+    verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float
+) -> None:
+    rewordings, traps, n_same, n_traps = _rates(verifier, cosine, file)
+    assert n_same >= 35 and n_traps >= 35
+    assert rewordings >= rewordings_at_least, f"{rewordings:.1%} of {n_same} rewordings served"
+    assert traps == 0, f"{traps:.1%} of {n_traps} traps served"
+
+
 @pytest.mark.model
 def test_strictness_trades_hits_for_safety(cosine: Cosine) -> None:
     """Each point serves no more than the next looser one, on the same pairs."""
@@ -457,6 +474,37 @@ def test_alternatives_that_trade_places_ask_the_same(query: str, cached: str, sa
 )
 def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, same: bool) -> None:
     assert only_synonyms_differ(query, cached) is same
+
+
+@pytest.mark.parametrize(
+    ("query", "cached", "same"),
+    [
+        ("Who painted the Mona Lisa?", "Who was the painter of the Mona Lisa?", True),  # the maker
+        ("Who wrote Dune?", "Who is the author of Dune?", True),
+        ("Who painted the Mona Lisa?", "Who stole the Mona Lisa?", False),
+        ("What is the tallest building in the world?", "Which building is the tallest on Earth?", True),
+        ("What is the smallest country in the world?", "Which country is the world's smallest?", True),
+        ("What is the tallest building in the world?", "What is the tallest building in Europe?", False),
+        ("What is the population of Canada?", "How many people live in Canada?", True),
+        ("What is the population of Canada?", "How many people lived in Canada in 1900?", False),
+        ("What is the population of Canada?", "What is the population of Canada's capital?", False),
+        ("How far is Paris from London?", "What is the distance between London and Paris?", True),
+        ("How far is it from Paris to Rome?", "How far is Rome from Paris?", True),
+        ("How far is the Moon from Earth in kilometers?", "Distance from the Earth to the Moon in km?", True),
+        ("How far is Paris from London?", "How far is Paris from Berlin?", False),
+        ("How far is the Moon from Earth in miles?", "Distance from the Earth to the Moon in km?", False),
+        ("What languages are spoken in Switzerland?", "Which languages do people speak in Switzerland?", True),
+        ("What food is eaten in Japan?", "What food do people eat in China?", False),
+        ("My laptop won't turn on, what should I do?", "What should I do if my laptop doesn't turn on?", True),
+        ("My laptop won't turn on, what should I do?", "What should I do if my laptop won't turn off?", False),
+        ("How can I tell if eggs are bad?", "How do I tell if eggs are bad?", True),
+        ("how to reverse a list in python", "How do I reverse a list in Python?", True),
+        ("Who was the owner of Twitter?", "Who owns Twitter?", False),  # then, not now
+    ],
+)
+def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
+    assert same_question_in_other_words(query, cached) is same
+    assert same_question_in_other_words(cached, query) is same
 
 
 @pytest.mark.parametrize(
