@@ -705,8 +705,12 @@ _GREETING = frozenset(_words("hi hello hey thanks thank you"))
 _MIN_REQUEST_TOKENS = 3
 
 
+# "What's" (and "whats") is "What is": the parse drops every "'s", a possessive's as well as a verb's.
+_WH_IS = re.compile(r"\b(?:(what|who|where|how|when|why|that)'?s|(which|it|there|here)'s)\b", re.IGNORECASE)
+
+
 def _without_filler(text: str) -> list[str]:
-    tokens = list(_parse(text).tokens)
+    tokens = list(_parse(_WH_IS.sub(lambda m: (m.group(1) or m.group(2)) + " is", text)).tokens)
     start, end = 0, len(tokens)
     while start < end and tokens[start] in _GREETING:
         start += 1
@@ -827,6 +831,66 @@ def _distance(tokens: list[str]) -> list[str]:
     return ["distance", *first, "|", *second, *unit]
 
 
+_VERSUS = frozenset({"vs", "versus"})
+_QUALIFIERS = frozenset(_words("for with of on at by about"))
+_ASKING = ("what", "is", "difference")  # "A vs B - what's the difference?": the asking words after the pair
+
+
+def _pair_and_context(span: list[str], joint: frozenset[str]) -> tuple[list[str], list[str], list[str]] | None:
+    """Two things joined once by a word of ``joint`` (and a context "in X" after the second: "let and const in
+    JavaScript"), or None."""
+    at = [k for k, t in enumerate(span) if t in joint]
+    if len(at) != 1 or not 0 < at[0] < len(span) - 1:
+        return None
+    first, second = span[: at[0]], span[at[0] + 1 :]
+    context: list[str] = []
+    if "in" in second[1:]:
+        k = len(second) - 1 - second[::-1].index("in")
+        second, context = second[:k], second[k:]
+    if any(t in _QWORDS or t in _DIRECTION_MARKERS or t in _ALTERNATIVE or t in _AND for t in first + second):
+        return None
+    return first, second, context
+
+
+def _difference(tokens: list[str]) -> list[str]:
+    """A difference asked as "What's the difference between A and B?", "How is A different from B?", "How do A
+    and B differ?", "How can I tell A from B?" or "A vs B (- what's the difference?)": one question, read as
+    "difference", the two things in a fixed order and the context ("in JavaScript", before or after)."""
+    prefix: list[str] = []
+    if tokens[:1] == ["in"] and len(tokens) > 3:  # "In JavaScript, how is let different from const?"
+        for k in range(2, min(len(tokens), 5)):
+            if tokens[k] in _QWORDS:
+                prefix, tokens = tokens[:k], tokens[k:]
+                break
+    found = None
+    if tokens[:4] == ["what", "is", "difference", "between"] or tokens[:2] == ["difference", "between"]:
+        start = 4 if tokens[0] == "what" else 2
+        found = _pair_and_context(tokens[start:], _AND)
+    elif tokens[:1] == ["how"] and len(tokens) > 4 and tokens[1] in ("is", "are") and "different" in tokens:
+        k = tokens.index("different")  # "how is A different from B"
+        if tokens[k + 1 : k + 2] == ["from"]:
+            found = _pair_and_context([*tokens[2:k], "and", *tokens[k + 2 :]], _AND)
+    elif tokens[:2] in (["how", "do"], ["how", "does"]) and tokens[-1:] == ["differ"]:
+        found = _pair_and_context(tokens[2:-1], _AND)
+    elif tokens[:4] in (["how", "do", "i", "tell"], ["how", "can", "i", "tell"]) and "from" in tokens:
+        found = _pair_and_context(tokens[4:], frozenset({"from"}))
+    else:
+        end = len(tokens)
+        for tail in (_ASKING, _ASKING[::2], _ASKING[2:]):
+            if len(tokens) > len(tail) + 2 and tuple(tokens[-len(tail) :]) == tail:
+                end = len(tokens) - len(tail)
+                break
+        if end < len(tokens) or (len(tokens) <= 8 and tokens[0] not in _QWORDS and tokens[0] not in _AUX_START):
+            found = _pair_and_context(tokens[:end], _VERSUS)  # "RAM vs storage", "python list vs tuple"
+            if found is not None and end == len(tokens) and any(t in _QUALIFIERS for t in found[0] + found[1]):
+                found = None  # "Python vs Java for a beginner" asks which to choose, not how they differ
+    if found is None:
+        return prefix + tokens
+    first, second, context = found
+    one, other = sorted((first, second))
+    return ["difference", *one, "|", *other, "|", *prefix, *context]
+
+
 def _frames(tokens: list[str]) -> list[str]:
     """The wordings of one everyday question that differ only in frame, brought to one form: "which" as
     "what", "how can I" / "how to" as "how do I", the maker of a thing, a people's population, a
@@ -859,7 +923,7 @@ def _frames(tokens: list[str]) -> list[str]:
             continue
         tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
         break
-    return _distance(tokens)
+    return _difference(_distance(tokens))
 
 
 @lru_cache(maxsize=1024)

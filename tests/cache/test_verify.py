@@ -300,12 +300,13 @@ def test_pair_files_serve_rewordings_and_refuse_traps(
 @pytest.mark.parametrize(("file", "rewordings_at_least"), [
     ("fresh_everyday_pairs.csv", 0.78),
     ("fresh_everyday_pairs_2.csv", 0.68),
+    ("fresh_everyday_pairs_3.csv", 0.72),
 ])
 def test_everyday_pairs_written_later_serve_rewordings_and_no_trap(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float
 ) -> None:
     rewordings, traps, n_same, n_traps = _rates(verifier, cosine, file)
-    assert n_same >= 35 and n_traps >= 35
+    assert n_same >= 25 and n_traps >= 25
     assert rewordings >= rewordings_at_least, f"{rewordings:.1%} of {n_same} rewordings served"
     assert traps == 0, f"{traps:.1%} of {n_traps} traps served"
 
@@ -427,7 +428,6 @@ def test_only_filler_words_differ(query: str, cached: str, same: bool) -> None:
         ("Is a tomato a fruit or a vegetable?", "Is tomato a vegetable or a fruit?", True),
         ("Would you rather be able to fly or be invisible?", "Would you rather be invisible or be able to fly?",
          True),
-        ("What's the difference between RAM and storage?", "What's the difference between storage and RAM?", True),
         ("Python vs Java for a beginner", "Java vs Python for a beginner", True),
         ("Flights from Oslo to Rome on Monday", "Flights from Rome to Oslo on Monday", False),  # a direction
         ("Is Australia bigger than the US?", "Is the US bigger than Australia?", False),  # a comparison
@@ -500,6 +500,19 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("How can I tell if eggs are bad?", "How do I tell if eggs are bad?", True),
         ("how to reverse a list in python", "How do I reverse a list in Python?", True),
         ("Who was the owner of Twitter?", "Who owns Twitter?", False),  # then, not now
+        ("What's the capital of France?", "What is the capital of France?", True),  # "'s" is "is" here
+        ("whats a good SAT score", "What's a good SAT score?", True),
+        ("What's the difference between RAM and storage?", "RAM vs storage - what's the difference?", True),
+        ("What's the difference between let and const in JavaScript?",
+         "In JavaScript, how is let different from const?", True),
+        ("What's the difference between weather and climate?", "How do weather and climate differ?", True),
+        ("What's the difference between a cold and the flu?", "How can I tell a cold from the flu?", True),
+        ("What's the difference between let and const in JavaScript?",
+         "What's the difference between let and var in JavaScript?", False),
+        ("What's the difference between a list and a tuple in Python?",
+         "What's the difference between a list and a tuple in Java?", False),
+        ("iPhone vs Android", "Is iPhone better than Android?", False),
+        ("What's the difference between RAM and storage?", "What's the difference between storage and RAM?", True),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
