@@ -733,7 +733,8 @@ _SYNONYM_GROUPS = (
 _SYNONYM = {word: group.split()[0] for group in _SYNONYM_GROUPS for word in group.split()}
 # Phrases that name one thing in two or one words (tokens as _parse makes them).
 _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "state"), "us"),
-                    (("united", "kingdom"), "uk"), (("capital", "city"), "capital"))
+                    (("united", "kingdom"), "uk"), (("capital", "city"), "capital"),
+                    (("at", "same", "time"), "together"))
 
 
 # The generic "you" of a how-to question: "How do you change a tyre?" asks what "How do I change a tyre?"
@@ -891,6 +892,50 @@ def _difference(tokens: list[str]) -> list[str]:
     return ["difference", *one, "|", *other, "|", *prefix, *context]
 
 
+_COUNTED_UNITS = (frozenset(_UNITS.values()) - {"per", "pct"}) | frozenset(
+    _words("cup tablespoon teaspoon tbsp tsp pint quart day week month year byte bit"))
+
+
+def _how_many_units(tokens: list[str]) -> list[str]:
+    """"How many feet are in a meter?" = "How many feet is one meter?" = "How many ounces in a cup?": a unit
+    counted in one of another, read as "how many U in V"."""
+    if len(tokens) < 4 or tokens[:2] != ["how", "many"] or tokens[2] not in _COUNTED_UNITS:
+        return tokens
+    rest = tokens[3:]
+    if rest[:1] in (["are"], ["is"]):
+        rest = rest[1:]
+    if rest[:1] == ["in"]:
+        rest = rest[1:]
+    if rest[:1] == ["1"]:
+        rest = rest[1:]
+    if len(rest) != 1 or rest[0] not in _COUNTED_UNITS:
+        return tokens
+    return ["how", "many", tokens[2], "in", *rest]
+
+
+# A cause asked as "What causes X?", "What is the cause of X?", "What are (were) the causes of X?", "What
+# caused X?" (tense aside: the cause of an event is asked either way).
+_CAUSE_OPENINGS = (("what", "cause"), ("what", "caused"), ("what", "is", "cause", "of"), ("what", "are", "cause", "of"),
+                   ("what", "was", "cause", "of"), ("what", "were", "cause", "of"))
+# What an abbreviation stands for: "What does HTTP stand for?" = "What is HTTP short for?".
+_SHORT_FOR = frozenset(_words("short abbreviation acronym"))
+
+
+def _asks_what_of(tokens: list[str]) -> list[str]:
+    for opening in _CAUSE_OPENINGS:
+        if tuple(tokens[: len(opening)]) == opening and len(tokens) > len(opening):
+            return ["cause", "of", *tokens[len(opening) :]]
+    if len(tokens) >= 5 and tokens[-1] == "for" and (
+            (tokens[:2] == ["what", "does"] and tokens[-2] == "stand")
+            or (tokens[:2] == ["what", "is"] and tokens[-2] in _SHORT_FOR)):
+        return ["stand", "for", *tokens[2:-2]]
+    if len(tokens) >= 3 and tokens[0] == "is" and tokens[-2:] == ["prime", "number"]:  # "Is 221 a prime number?"
+        return ["is", *tokens[1:-2], "prime"]
+    if len(tokens) >= 3 and tokens[:2] == ["is", "number"] and tokens[-1] == "prime":  # "Is the number 221 prime?"
+        return ["is", *tokens[2:]]
+    return tokens
+
+
 def _frames(tokens: list[str]) -> list[str]:
     """The wordings of one everyday question that differ only in frame, brought to one form: "which" as
     "what", "how can I" / "how to" as "how do I", the maker of a thing, a people's population, a
@@ -923,7 +968,7 @@ def _frames(tokens: list[str]) -> list[str]:
             continue
         tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
         break
-    return _difference(_distance(tokens))
+    return _difference(_distance(_asks_what_of(_how_many_units(tokens))))
 
 
 @lru_cache(maxsize=1024)
@@ -948,6 +993,19 @@ def _canonical_words(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _acronyms_differ(query: str, candidate: str) -> bool:
+    """Whether a capitalised acronym ending in "S" ("HTTPS") is missing from the other prompt: the parse folds
+    plurals, and "HTTPS" would otherwise read as "HTTP"."""
+    words_a, words_b = _RAW_WORD.findall(query), _RAW_WORD.findall(candidate)
+    lower_a, lower_b = {w.lower() for w in words_a}, {w.lower() for w in words_b}
+
+    def folded(word: str) -> bool:
+        return len(word) > 4 and word.isupper() and word.endswith("S") and not word.endswith("SS")
+
+    return (any(folded(w) and w.lower() not in lower_b for w in words_a)
+            or any(folded(w) and w.lower() not in lower_a for w in words_b))
+
+
 def only_synonyms_differ(query: str, candidate: str) -> bool:
     """Whether the prompts are the same words in the same order but for case, punctuation, filler
     (:data:`_FILLER`, greetings around the request: "How many miles are (there) in 437 km?") and words that
@@ -955,7 +1013,8 @@ def only_synonyms_differ(query: str, candidate: str) -> bool:
     The pair model reads a single changed word as a changed detail, which these are not (logit -2.4 for
     "What are the symptoms of diabetes?" / "What are the signs of diabetes?"), and distrusts some filler too."""
     a = _canonical_words(query)
-    return bool(a) and a == _canonical_words(candidate) and not symbols_differ(query, candidate)
+    return (bool(a) and a == _canonical_words(candidate) and not symbols_differ(query, candidate)
+            and not _acronyms_differ(query, candidate))
 
 
 #: Words that join alternatives whose order asks nothing: "tea or coffee", "RAM vs storage" (and French,
@@ -1010,7 +1069,8 @@ def alternatives_swapped(query: str, candidate: str) -> bool:
     these. "From A to B", "A than B" and "A and B" are not alternatives: direction, comparison and
     sequence change the answer."""
     a, b = list(_canonical_words(query)), list(_canonical_words(candidate))
-    if a == b or sorted(a) != sorted(b) or len(a) > _MAX_SWAP_TOKENS or symbols_differ(query, candidate):
+    if (a == b or sorted(a) != sorted(b) or len(a) > _MAX_SWAP_TOKENS or symbols_differ(query, candidate)
+            or _acronyms_differ(query, candidate)):
         return False
     # The negation is compared on every word, articles included: "didn't the bread" skips "the bread".
     return _swapped_around(a, b) or _negation_moved(list(_parse(query).tokens), list(_parse(candidate).tokens))

@@ -512,6 +512,19 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("What's the difference between a list and a tuple in Python?",
          "What's the difference between a list and a tuple in Java?", False),
         ("iPhone vs Android", "Is iPhone better than Android?", False),
+        ("How many feet are in a meter?", "How many feet is one meter?", True),  # a unit counted in another
+        ("How many ounces in a cup?", "How many ounces are in one cup?", True),
+        ("How many feet are in a meter?", "How many meters are in a foot?", False),
+        ("How many feet are in a meter?", "How many feet are in 2 meters?", False),
+        ("What causes World War II?", "What were the causes of World War II?", True),
+        ("What causes migraines?", "What cures migraines?", False),
+        ("What does HTTP stand for?", "What is HTTP short for?", True),
+        ("Is 221 a prime number?", "Is the number 221 prime?", True),
+        ("Is 221 a prime number?", "Is 223 a prime number?", False),
+        ("Which vitamins should not be taken together?", "What vitamins shouldn't be taken at the same time?", True),
+        ("What does HTTP stand for?", "What does HTTPS stand for?", False),  # not a plural
+        ("What is HTTPS?", "What is HTTP?", False),
+        ("What is HTTPS?", "what is https", True),
         ("What's the difference between RAM and storage?", "What's the difference between storage and RAM?", True),
     ],
 )
