@@ -936,11 +936,36 @@ def _asks_what_of(tokens: list[str]) -> list[str]:
     return tokens
 
 
+# An instruction's verb, said in other words: "Condense this ..." = "Summarize this ...", "Create a React
+# component ..." = "Write a React component ...". Only the request's first word, and after a polite opening
+# only when one of these verbs follows it ("Can you summarize ..." = "Summarize ...", "Can you swim?" stays).
+_INSTRUCTION = {"summarize": "summarize", "summarise": "summarize", "condense": "summarize",
+                "rephrase": "rewrite", "reword": "rewrite", "paraphrase": "rewrite", "rewrite": "rewrite",
+                "create": "write", "generate": "write", "compose": "write", "draft": "write", "write": "write",
+                "describe": "explain", "explain": "explain", "translate": "translate", "list": "list"}
+_POLITE = (("i", "would", "like", "you", "to"), ("i", "like", "you", "to"), ("i", "need", "you", "to"),
+           ("i", "want", "you", "to"), ("can", "you"), ("could", "you"), ("would", "you"), ("will", "you"),
+           ("help", "me"))
+
+
+def _instruction(tokens: list[str]) -> list[str]:
+    for opening in _POLITE:
+        if tuple(tokens[: len(opening)]) == opening and tokens[len(opening) : len(opening) + 1] != [] \
+                and tokens[len(opening)] in _INSTRUCTION:
+            tokens = tokens[len(opening) :]
+            break
+    if tokens[:2] == ["sum", "up"]:
+        tokens = ["summarize", *tokens[2:]]
+    if tokens and tokens[0] in _INSTRUCTION:
+        tokens = [_INSTRUCTION[tokens[0]], *tokens[1:]]
+    return ["to" if t == "into" else t for t in tokens]
+
+
 def _frames(tokens: list[str]) -> list[str]:
     """The wordings of one everyday question that differ only in frame, brought to one form: "which" as
     "what", "how can I" / "how to" as "how do I", the maker of a thing, a people's population, a
     distance, the passive of a custom, "S, what should I do?" as "What should I do if S?"."""
-    tokens = _superlative_first(_world_phrases(["what" if t == "which" else t for t in tokens]))
+    tokens = _instruction(_superlative_first(_world_phrases(["what" if t == "which" else t for t in tokens])))
     if tokens[:3] == ["how", "can", "i"]:
         tokens = ["how", "do", "i", *tokens[3:]]
     elif tokens[:2] == ["how", "to"]:

@@ -525,6 +525,10 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("What does HTTP stand for?", "What does HTTPS stand for?", False),  # not a plural
         ("What is HTTPS?", "What is HTTP?", False),
         ("What is HTTPS?", "what is https", True),
+        ("Write a limerick about a cat", "Compose a limerick about a cat", True),  # an instruction's verb
+        ("Can you summarize this article: The cat sat.", "Summarize this article: The cat sat.", True),
+        ("Summarize this article: The cat sat.", "Translate this article: The cat sat.", False),
+        ("Write a limerick about a cat", "Write a limerick about a dog", False),
         ("What's the difference between RAM and storage?", "What's the difference between storage and RAM?", True),
     ],
 )
