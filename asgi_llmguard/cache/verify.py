@@ -709,8 +709,18 @@ _MIN_REQUEST_TOKENS = 3
 _WH_IS = re.compile(r"\b(?:(what|who|where|how|when|why|that)'?s|(which|it|there|here)'s)\b", re.IGNORECASE)
 
 
+# A possessive that ends the question, of something a place, a company or a person has, reads as an "of":
+# "What is Canada's capital?" = "What is the capital of Canada?". Not a name that holds a possessive ("Occam's
+# razor", "Alzheimer's disease"): only these heads.
+_ATTRIBUTES = ("capital|population|president|currency|language|languages|flag|anthem|area|size|height|age|"
+               "leader|ceo|founder|gdp|climate|economy|motto|birthday|birthplace|nickname|national animal|"
+               "prime minister|capital city|official language|time zone|phone number|address|headquarters")
+_POSSESSIVE_END = re.compile(r"\b([^\W\d_]+)'s (" + _ATTRIBUTES + r")(?=\s*[?.!]*\s*$)", re.IGNORECASE)
+
+
 def _without_filler(text: str) -> list[str]:
-    tokens = list(_parse(_WH_IS.sub(lambda m: (m.group(1) or m.group(2)) + " is", text)).tokens)
+    text = _POSSESSIVE_END.sub(r"\2 of \1", _WH_IS.sub(lambda m: (m.group(1) or m.group(2)) + " is", text))
+    tokens = list(_parse(text).tokens)
     start, end = 0, len(tokens)
     while start < end and tokens[start] in _GREETING:
         start += 1
@@ -734,7 +744,7 @@ _SYNONYM = {word: group.split()[0] for group in _SYNONYM_GROUPS for word in grou
 # Phrases that name one thing in two or one words (tokens as _parse makes them).
 _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "state"), "us"),
                     (("united", "kingdom"), "uk"), (("capital", "city"), "capital"),
-                    (("at", "same", "time"), "together"))
+                    (("at", "same", "time"), "together"), (("time", "complexity"), "bigo"), (("big", "o"), "bigo"))
 
 
 # The generic "you" of a how-to question: "How do you change a tyre?" asks what "How do I change a tyre?"
@@ -948,6 +958,22 @@ _POLITE = (("i", "would", "like", "you", "to"), ("i", "like", "you", "to"), ("i"
            ("help", "me"))
 
 
+# "I want to cancel my subscription. How do I do that?" asks "How do I cancel my subscription?".
+_WANT_TO = (("i", "want", "to"), ("i", "need", "to"), ("i", "would", "like", "to"), ("i", "like", "to"))
+_HOW_DO_THAT = (("how", "do", "i", "do", "that"), ("how", "do", "i", "do", "it"), ("how", "do", "i", "do", "this"),
+                ("how", "do", "i"), ("how",))
+
+
+def _wanted(tokens: list[str]) -> list[str]:
+    for opening in _WANT_TO:
+        if tuple(tokens[: len(opening)]) != opening:
+            continue
+        for ask in _HOW_DO_THAT:
+            if len(tokens) > len(opening) + len(ask) and tuple(tokens[-len(ask) :]) == ask:
+                return ["how", "do", "i", *tokens[len(opening) : -len(ask)]]
+    return tokens
+
+
 def _instruction(tokens: list[str]) -> list[str]:
     for opening in _POLITE:
         if tuple(tokens[: len(opening)]) == opening and tokens[len(opening) : len(opening) + 1] != [] \
@@ -958,7 +984,7 @@ def _instruction(tokens: list[str]) -> list[str]:
         tokens = ["summarize", *tokens[2:]]
     if tokens and tokens[0] in _INSTRUCTION:
         tokens = [_INSTRUCTION[tokens[0]], *tokens[1:]]
-    return ["to" if t == "into" else t for t in tokens]
+    return _wanted(["to" if t == "into" else t for t in tokens])
 
 
 def _frames(tokens: list[str]) -> list[str]:

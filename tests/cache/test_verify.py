@@ -301,12 +301,13 @@ def test_pair_files_serve_rewordings_and_refuse_traps(
     ("fresh_everyday_pairs.csv", 0.78),
     ("fresh_everyday_pairs_2.csv", 0.68),
     ("fresh_everyday_pairs_3.csv", 0.72),
+    ("fresh_gateway_pairs.csv", 0.75),
 ])
 def test_everyday_pairs_written_later_serve_rewordings_and_no_trap(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float
 ) -> None:
     rewordings, traps, n_same, n_traps = _rates(verifier, cosine, file)
-    assert n_same >= 25 and n_traps >= 25
+    assert n_same >= 20 and n_traps >= 20
     assert rewordings >= rewordings_at_least, f"{rewordings:.1%} of {n_same} rewordings served"
     assert traps == 0, f"{traps:.1%} of {n_traps} traps served"
 
@@ -529,6 +530,12 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Can you summarize this article: The cat sat.", "Summarize this article: The cat sat.", True),
         ("Summarize this article: The cat sat.", "Translate this article: The cat sat.", False),
         ("Write a limerick about a cat", "Write a limerick about a dog", False),
+        ("What's the capital of Canada?", "What is Canada's capital?", True),  # a possessive as "of"
+        ("What is Occam's razor?", "what is occams razor", True),  # ... not in a name
+        ("What is Canada's capital?", "What is Canada's largest city?", False),
+        ("How do I cancel my subscription?", "I want to cancel my subscription. How do I do that?", True),
+        ("How do I cancel my subscription?", "I want to pause my subscription. How do I do that?", False),
+        ("What's the time complexity of binary search?", "What is the Big O of binary search?", True),
         ("What's the difference between RAM and storage?", "What's the difference between storage and RAM?", True),
     ],
 )
