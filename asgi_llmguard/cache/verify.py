@@ -739,6 +739,8 @@ _SYNONYM_GROUPS = (
     "doctor physician", "medicine medication", "cheap inexpensive", "afraid scared", "mother mom mum",
     "father dad", "television tv", "information info", "us usa america", "uk britain", "dictionary dict",
     "integer int", "fastest quickest", "stop quit", "tire tyre", "aluminum aluminium",
+    # a verb agreeing with a singular or a plural subject ("does a spider have" / "do spiders have")
+    "do does", "is are", "was were", "has have",
 )
 _SYNONYM = {word: group.split()[0] for group in _SYNONYM_GROUPS for word in group.split()}
 # Phrases that name one thing in two or one words (tokens as _parse makes them).
@@ -1057,6 +1059,17 @@ def _acronyms_differ(query: str, candidate: str) -> bool:
             or any(folded(w) and w.lower() not in lower_a for w in words_b))
 
 
+_QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|(?<!\w)\'([^\']+)\'(?!\w)')
+
+
+def _quotes_differ(query: str, candidate: str) -> bool:
+    """Whether both prompts quote text and the quotes are not word for word the same: quoted text is to be
+    translated, counted or corrected as written, so neither plurals nor synonyms fold there."""
+    quoted_a = [[w.lower() for w in _RAW_WORD.findall("".join(m))] for m in _QUOTED.findall(query)]
+    quoted_b = [[w.lower() for w in _RAW_WORD.findall("".join(m))] for m in _QUOTED.findall(candidate)]
+    return bool(quoted_a) and bool(quoted_b) and quoted_a != quoted_b
+
+
 def only_synonyms_differ(query: str, candidate: str) -> bool:
     """Whether the prompts are the same words in the same order but for case, punctuation, filler
     (:data:`_FILLER`, greetings around the request: "How many miles are (there) in 437 km?") and words that
@@ -1065,7 +1078,7 @@ def only_synonyms_differ(query: str, candidate: str) -> bool:
     "What are the symptoms of diabetes?" / "What are the signs of diabetes?"), and distrusts some filler too."""
     a = _canonical_words(query)
     return (bool(a) and a == _canonical_words(candidate) and not symbols_differ(query, candidate)
-            and not _acronyms_differ(query, candidate))
+            and not _acronyms_differ(query, candidate) and not _quotes_differ(query, candidate))
 
 
 #: Words that join alternatives whose order asks nothing: "tea or coffee", "RAM vs storage" (and French,
@@ -1121,7 +1134,7 @@ def alternatives_swapped(query: str, candidate: str) -> bool:
     sequence change the answer."""
     a, b = list(_canonical_words(query)), list(_canonical_words(candidate))
     if (a == b or sorted(a) != sorted(b) or len(a) > _MAX_SWAP_TOKENS or symbols_differ(query, candidate)
-            or _acronyms_differ(query, candidate)):
+            or _acronyms_differ(query, candidate) or _quotes_differ(query, candidate)):
         return False
     # The negation is compared on every word, articles included: "didn't the bread" skips "the bread".
     return _swapped_around(a, b) or _negation_moved(list(_parse(query).tokens), list(_parse(candidate).tokens))

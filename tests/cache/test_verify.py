@@ -302,6 +302,7 @@ def test_pair_files_serve_rewordings_and_refuse_traps(
     ("fresh_everyday_pairs_2.csv", 0.68),
     ("fresh_everyday_pairs_3.csv", 0.72),
     ("fresh_gateway_pairs.csv", 0.75),
+    ("fresh_everyday_pairs_4.csv", 0.78),
 ])
 def test_everyday_pairs_written_later_serve_rewordings_and_no_trap(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float
@@ -536,6 +537,14 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("How do I cancel my subscription?", "I want to cancel my subscription. How do I do that?", True),
         ("How do I cancel my subscription?", "I want to pause my subscription. How do I do that?", False),
         ("What's the time complexity of binary search?", "What is the Big O of binary search?", True),
+        ("How many legs does a spider have?", "How many legs do spiders have?", True),  # agreement
+        ('Translate "Where is the train station?" into Spanish.',
+         'Translate "Where are the train stations?" into Spanish.', False),  # quoted text as written
+        ('Translate "I gave my sister the book" into Russian.', 'Translate "I gave my sister the books" into Russian.',
+         False),
+        ('Count the words in: "the cat and the hat and the bat"', 'Count the words in: "the cat and the hat and a bat"',
+         False),
+        ("Translate 'good morning' into Spanish", "Translate 'Good morning' to Spanish", True),
         ("What's the difference between RAM and storage?", "What's the difference between storage and RAM?", True),
     ],
 )
