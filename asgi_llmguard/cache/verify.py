@@ -869,6 +869,8 @@ def _difference(tokens: list[str]) -> list[str]:
     """A difference asked as "What's the difference between A and B?", "How is A different from B?", "How do A
     and B differ?", "How can I tell A from B?" or "A vs B (- what's the difference?)": one question, read as
     "difference", the two things in a fixed order and the context ("in JavaScript", before or after)."""
+    if not tokens:
+        return tokens
     prefix: list[str] = []
     if tokens[:1] == ["in"] and len(tokens) > 3:  # "In JavaScript, how is let different from const?"
         for k in range(2, min(len(tokens), 5)):

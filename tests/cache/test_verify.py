@@ -23,6 +23,7 @@ from asgi_llmguard.cache.verify import (
     STRICTNESS_LEVELS,
     Verdict,
     Verifier,
+    _canonical_words,
     alternatives_swapped,
     hard_rule_refusal,
     only_synonyms_differ,
@@ -551,6 +552,13 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
     assert same_question_in_other_words(query, cached) is same
     assert same_question_in_other_words(cached, query) is same
+
+
+@pytest.mark.parametrize("text", ["", "?", '""', "!!", "in", "how many", "distance between and", "x vs y vs z",
+                                  "what should i do", "i want to how", "who is the painter of"])
+def test_prompts_with_no_words_or_half_a_frame_are_no_question_of_another(text: str) -> None:
+    assert not same_question_in_other_words(text, "What is the capital of France?")
+    assert same_question_in_other_words(text, text) is bool(_canonical_words(text))
 
 
 @pytest.mark.parametrize(
