@@ -20,7 +20,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from .verify import FUNCTION_WORDS
+from .wording import FUNCTION_WORDS
 
 _WORD = re.compile(r"\w+")
 MIN_OVERLAP = 0.3  # Jaccard overlap of word sets below which there is no guess

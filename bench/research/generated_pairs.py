@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _pairs
 
-from asgi_llmguard.cache.verify import _STOP
+from asgi_llmguard.cache.wording import _STOP
 
 
 @dataclass(frozen=True)

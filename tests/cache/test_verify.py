@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from asgi_llmguard.cache.same_question import _canonical_words
 from asgi_llmguard.cache.verify import (
     FEATURE_NAMES,
     PAIR_MODEL,
     STRICTNESS_LEVELS,
     Verdict,
     Verifier,
-    _canonical_words,
     alternatives_swapped,
     hard_rule_refusal,
     only_synonyms_differ,
@@ -216,7 +216,8 @@ def test_a_spelling_variant_does_not_hide_a_real_change(
 
 
 def test_only_a_whole_phrase_moving_counts_as_the_same_wording() -> None:
-    from asgi_llmguard.cache.verify import _block_moved, _parse
+    from asgi_llmguard.cache.verify import _block_moved
+    from asgi_llmguard.cache.wording import _parse
 
     def moved(a: str, b: str) -> bool:
         return _block_moved(_parse(a).tokens, _parse(b).tokens)
@@ -257,7 +258,7 @@ def test_only_questions_that_open_asking_for_different_things_differ() -> None:
 
 
 def test_spelling_folds_british_forms_and_leaves_short_and_other_words_alone() -> None:
-    from asgi_llmguard.cache.verify import _norm_word
+    from asgi_llmguard.cache.wording import _norm_word
 
     assert {_norm_word(w) for w in ("summarised", "summarized")} == {"summarized"}
     assert _norm_word("colours") == _norm_word("color") == "color"

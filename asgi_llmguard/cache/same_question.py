@@ -1,0 +1,477 @@
+"""The same question in other words: pairs the verifier serves without asking the pair model.
+
+Each prompt is brought to canonical words (filler and greetings around the request dropped, synonyms
+and one everyday question's frames read one way: "Who was the painter of X?" as "Who painted X?", a
+distance or a difference with its two sides in a fixed order, ...); two prompts with the same words
+ask the same, and so do two whose alternatives trade places around "or" / "vs". Every rule here was
+checked over every labelled pair set (docs/cache-quality.md): it serves rewordings there, no trap.
+The pair model reads most of these pairs as a changed detail.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from .wording import (
+    _AUX_START,
+    _DIRECTION_MARKERS,
+    _QWORDS,
+    _RAW_WORD,
+    _UNIT_WORDS,
+    _UNITS,
+    _parse,
+    _words,
+    symbols_differ,
+)
+
+# Words whose presence never changes what a prompt asks: "How many miles are (there) in 5 km?", "(Please)
+# tell me ...", "What is (the) capital of France?". Pronouns, modals and negations are not among them.
+_FILLER = frozenset(_words("there please pls kindly just actually really the a an"))
+# Greetings and thanks are filler only where a greeting stands, before or after the request: "Hi, what is
+# ...", "... thanks". Inside it they are what is asked about ("Translate hello into French").
+_GREETING = frozenset(_words("hi hello hey thanks thank you"))
+_MIN_REQUEST_TOKENS = 3
+
+
+# "What's" (and "whats") is "What is": the parse drops every "'s", a possessive's as well as a verb's.
+_WH_IS = re.compile(r"\b(?:(what|who|where|how|when|why|that)'?s|(which|it|there|here)'s)\b", re.IGNORECASE)
+
+
+# A possessive that ends the question, of something a place, a company or a person has, reads as an "of":
+# "What is Canada's capital?" = "What is the capital of Canada?". Not a name that holds a possessive ("Occam's
+# razor", "Alzheimer's disease"): only these heads.
+_ATTRIBUTES = ("capital|population|president|currency|language|languages|flag|anthem|area|size|height|age|"
+               "leader|ceo|founder|gdp|climate|economy|motto|birthday|birthplace|nickname|national animal|"
+               "prime minister|capital city|official language|time zone|phone number|address|headquarters")
+_POSSESSIVE_END = re.compile(r"\b([^\W\d_]+)'s (" + _ATTRIBUTES + r")(?=\s*[?.!]*\s*$)", re.IGNORECASE)
+
+
+def _without_filler(text: str) -> list[str]:
+    text = _POSSESSIVE_END.sub(r"\2 of \1", _WH_IS.sub(lambda m: (m.group(1) or m.group(2)) + " is", text))
+    tokens = list(_parse(text).tokens)
+    start, end = 0, len(tokens)
+    while start < end and tokens[start] in _GREETING:
+        start += 1
+    while end > start and tokens[end - 1] in _GREETING:
+        end -= 1
+    if end - start < _MIN_REQUEST_TOKENS:  # "Hello in French?": the greeting is the request
+        start, end = 0, len(tokens)
+    return [t for t in tokens[start:end] if t not in _FILLER]
+
+
+# Words that name the same thing in any question, each group's first word standing for the rest (after
+# _parse's folding: plurals, British spellings). A pair that differs in these alone asks the same.
+_SYNONYM_GROUPS = (
+    "symptom sign", "big large", "bigger larger", "biggest largest", "tallest highest", "film movie",
+    "begin start", "fix repair", "buy purchase", "children kids", "child kid", "car automobile",
+    "doctor physician", "medicine medication", "cheap inexpensive", "afraid scared", "mother mom mum",
+    "father dad", "television tv", "information info", "us usa america", "uk britain", "dictionary dict",
+    "integer int", "fastest quickest", "stop quit", "tire tyre", "aluminum aluminium",
+    # a verb agreeing with a singular or a plural subject ("does a spider have" / "do spiders have")
+    "do does", "is are", "was were", "has have",
+)
+_SYNONYM = {word: group.split()[0] for group in _SYNONYM_GROUPS for word in group.split()}
+# Phrases that name one thing in two or one words (tokens as _parse makes them).
+_SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "state"), "us"),
+                    (("united", "kingdom"), "uk"), (("capital", "city"), "capital"),
+                    (("at", "same", "time"), "together"), (("time", "complexity"), "bigo"), (("big", "o"), "bigo"))
+
+
+# The generic "you" of a how-to question: "How do you change a tyre?" asks what "How do I change a tyre?"
+# does. Not before a verb that asks about the one addressed ("How do you feel about ...?").
+_GENERIC_YOU = frozenset({("how", "do"), ("how", "can")})
+_PERSONAL_VERBS = frozenset(_words("feel like do think want rate see mean prefer pronounce"))
+
+
+# "Which land animal is the fastest?" asks "What is the fastest land animal?": a superlative question is
+# read in the second order (articles are filler by then; at most three words name the thing).
+_SUPERLATIVE = frozenset(_words(
+    "best worst biggest largest smallest tallest highest lowest longest shortest fastest slowest oldest "
+    "youngest newest cheapest closest nearest farthest furthest hottest coldest warmest deepest richest "
+    "poorest heaviest lightest strongest easiest hardest safest healthiest busiest loudest"))
+
+
+def _superlative_first(tokens: list[str]) -> list[str]:
+    if len(tokens) < 4 or tokens[0] != "what":
+        return tokens
+    for k in range(1, 4):  # "what/which <thing> is <superlative> ..." -> "what is <superlative> <thing> ..."
+        if k + 1 < len(tokens) and tokens[k] in ("is", "are") and tokens[k + 1] in _SUPERLATIVE:
+            return ["what", tokens[k], tokens[k + 1], *tokens[1:k], *tokens[k + 2 :]]
+    return tokens
+
+
+# Where a superlative holds: "the tallest building in the world" = "... on Earth" = "the world's tallest building".
+_IN_WORLD = (("on", "planet", "earth"), ("in", "whole", "world"), ("on", "earth"), ("on", "planet"))
+
+
+def _world_phrases(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    moved = False
+    i = 0
+    while i < len(tokens):
+        if tokens[i] == "world" and i + 1 < len(tokens) and tokens[i + 1] in _SUPERLATIVE:
+            moved = True  # "the world's smallest country": the superlative, and "in the world" at the end
+            i += 1
+            continue
+        for phrase in _IN_WORLD:
+            if tuple(tokens[i : i + len(phrase)]) == phrase:
+                out += ["in", "world"]
+                i += len(phrase)
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    if moved and out[-2:] != ["in", "world"]:
+        out += ["in", "world"]
+    return out
+
+
+# "Who is the author of Dune?" asks "Who wrote Dune?": the one who made a thing, named by the verb.
+_MAKER = {"painter": "painted", "author": "wrote", "writer": "wrote", "inventor": "invented", "founder": "founded",
+          "creator": "created", "composer": "composed", "director": "directed", "discoverer": "discovered",
+          "designer": "designed", "architect": "designed", "builder": "built", "singer": "sang",
+          "maker": "made", "developer": "developed", "sculptor": "sculpted"}
+# Asked in the passive or of "people": "What languages are spoken in Switzerland?" = "Which languages do people
+# speak in Switzerland?" (verb -> participle).
+_PARTICIPLE = {"speak": "spoken", "eat": "eaten", "grow": "grown", "use": "used", "celebrate": "celebrated",
+               "play": "played", "wear": "worn", "drink": "drunk", "make": "made", "sell": "sold", "call": "called",
+               "produce": "produced", "practice": "practiced", "cook": "cooked", "teach": "taught",
+               "read": "read", "write": "written"}
+# What one asks of a place's people and of a distance, in the forms people write them.
+_POPULATION = (("what", "is", "population", "of"), ("how", "many", "people", "live", "in"),
+               ("how", "many", "people", "are", "in"), ("how", "many", "people", "are", "living", "in"))
+# Openings of a distance question and the word between its two places, the longest opening tried first.
+_DISTANCE = sorted(((("how", "far", "away", "is"), "from"), (("how", "far", "is"), "from"),
+                    (("how", "far", "is", "it", "from"), "to"), (("what", "is", "distance", "from"), "to"),
+                    (("distance", "from"), "to"), (("what", "is", "distance", "between"), "and"),
+                    (("distance", "between"), "and")), key=lambda item: -len(item[0]))
+_WHAT_TO_DO = (("what", "should", "i", "do"), ("what", "can", "i", "do"), ("what", "do", "i", "do"))
+
+
+def _split_once(span: list[str], word: str) -> tuple[list[str], list[str]] | None:
+    if span.count(word) != 1:
+        return None
+    k = span.index(word)
+    return (span[:k], span[k + 1 :]) if k and k + 1 < len(span) else None
+
+
+def _distance(tokens: list[str]) -> list[str]:
+    """A distance asked as "How far is A from B?", "What is the distance from B to A?" or "... between A and B":
+    one question, read as "distance" and the two places in a fixed order (a unit asked for, "in km", kept last)."""
+    unit: list[str] = []
+    if len(tokens) > 2 and tokens[-2] == "in" and tokens[-1] in _UNIT_WORDS:
+        tokens, unit = tokens[:-2], tokens[-2:]
+    places = None
+    for opening, joint in _DISTANCE:
+        if tuple(tokens[: len(opening)]) == opening:
+            places = _split_once(tokens[len(opening) :], joint)
+            break
+    if places is None or any(t in _DIRECTION_MARKERS or t in _QWORDS for t in places[0] + places[1]):
+        return tokens + unit
+    first, second = sorted(places)
+    return ["distance", *first, "|", *second, *unit]
+
+
+_VERSUS = frozenset({"vs", "versus"})
+_QUALIFIERS = frozenset(_words("for with of on at by about"))
+_ASKING = ("what", "is", "difference")  # "A vs B - what's the difference?": the asking words after the pair
+
+
+def _pair_and_context(span: list[str], joint: frozenset[str]) -> tuple[list[str], list[str], list[str]] | None:
+    """Two things joined once by a word of ``joint`` (and a context "in X" after the second: "let and const in
+    JavaScript"), or None."""
+    at = [k for k, t in enumerate(span) if t in joint]
+    if len(at) != 1 or not 0 < at[0] < len(span) - 1:
+        return None
+    first, second = span[: at[0]], span[at[0] + 1 :]
+    context: list[str] = []
+    if "in" in second[1:]:
+        k = len(second) - 1 - second[::-1].index("in")
+        second, context = second[:k], second[k:]
+    if any(t in _QWORDS or t in _DIRECTION_MARKERS or t in _ALTERNATIVE or t in _AND for t in first + second):
+        return None
+    return first, second, context
+
+
+def _difference(tokens: list[str]) -> list[str]:
+    """A difference asked as "What's the difference between A and B?", "How is A different from B?", "How do A
+    and B differ?", "How can I tell A from B?" or "A vs B (- what's the difference?)": one question, read as
+    "difference", the two things in a fixed order and the context ("in JavaScript", before or after)."""
+    if not tokens:
+        return tokens
+    prefix: list[str] = []
+    if tokens[:1] == ["in"] and len(tokens) > 3:  # "In JavaScript, how is let different from const?"
+        for k in range(2, min(len(tokens), 5)):
+            if tokens[k] in _QWORDS:
+                prefix, tokens = tokens[:k], tokens[k:]
+                break
+    found = None
+    if tokens[:4] == ["what", "is", "difference", "between"] or tokens[:2] == ["difference", "between"]:
+        start = 4 if tokens[0] == "what" else 2
+        found = _pair_and_context(tokens[start:], _AND)
+    elif tokens[:1] == ["how"] and len(tokens) > 4 and tokens[1] in ("is", "are") and "different" in tokens:
+        k = tokens.index("different")  # "how is A different from B"
+        if tokens[k + 1 : k + 2] == ["from"]:
+            found = _pair_and_context([*tokens[2:k], "and", *tokens[k + 2 :]], _AND)
+    elif tokens[:2] in (["how", "do"], ["how", "does"]) and tokens[-1:] == ["differ"]:
+        found = _pair_and_context(tokens[2:-1], _AND)
+    elif tokens[:4] in (["how", "do", "i", "tell"], ["how", "can", "i", "tell"]) and "from" in tokens:
+        found = _pair_and_context(tokens[4:], frozenset({"from"}))
+    else:
+        end = len(tokens)
+        for tail in (_ASKING, _ASKING[::2], _ASKING[2:]):
+            if len(tokens) > len(tail) + 2 and tuple(tokens[-len(tail) :]) == tail:
+                end = len(tokens) - len(tail)
+                break
+        if end < len(tokens) or (len(tokens) <= 8 and tokens[0] not in _QWORDS and tokens[0] not in _AUX_START):
+            found = _pair_and_context(tokens[:end], _VERSUS)  # "RAM vs storage", "python list vs tuple"
+            if found is not None and end == len(tokens) and any(t in _QUALIFIERS for t in found[0] + found[1]):
+                found = None  # "Python vs Java for a beginner" asks which to choose, not how they differ
+    if found is None:
+        return prefix + tokens
+    first, second, context = found
+    one, other = sorted((first, second))
+    return ["difference", *one, "|", *other, "|", *prefix, *context]
+
+
+_COUNTED_UNITS = (frozenset(_UNITS.values()) - {"per", "pct"}) | frozenset(
+    _words("cup tablespoon teaspoon tbsp tsp pint quart day week month year byte bit"))
+
+
+def _how_many_units(tokens: list[str]) -> list[str]:
+    """"How many feet are in a meter?" = "How many feet is one meter?" = "How many ounces in a cup?": a unit
+    counted in one of another, read as "how many U in V"."""
+    if len(tokens) < 4 or tokens[:2] != ["how", "many"] or tokens[2] not in _COUNTED_UNITS:
+        return tokens
+    rest = tokens[3:]
+    if rest[:1] in (["are"], ["is"]):
+        rest = rest[1:]
+    if rest[:1] == ["in"]:
+        rest = rest[1:]
+    if rest[:1] == ["1"]:
+        rest = rest[1:]
+    if len(rest) != 1 or rest[0] not in _COUNTED_UNITS:
+        return tokens
+    return ["how", "many", tokens[2], "in", *rest]
+
+
+# A cause asked as "What causes X?", "What is the cause of X?", "What are (were) the causes of X?", "What
+# caused X?" (tense aside: the cause of an event is asked either way).
+_CAUSE_OPENINGS = (("what", "cause"), ("what", "caused"), ("what", "is", "cause", "of"), ("what", "are", "cause", "of"),
+                   ("what", "was", "cause", "of"), ("what", "were", "cause", "of"))
+# What an abbreviation stands for: "What does HTTP stand for?" = "What is HTTP short for?".
+_SHORT_FOR = frozenset(_words("short abbreviation acronym"))
+
+
+def _asks_what_of(tokens: list[str]) -> list[str]:
+    for opening in _CAUSE_OPENINGS:
+        if tuple(tokens[: len(opening)]) == opening and len(tokens) > len(opening):
+            return ["cause", "of", *tokens[len(opening) :]]
+    if len(tokens) >= 5 and tokens[-1] == "for" and (
+            (tokens[:2] == ["what", "does"] and tokens[-2] == "stand")
+            or (tokens[:2] == ["what", "is"] and tokens[-2] in _SHORT_FOR)):
+        return ["stand", "for", *tokens[2:-2]]
+    if len(tokens) >= 3 and tokens[0] == "is" and tokens[-2:] == ["prime", "number"]:  # "Is 221 a prime number?"
+        return ["is", *tokens[1:-2], "prime"]
+    if len(tokens) >= 3 and tokens[:2] == ["is", "number"] and tokens[-1] == "prime":  # "Is the number 221 prime?"
+        return ["is", *tokens[2:]]
+    return tokens
+
+
+# An instruction's verb, said in other words: "Condense this ..." = "Summarize this ...", "Create a React
+# component ..." = "Write a React component ...". Only the request's first word, and after a polite opening
+# only when one of these verbs follows it ("Can you summarize ..." = "Summarize ...", "Can you swim?" stays).
+_INSTRUCTION = {"summarize": "summarize", "summarise": "summarize", "condense": "summarize",
+                "rephrase": "rewrite", "reword": "rewrite", "paraphrase": "rewrite", "rewrite": "rewrite",
+                "create": "write", "generate": "write", "compose": "write", "draft": "write", "write": "write",
+                "describe": "explain", "explain": "explain", "translate": "translate", "list": "list"}
+_POLITE = (("i", "would", "like", "you", "to"), ("i", "like", "you", "to"), ("i", "need", "you", "to"),
+           ("i", "want", "you", "to"), ("can", "you"), ("could", "you"), ("would", "you"), ("will", "you"),
+           ("help", "me"))
+
+
+# "I want to cancel my subscription. How do I do that?" asks "How do I cancel my subscription?".
+_WANT_TO = (("i", "want", "to"), ("i", "need", "to"), ("i", "would", "like", "to"), ("i", "like", "to"))
+_HOW_DO_THAT = (("how", "do", "i", "do", "that"), ("how", "do", "i", "do", "it"), ("how", "do", "i", "do", "this"),
+                ("how", "do", "i"), ("how",))
+
+
+def _wanted(tokens: list[str]) -> list[str]:
+    for opening in _WANT_TO:
+        if tuple(tokens[: len(opening)]) != opening:
+            continue
+        for ask in _HOW_DO_THAT:
+            if len(tokens) > len(opening) + len(ask) and tuple(tokens[-len(ask) :]) == ask:
+                return ["how", "do", "i", *tokens[len(opening) : -len(ask)]]
+    return tokens
+
+
+def _instruction(tokens: list[str]) -> list[str]:
+    for opening in _POLITE:
+        if tuple(tokens[: len(opening)]) == opening and tokens[len(opening) : len(opening) + 1] != [] \
+                and tokens[len(opening)] in _INSTRUCTION:
+            tokens = tokens[len(opening) :]
+            break
+    if tokens[:2] == ["sum", "up"]:
+        tokens = ["summarize", *tokens[2:]]
+    if tokens and tokens[0] in _INSTRUCTION:
+        tokens = [_INSTRUCTION[tokens[0]], *tokens[1:]]
+    return _wanted(["to" if t == "into" else t for t in tokens])
+
+
+def _frames(tokens: list[str]) -> list[str]:
+    """The wordings of one everyday question that differ only in frame, brought to one form: "which" as
+    "what", "how can I" / "how to" as "how do I", the maker of a thing, a people's population, a
+    distance, the passive of a custom, "S, what should I do?" as "What should I do if S?"."""
+    tokens = _instruction(_superlative_first(_world_phrases(["what" if t == "which" else t for t in tokens])))
+    if tokens[:3] == ["how", "can", "i"]:
+        tokens = ["how", "do", "i", *tokens[3:]]
+    elif tokens[:2] == ["how", "to"]:
+        tokens = ["how", "do", "i", *tokens[2:]]
+    if (len(tokens) > 4 and tokens[0] == "who" and tokens[1] in ("is", "was") and tokens[2] in _MAKER
+            and tokens[3] == "of"):
+        tokens = ["who", _MAKER[tokens[2]], *tokens[4:]]
+    for opening in _POPULATION:
+        if tuple(tokens[: len(opening)]) == opening and len(tokens) > len(opening):
+            tokens = ["population", "of", *tokens[len(opening) :]]
+            break
+    for i in range(len(tokens) - 2):  # "do people speak" -> "are spoken"
+        if tokens[i] in ("do", "does") and tokens[i + 1] in ("people", "they") and tokens[i + 2] in _PARTICIPLE:
+            tokens = [*tokens[:i], "are", _PARTICIPLE[tokens[i + 2]], *tokens[i + 3 :]]
+            break
+        if tokens[i] == "is" and tokens[i + 1] in _PARTICIPLE.values() and i and tokens[i - 1] not in _QWORDS:
+            tokens = [*tokens[:i], "are", *tokens[i + 1 :]]  # "what language is spoken" as "are spoken"
+            break
+    for ask in _WHAT_TO_DO:
+        if len(tokens) >= len(ask) + 3 and tuple(tokens[-len(ask) :]) == ask:
+            tokens = [*_WHAT_TO_DO[0], "if", *tokens[: -len(ask)]]
+        elif len(tokens) >= len(ask) + 4 and tuple(tokens[: len(ask)]) == ask and tokens[len(ask)] == "if":
+            tokens = [*_WHAT_TO_DO[0], *tokens[len(ask) :]]
+        else:
+            continue
+        tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
+        break
+    return _difference(_distance(_asks_what_of(_how_many_units(tokens))))
+
+
+@lru_cache(maxsize=1024)
+def _canonical_words(text: str) -> tuple[str, ...]:
+    """The prompt's words as the same-question shortcuts compare them (cached like :func:`_parse`)."""
+    tokens = _frames(_without_filler(text))
+    for i in range(2, len(tokens) - 1):
+        if (tokens[i] == "you" and (tokens[i - 2], tokens[i - 1]) in _GENERIC_YOU
+                and tokens[i + 1] not in _PERSONAL_VERBS):
+            tokens[i] = "i"
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for phrase, word in _SYNONYM_PHRASES:
+            if tuple(tokens[i : i + len(phrase)]) == phrase:
+                out.append(word)
+                i += len(phrase)
+                break
+        else:
+            out.append(_SYNONYM.get(tokens[i], tokens[i]))
+            i += 1
+    return tuple(out)
+
+
+def _acronyms_differ(query: str, candidate: str) -> bool:
+    """Whether a capitalised acronym ending in "S" ("HTTPS") is missing from the other prompt: the parse folds
+    plurals, and "HTTPS" would otherwise read as "HTTP"."""
+    words_a, words_b = _RAW_WORD.findall(query), _RAW_WORD.findall(candidate)
+    lower_a, lower_b = {w.lower() for w in words_a}, {w.lower() for w in words_b}
+
+    def folded(word: str) -> bool:
+        return len(word) > 4 and word.isupper() and word.endswith("S") and not word.endswith("SS")
+
+    return (any(folded(w) and w.lower() not in lower_b for w in words_a)
+            or any(folded(w) and w.lower() not in lower_a for w in words_b))
+
+
+_QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|(?<!\w)\'([^\']+)\'(?!\w)')
+
+
+def _quotes_differ(query: str, candidate: str) -> bool:
+    """Whether both prompts quote text and the quotes are not word for word the same: quoted text is to be
+    translated, counted or corrected as written, so neither plurals nor synonyms fold there."""
+    quoted_a = [[w.lower() for w in _RAW_WORD.findall("".join(m))] for m in _QUOTED.findall(query)]
+    quoted_b = [[w.lower() for w in _RAW_WORD.findall("".join(m))] for m in _QUOTED.findall(candidate)]
+    return bool(quoted_a) and bool(quoted_b) and quoted_a != quoted_b
+
+
+def only_synonyms_differ(query: str, candidate: str) -> bool:
+    """Whether the prompts are the same words in the same order but for case, punctuation, filler
+    (:data:`_FILLER`, greetings around the request: "How many miles are (there) in 437 km?") and words that
+    name the same thing ("symptoms" / "signs", "the US" / "the United States", "capital" / "capital city").
+    The pair model reads a single changed word as a changed detail, which these are not (logit -2.4 for
+    "What are the symptoms of diabetes?" / "What are the signs of diabetes?"), and distrusts some filler too."""
+    a = _canonical_words(query)
+    return (bool(a) and a == _canonical_words(candidate) and not symbols_differ(query, candidate)
+            and not _acronyms_differ(query, candidate) and not _quotes_differ(query, candidate))
+
+
+#: Words that join alternatives whose order asks nothing: "tea or coffee", "RAM vs storage" (and French,
+#: German and Spanish "or"), and "between A and B". A plain "and" is not among them: joining verbs it
+#: often means a sequence ("wash and dry", "grouping and teaching"), which PAWS labels as a changed meaning.
+_ALTERNATIVE = frozenset({"or", "vs", "versus", "ou", "oder", "o"})
+_AND = frozenset({"and", "et", "und", "y"})
+_BETWEEN = frozenset({"between", "entre", "zwischen"})
+_MAX_SWAP_TOKENS = 40
+
+
+def _swapped_around(a: list[str], b: list[str]) -> bool:
+    """Whether ``b`` is ``a`` with two spans trading places around one joining word (see alternatives_swapped)."""
+    for i, word in enumerate(a):
+        between = word in _AND and any(t in _BETWEEN for t in a[:i])
+        if word not in _ALTERNATIVE and not between:
+            continue
+        starts = [max(k for k in range(i) if a[k] in _BETWEEN) + 1] if between else range(i)
+        for start in starts:
+            for end in range(i + 2, len(a) + 1):
+                if a[:start] + a[i + 1 : end] + [word] + a[start:i] + a[end:] == b:
+                    return True
+    return False
+
+
+# A negation written on the auxiliary or after the subject: "Why didn't my bread rise?" reads "why did not
+# my bread rise", "Why did my bread not rise?" the same question. The subject between is one pronoun or
+# a determiner and one word; anything longer may change what is negated ("is it safe not to eat").
+_AUXILIARY = frozenset(_words("do does did is are was were can could will would should has have had must may"))
+_PRONOUN = frozenset(_words("i you he she it we they this that"))
+_DETERMINER = frozenset(_words("my your his her its our their the a an this that these those"))
+
+
+def _negation_moved(a: list[str], b: list[str]) -> bool:
+    if a.count("not") != 1 or b.count("not") != 1:
+        return False
+    rest = [t for t in a if t != "not"]
+    if rest != [t for t in b if t != "not"]:
+        return False
+    lo, hi = sorted((a.index("not"), b.index("not")))
+    skipped = rest[lo:hi]
+    return lo > 0 and rest[lo - 1] in _AUXILIARY and (
+        (len(skipped) == 1 and skipped[0] in _PRONOUN) or (len(skipped) == 2 and skipped[0] in _DETERMINER))
+
+
+def alternatives_swapped(query: str, candidate: str) -> bool:
+    """Whether the prompts are the same words (filler and synonyms aside) but for two alternatives that
+    trade places around "or", "vs" or "between ... and" ("Is a tomato a fruit or a vegetable?" / "Is
+    tomato a vegetable or a fruit?", "la différence entre un virus et une bactérie"), or for a
+    "not" written on the auxiliary instead of after the subject ("Why didn't my bread rise?" / "Why did my
+    bread not rise?"). The pair model learnt from word-swap pairs (PAWS) that order matters and refuses
+    these. "From A to B", "A than B" and "A and B" are not alternatives: direction, comparison and
+    sequence change the answer."""
+    a, b = list(_canonical_words(query)), list(_canonical_words(candidate))
+    if (a == b or sorted(a) != sorted(b) or len(a) > _MAX_SWAP_TOKENS or symbols_differ(query, candidate)
+            or _acronyms_differ(query, candidate) or _quotes_differ(query, candidate)):
+        return False
+    # The negation is compared on every word, articles included: "didn't the bread" skips "the bread".
+    return _swapped_around(a, b) or _negation_moved(list(_parse(query).tokens), list(_parse(candidate).tokens))
+
+
+def same_question_in_other_words(query: str, candidate: str) -> bool:
+    """The shortcuts that serve a pair without the pair model: only filler or synonyms differ, or
+    alternatives swapped."""
+    return only_synonyms_differ(query, candidate) or alternatives_swapped(query, candidate)

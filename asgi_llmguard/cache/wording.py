@@ -1,0 +1,533 @@
+"""How the verifier reads a prompt: words folded to compare (plurals, spellings, number words, units,
+ordinals), topic words, and the hard rules' predicates that words alone decide (codes, operators,
+numbers or units alone, kinds of question). Shared by :mod:`.same_question` and :mod:`.verify`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+def _words(text: str) -> list[str]:
+    """Split a space-separated word list: keeps the long lists below readable."""
+    return text.split()
+
+
+# Letters of any script: "München", "Zürich" and "São Paulo" are words, not fragments around an accent.
+# A comma separates thousands only before three digits: "1,000" is one number, "(2,3)" two.
+_WORD = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|[^\W\d_]+")
+_RAW_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['\-])*|\d+(?:[.,]\d+)*")
+_CONTRACTIONS = (
+    (re.compile(r"\s*(?:->|=>|→)\s*"), " to "),  # "JSON -> YAML" points the way "JSON to YAML" does
+    (re.compile(r"\b(can)'?t\b"), r"\1 not"),
+    (re.compile(r"\bwon'?t\b"), "will not"),
+    (re.compile(r"n't\b"), " not"),
+    (re.compile(r"'(s|re|m|ll|ve|d)\b"), ""),
+)
+
+# Function words carry no topic; wording changes among them rarely change an answer.
+_STOP = frozenset(
+    _words(
+        "a an the this that these those it its i me my mine we us our you your yours he him his she "
+        "her they them their is are was were be been being am do does did done doing have has had "
+        "having can could would should will shall may might must of in on at for with by about as "
+        "into onto and or but so if then than there here please tell know want need like just also "
+        "any some very really get got make let give show help explain someone something way thing "
+        "things one ones s t ok okay hi hello hey thanks thank kindly quick question best calculate compute"
+    )
+)
+#: Function words, for modules that look at a prompt's topic words (cache/lexicon.py).
+FUNCTION_WORDS = _STOP
+_QWORDS = frozenset(_words("what how why when where which who whom whose"))
+_AUX_START = frozenset(_words("is are was were do does did can could would should will shall may might"))
+_NEGATIONS = frozenset(
+    _words(
+        "not no never none nor neither without nothing nobody nowhere cannot avoid "
+        # the plain negations of the other languages people most often prompt in
+        "nicht kein keine keinen keiner niemals nie pas jamais aucun aucune nunca ningún ninguna não niet geen nooit"
+    )
+)
+_CONTRAST = frozenset(_words("other others else besides apart alternative alternatives instead except tried already"))
+_SUFFIXES = tuple(_words("ational ations ation ated ates ate ating ions ion ings ing ed ness ments ment ly"))
+_DIRECTION_MARKERS = frozenset(_words("to from into in than before after over under"))
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        _words(
+            "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+            "fifteen sixteen seventeen eighteen nineteen twenty"
+        )
+    )
+}
+_NUMBER_WORDS.update(
+    {
+        "thirty": "30",
+        "forty": "40",
+        "fifty": "50",
+        "sixty": "60",
+        "seventy": "70",
+        "eighty": "80",
+        "ninety": "90",
+        "hundred": "100",
+        "thousand": "1000",
+        "million": "1000000",
+        "dozen": "12",
+        "half": "0.5",
+        "twice": "2",
+        "once": "1",
+        "single": "1",
+        "double": "2",
+        "triple": "3",
+    }
+)
+# Spellings of one unit map to one token, so "5 km" and "5 kilometres" agree.
+_UNITS = {
+    "kilometer": "km",
+    "kilometre": "km",
+    "kms": "km",
+    "meter": "m",
+    "metre": "m",
+    "centimeter": "cm",
+    "centimetre": "cm",
+    "millimeter": "mm",
+    "millimetre": "mm",
+    "mile": "mi",
+    "foot": "ft",
+    "feet": "ft",
+    "inch": "inch",
+    "inches": "inch",
+    "yard": "yd",
+    "kilogram": "kg",
+    "kilo": "kg",
+    "kgs": "kg",
+    "gram": "g",
+    "grams": "g",
+    "pound": "lb",
+    "lbs": "lb",
+    "ounce": "oz",
+    "liter": "l",
+    "litre": "l",
+    "milliliter": "ml",
+    "millilitre": "ml",
+    "gallon": "gal",
+    "celsius": "c",
+    "centigrade": "c",
+    "fahrenheit": "f",
+    "hour": "h",
+    "hr": "h",
+    "hrs": "h",
+    "minute": "min",
+    "mins": "min",
+    "second": "sec",
+    "secs": "sec",
+    "megabyte": "mb",
+    "gigabyte": "gb",
+    "kilobyte": "kb",
+    "terabyte": "tb",
+    "dollar": "usd",
+    "euro": "eur",
+    "percent": "pct",
+    "per": "per",
+    "cent": "pct",
+    "mph": "mph",
+    "kph": "kmh",
+    "kmph": "kmh",
+}
+
+# Currency signs read as their unit words after the amount, so "$100" and "100 dollars" agree and "$100" and
+# "€100" do not.
+_CURRENCY_UNITS = {"$": "usd", "€": "eur", "£": "gbp", "¥": "jpy", "₹": "inr", "₩": "krw", "₽": "rub"}
+_CURRENCY = re.compile("[" + "".join(_CURRENCY_UNITS) + "]")
+_CURRENCY_AMOUNT = re.compile("([" + "".join(_CURRENCY_UNITS) + r"])\s*(\d[\d,]*(?:\.\d+)?)")
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """One prompt reduced to what the features compare."""
+
+    tokens: tuple[str, ...]
+    stems: tuple[str, ...]
+    content: frozenset[str]
+    numbers: tuple[str, ...]
+    number_order: tuple[str, ...]
+    negations: int
+    proper: frozenset[str]
+    qtype: str
+    contrast: bool
+
+
+# British and American spellings of one word: summarise/summarize, colour/color, centre/center,
+# analyse/analyze, travelled/traveled, catalogue/catalog, anaemia/anemia. General orthography, applied
+# to both prompts, and only to words long enough that no two different words meet.
+_SPELLING = (
+    (re.compile(r"^(\w{3,})is(e|es|ed|ing|ation|ations|er|ers)$"), r"\1iz\2"),
+    (re.compile(r"^(\w{2,}[^aeiou])our(s|ed|ing|ful|ite|ites)?$"), r"\1or\2"),
+    (re.compile(r"^(\w{2,}[^aeiou])re(s|d)?$"), r"\1er\2"),
+    (re.compile(r"^(\w{2,})ys(e|es|ed|ing)$"), r"\1yz\2"),
+    (re.compile(r"^(\w{3,}e)ll(ed|ing|er|ers)$"), r"\1l\2"),
+    (re.compile(r"^(\w{3,})ogue(s)?$"), r"\1og\2"),
+    (re.compile(r"^(\w+)ae(\w{3,})$"), r"\1e\2"),
+)
+
+
+def _american(word: str) -> str:
+    """One spelling for words that British and American English spell differently."""
+    if len(word) < 6:
+        return word
+    for pattern, repl in _SPELLING:
+        word = pattern.sub(repl, word)
+    return word
+
+
+_SMALL = {w: i for i, w in enumerate(_words(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen"))}
+_TENS = {w: 10 * i for i, w in enumerate(_words("_ _ twenty thirty forty fifty sixty seventy eighty ninety")) if i >= 2}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+_NUMBER_WORD = "|".join([*_SMALL, *_TENS, *_SCALES])
+# Two or more number words in a row ("twenty five", "one hundred and twenty", "two-thousand"); one alone is
+# folded word by word by _norm_word.
+_NUMBER_RUN = re.compile(
+    rf"\b(?:{_NUMBER_WORD})(?:(?:[\s-]+|(?<=hundred)\s+and\s+|(?<=thousand)\s+and\s+)(?:{_NUMBER_WORD}))+\b"
+)
+
+
+def _number_run_value(match: re.Match[str]) -> str:
+    """The value of a run of number words, as digits: "one hundred and twenty five" -> "125"."""
+    total = current = 0
+    for word in re.split(r"[\s-]+", match.group()):
+        if word in _SMALL:
+            current += _SMALL[word]
+        elif word in _TENS:
+            current += _TENS[word]
+        elif word == "hundred":
+            current = max(current, 1) * 100
+        elif word in _SCALES:
+            total += max(current, 1) * _SCALES[word]
+            current = 0
+    return f" {total + current} "
+
+
+@lru_cache(maxsize=1 << 16)
+def _norm_word(word: str) -> str:
+    """Fold number words, unit spellings, plurals and British spellings so that wording alone does not differ."""
+    if word in _NUMBER_WORDS:
+        return _NUMBER_WORDS[word]
+    if word in _UNITS:
+        return _UNITS[word]
+    if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
+        stem = word[:-1]
+        return _UNITS.get(stem, _american(stem))
+    return _american(word)
+
+
+@lru_cache(maxsize=1 << 16)
+def _stem(word: str) -> str:
+    """A crude suffix strip for comparing topic words: "dehydrated" and "dehydration" agree.
+
+    Comparative endings are left alone; they carry meaning ("faster" vs "fast").
+    """
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+# Ordinals, written in digits or as words ("first" and "second" are left alone: "at first", "a second").
+_ORDINAL_WORDS = {w: str(i) for i, w in enumerate(_words(
+    "third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth"), start=3)}
+_ORDINAL_WORDS["twentieth"] = "20"
+_ORDINAL = re.compile(r"\b(?:(\d+)(?:st|nd|rd|th)|(" + "|".join(_ORDINAL_WORDS) + r"))\b")
+
+
+@lru_cache(maxsize=1024)
+def _parse(text: str) -> _Parsed:
+    """Tokenise a prompt once into normalised tokens plus the facts the features need.
+
+    Cached: the cache checks one query against up to a few neighbours, and a popular
+    stored prompt is checked again and again.
+    """
+    lowered = text.lower().replace("%", " percent ")
+    if _CURRENCY.search(lowered):  # "$100" reads as "100 usd", as "100 dollars" does
+        lowered = _CURRENCY_AMOUNT.sub(lambda m: f" {m.group(2)} {_CURRENCY_UNITS[m.group(1)]} ", lowered)
+        lowered = _CURRENCY.sub(lambda m: f" {_CURRENCY_UNITS[m.group()]} ", lowered)
+    for pattern, repl in _CONTRACTIONS:
+        lowered = pattern.sub(repl, lowered)
+    if _ORDINAL.search(lowered):  # "3rd" and "third" are one ordinal, "3 th"; "2nd" / "3rd" then differ as numbers
+        lowered = _ORDINAL.sub(lambda m: f"{m.group(1) or _ORDINAL_WORDS[m.group(2)]} th", lowered)
+    if _NUMBER_RUN.search(lowered):  # "twenty five" and "one hundred" are one number each, as 25 and 100 are
+        lowered = _NUMBER_RUN.sub(_number_run_value, lowered)
+    tokens = tuple(_norm_word(w) for w in _WORD.findall(lowered))
+    number_order = tuple(t.replace(",", "") for t in tokens if t[0].isdigit())
+    numbers = tuple(sorted(number_order))
+    content = frozenset(
+        _stem(t)
+        for t in tokens
+        if not t[0].isdigit()
+        and t not in _STOP
+        and t not in _QWORDS
+        and t not in _NEGATIONS
+        and t not in _DIRECTION_MARKERS
+    )
+    proper: set[str] = set()
+    for match in _RAW_WORD.finditer(text):
+        word = match.group()
+        # A capital inside a sentence (or an acronym) marks a name: a city, a drug, a library.
+        if not word[0].isupper():
+            continue
+        i = match.start() - 1
+        while i >= 0 and text[i].isspace():
+            i -= 1
+        mid_sentence = i >= 0 and text[i] not in ".?!:;\"'("
+        if (
+            word[0].isupper()
+            and (mid_sentence or word.isupper())
+            and len(word) > 1
+            and word.lower() not in _STOP
+            and word != "I"
+        ):
+            proper.add(_norm_word(word.lower().replace("'", "")))
+    qtype = ""
+    for i, tok in enumerate(tokens):
+        if tok in _QWORDS:
+            qtype = tok
+            if (
+                tok == "how"
+                and i + 1 < len(tokens)
+                and tokens[i + 1] in ("much", "many", "long", "often", "far", "old")
+            ):
+                qtype = "how " + tokens[i + 1]
+            break
+    if not qtype and tokens and tokens[0] in _AUX_START:
+        qtype = "yesno"
+    return _Parsed(
+        tokens=tokens,
+        stems=tuple(_stem(t) for t in tokens),
+        content=content,
+        numbers=numbers,
+        number_order=number_order,
+        negations=sum(1 for t in tokens if t in _NEGATIONS),
+        proper=frozenset(proper),
+        qtype=qtype,
+        contrast=any(t in _CONTRAST for t in tokens),
+    )
+
+
+_IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
+_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)([a-z]{1,5})")  # a number with its unit glued on: 100mg, 2pm, 6days
+_COUNTED = re.compile(r"(\d+(?:\.\d+)?)-[a-z]{3,}")  # a number and what it counts: 3-bullet, 5-year, 10-minute
+
+
+@lru_cache(maxsize=1024)
+def _identifiers(text: str) -> frozenset[str]:
+    """Codes that name one thing: letters and digits mixed (ES2015, gpt-4o, hsv1, a hex ID) or a whole
+    number of four digits or more (a year, an order number). A number with a short unit glued on
+    (100mg, 2pm, 11th) is a quantity, not a code: it counts only through its digits, like "100 mg"."""
+    found = set()
+    for token in _IDENTIFIER.findall(text.lower().replace(",", "")):
+        counted = _COUNTED.fullmatch(token.rstrip(".-_"))
+        if counted is not None:  # "a 3-bullet summary" says three bullets, as "3 bullet points" does
+            token = counted.group(1)
+        code = token.rstrip(".-_").replace("-", "").replace("_", "")
+        quantity = _QUANTITY.fullmatch(code)
+        if quantity is not None:
+            code = quantity.group(1)
+        digits = sum(c.isdigit() for c in code)
+        if not digits:
+            continue
+        if code.isdigit():
+            if len(code) >= 4:
+                found.add(code)
+        elif any(c.isalpha() for c in code):
+            found.add(code)
+    return frozenset(found)
+
+
+def identifiers_differ(query: str, candidate: str) -> bool:
+    """Whether both prompts name things by code (an order number, a hex ID, ES2015, gpt-4o, a year)
+    and the codes differ.
+
+    A hard rule before the learned heads, which see such codes only as number fragments: two
+    prompts about different IDs differ in nothing else, so the heads can take them for rewordings.
+    Plain small numbers are left to the heads: "1 week" and "7 days" ask the same thing, and a
+    hard rule on every number costs real paraphrase hits (measured with bench/cache_quality.py).
+    """
+    a, b = _identifiers(query), _identifiers(candidate)
+    if a and b:
+        return a != b
+    # A name with a number on one side only: "CO2" / "CO", "vitamin B12" / "vitamin B", "gpt-4o" / "gpt".
+    return _bare_name_of_code(a, candidate) or _bare_name_of_code(b, query)
+
+
+def _bare_name_of_code(codes: frozenset[str], other: str) -> bool:
+    """Whether ``other`` names, without its number, a thing that ``codes`` names with one.
+
+    Only short names count (CO, B, GPT, HSV): a longer word glued to a number is a typo ("surgery13",
+    "my5yr"), not a name."""
+    if not codes:
+        return False
+    words = set(_WORD.findall(other.lower()))
+    for code in codes:
+        name = code[: len(code) - len(code.lstrip("abcdefghijklmnopqrstuvwxyz"))]
+        if 0 < len(name) <= 4 and name not in _STOP and name in words:
+            return True
+    return False
+
+
+# Operators and brackets of code and formulas. Prose punctuation (.,;:?!'"`()%$&/) is left out: a rewording
+# changes it freely, and "15%" / "15 percent" or "`ls`" / "ls" ask the same thing.
+_OPERATOR_CHARS = frozenset("+*=<>^|~[]{}#")
+_CODE_TOKEN = re.compile(r"\S*[\[\]{}<>=^|~*]\S*")
+_SIGN = re.compile(r"[-+*=<>^|~\[\]{}#!]")
+
+
+_OPERAND_END = frozenset("0123456789)]")
+_OPERAND_START = frozenset("0123456789([")
+_PROSE_PLUS = re.compile(r"(?<=[^\W\d_]) \+ (?=[^\W\d_])")  # "name, email + city": "and"
+_PROSE_ARROW = re.compile(r" (?:->|=>|→) ")  # "JSON -> YAML": "to"
+
+
+@lru_cache(maxsize=1024)
+def _symbols(text: str) -> tuple[str, frozenset[str]]:
+    """A prompt's operators (sorted: a reworded snippet may move them), and its code-like tokens as
+    written (case kept).
+
+    Prose uses some of these signs too, so they count only where they cannot be prose: a minus only
+    as the sign of a number ("-5", not "3-4 days", "5-year" or a dash), a plus not right after a
+    number ("7+2", not "5+ years") nor between two words, an arrow not between spaces, "!" only in
+    "!=". Code tokens keep their case because "[a-z]" and "[A-Z]" match different strings."""
+    text = _PROSE_ARROW.sub(" to ", _PROSE_PLUS.sub(" and ", text))
+    found = []
+    last = len(text) - 1
+    for match in _SIGN.finditer(text):
+        i, char = match.start(), match.group()
+        before = text[i - 1] if i > 0 else " "
+        after = text[i + 1] if i < last else " "
+        if char == "+":
+            if not before.isdigit() or after.isdigit():
+                found.append(char)
+        elif char in _OPERATOR_CHARS:
+            found.append(char)
+        elif char == "-":
+            if after.isdigit() and not before.isalnum():
+                found.append("±")  # the sign of a number: compared even when the other side has no operator
+            elif before == " " and after == " " and text[i - 2 : i - 1] in _OPERAND_END and \
+                    text[i + 2 : i + 3] in _OPERAND_START:
+                found.append(char)  # "7 - 2", not a dash in prose ("allergy - is it worth ...")
+        elif char == "!" and after == "=":
+            found.append(char)
+    tokens = frozenset(t.strip(".,;:?!`'\"") for t in _CODE_TOKEN.findall(text))
+    return "".join(sorted(found)), tokens
+
+
+_ASKS = {"who": "person", "whom": "person", "when": "time", "where": "place", "why": "reason", "how": "manner"}
+_ASKED_AS = {("how", "soon"): "time", ("how", "come"): "reason", ("what", "time"): "time"}
+_AUXILIARIES = frozenset(
+    _words("is are was were do does did can could should would will shall may might must has have had")
+)
+_ALWAYS_ASKS = frozenset(_words("who whom why"))  # "when" and "where" also open clauses: "When I run, ..."
+
+
+def _asks_for(tokens: tuple[str, ...]) -> str | None:
+    """What kind of answer a question that opens with a question word and a verb asks for: a person, a
+    time, a place, a reason or a manner ("When did ...", "Where is ...", "How do ...", "How soon can
+    ...", "How come ..."). None for other openings: "how many/much/long ..." (a quantity), and "when"
+    as a conjunction ("When I run, ...")."""
+    if len(tokens) < 2:
+        return None
+    kind = _ASKED_AS.get((tokens[0], tokens[1]))
+    if kind is not None:
+        return kind if tokens[1] == "come" or (len(tokens) > 2 and tokens[2] in _AUXILIARIES) else None
+    kind = _ASKS.get(tokens[0])
+    if kind is None:
+        return None
+    return kind if tokens[0] in _ALWAYS_ASKS or tokens[1] in _AUXILIARIES else None
+
+
+def asks_differ(query: str, candidate: str) -> bool:
+    """Whether both prompts open by asking for different kinds of answer: "When did the Berlin Wall fall?"
+    and "Where did the Berlin Wall fall?", "How should I store basil?" and "Why should I store basil?".
+    "What" and "which" ask for anything and are left to the heads: "what causes migraines?" and "why do
+    people get migraines?" are one question."""
+    a, b = _asks_for(_parse(query).tokens), _asks_for(_parse(candidate).tokens)
+    if a is None or b is None or a == b:
+        return False
+    # "How" is asked loosely: "How do I check my refund?" = "Where can I track my refund?", "How do I know
+    # it's time for new tires?" = "When should I replace my tires?" (measured: counting "how" against the
+    # others refused as many of our rewordings as traps). A person, a time, a place and a reason stay apart.
+    return "manner" not in (a, b)
+
+
+def symbols_differ(query: str, candidate: str) -> bool:
+    """Whether the prompts' operators or code-like tokens differ: "print(7 + 2)" / "print(7 - 2)",
+    "age > 30" / "age < 30", "== 0.3" / "=== 0.3", "[::-1]" / "[::1]", "^[a-z]+$" / "^[A-Z]+$".
+
+    A hard rule beside :func:`identifiers_differ`: the word features read letters and digits only, so
+    two snippets that differ in an operator look the same to them. Only when both prompts hold operators:
+    a terse rewording writes "+" for "and", "->" for "to" and "5 / 2 = ?" for "5 divided by 2", and
+    such a sign on one side only is no code that differs (measured: with one side enough, the rule
+    refused twice as many of our rewordings as traps)."""
+    (ops_a, code_a), (ops_b, code_b) = _symbols(query), _symbols(candidate)
+    if ops_a.count("±") != ops_b.count("±"):  # "-5 C" / "5 C"
+        return True
+    if not ops_a or not ops_b:
+        return False
+    if ops_a != ops_b:
+        return True
+    # The same code written in another case on the other side: "^[a-z]+$" / "^[A-Z]+$".
+    lower_b: dict[str, set[str]] = {}
+    for token in code_b:
+        lower_b.setdefault(token.lower(), set()).add(token)
+    return any(token not in lower_b.get(token.lower(), {token}) for token in code_a)
+
+
+def only_numbers_differ(query: str, candidate: str) -> bool:
+    """Whether the two prompts use the same words and differ in their numbers: "Convert 5 km to miles" /
+    "convert 8 km to miles", "Summarise this in 3 bullet points" / "... in 5 bullet points".
+
+    Number words and digits are read alike ("one hundred" = 100, "twenty five percent" = "25%"), so a
+    number only spelt differently is no difference. Where other words changed too, the numbers are left
+    to the combiner: doctors rewording a question write "39 y/o" for "age 39" and round "192.9" to "193".
+    Measured on our pair sets (bench/cache_quality.py), this refuses no everyday rewording and about one
+    trap in nine of them."""
+    a, b = _parse(query), _parse(candidate)
+    return bool(a.numbers) and bool(b.numbers) and a.numbers != b.numbers and a.content == b.content
+
+
+# "per" joins two units; a bare "m" is metres to some writers and minutes to others ("2h35m").
+_UNIT_WORDS = (frozenset(_UNITS.values()) | frozenset(_CURRENCY_UNITS.values())) - {"per", "m"}
+_RATE_UNITS = {"mph": ("mi", "h"), "kmh": ("km", "h")}
+
+
+def _amount_units(tokens: tuple[str, ...]) -> dict[str, set[str]]:
+    """The units after each number: the unit itself and, for a rate, the rate, so "60 miles per hour",
+    "60 mph" and "60 miles an hour" share "mi" and "100 km/h" and "100 kilometres per hour" share "km/h"."""
+    units: dict[str, set[str]] = {}
+    for i in range(len(tokens) - 1):
+        if not tokens[i][0].isdigit() or tokens[i + 1] not in _UNIT_WORDS:
+            continue
+        unit = tokens[i + 1]
+        found = units.setdefault(tokens[i], set())
+        if unit in _RATE_UNITS:
+            base, per = _RATE_UNITS[unit]
+            found.update((base, f"{base}/{per}"))
+            continue
+        found.add(unit)
+        rest = tokens[i + 2 : i + 4]
+        if rest and rest[0] in _UNIT_WORDS:  # "km/h" reads as "km h"
+            found.add(f"{unit}/{rest[0]}")
+        elif len(rest) == 2 and rest[0] == "per" and rest[1] in _UNIT_WORDS:
+            found.add(f"{unit}/{rest[1]}")
+    return units
+
+
+def units_differ(query: str, candidate: str) -> bool:
+    """Whether one amount carries a different unit on each side: "$100 in yen" / "€100 in yen", "5 km" /
+    "5 mi". Units are compared after their spellings are made one ("5 km" = "5 kilometres" = "5 kms",
+    "$100" = "100 dollars", "60 mph" = "60 miles per hour"), and only known units count, so "5 apples" /
+    "5 pears" is left to the combiner."""
+    a, b = _parse(query), _parse(candidate)
+    if not a.numbers or not b.numbers:
+        return False
+    units_a, units_b = _amount_units(a.tokens), _amount_units(b.tokens)
+    return any(number in units_a and not (units & units_a[number]) for number, units in units_b.items())
