@@ -258,8 +258,10 @@ def _how_many_units(tokens: list[str]) -> list[str]:
 
 # A cause asked as "What causes X?", "What is the cause of X?", "What are (were) the causes of X?", "What
 # caused X?" (tense aside: the cause of an event is asked either way).
-_CAUSE_OPENINGS = (("what", "cause"), ("what", "caused"), ("what", "is", "cause", "of"), ("what", "are", "cause", "of"),
-                   ("what", "was", "cause", "of"), ("what", "were", "cause", "of"))
+_CAUSE_OPENINGS = tuple(sorted(
+    {("what", "cause"), ("what", "caused")}
+    | {("what", verb, *main, "cause", "of") for verb in ("is", "are", "was", "were") for main in ((), ("main",))},
+    key=lambda opening: -len(opening)))
 # What an abbreviation stands for: "What does HTTP stand for?" = "What is HTTP short for?".
 _SHORT_FOR = frozenset(_words("short abbreviation acronym"))
 
@@ -320,6 +322,85 @@ def _instruction(tokens: list[str]) -> list[str]:
     return _wanted(["to" if t == "into" else t for t in tokens])
 
 
+# A definition asked as "What is X?", "What does X mean?", "What is the meaning (definition) of X?", "Define
+# X", "Explain what X is" or "What is meant by X?" (X a few words, a context "in economics" kept after it).
+_DEFINITION_OPENINGS = (("what", "is", "meaning", "of", "word"), ("what", "is", "meaning", "of"),
+                        ("what", "is", "definition", "of", "word"), ("what", "is", "definition", "of"),
+                        ("what", "is", "meant", "by"), ("define",))
+_MAX_DEFINED = 4
+
+
+def _definition(tokens: list[str]) -> list[str]:
+    context: list[str] = []
+    if "in" in tokens[2:]:
+        k = len(tokens) - 1 - tokens[::-1].index("in")
+        tokens, context = tokens[:k], tokens[k:]
+    term: list[str] | None = None
+    for opening in _DEFINITION_OPENINGS:
+        if tuple(tokens[: len(opening)]) == opening:
+            term = tokens[len(opening) :]
+            break
+    else:
+        if tokens[:1] == ["what"] and tokens[1:2] in (["is"], ["are"]):
+            term = tokens[2:]
+        elif ((tokens[:1] == ["what"] and tokens[1:2] in (["do"], ["does"]) and tokens[-1:] == ["mean"])
+              or (tokens[:2] == ["explain", "what"] and tokens[-1:] in (["is"], ["are"]))):
+            term = tokens[2:-1]  # "what does X mean", "explain what X is"
+    if (not term or len(term) > _MAX_DEFINED
+            or any(t in _QWORDS or t in _DIRECTION_MARKERS or t in ("of", "is", "are", "do", "does") for t in term)):
+        return tokens + context
+    return ["define", *term, *context]
+
+
+# "Who was the first person to climb Everest?" asks "Who first climbed Everest?" (the verb in the past).
+_FIRST_ONE = frozenset(_words("person one people"))  # not "man" or "woman": "the first woman to ..." asks another
+_IRREGULAR_PAST = {"fly": "flew", "swim": "swam", "run": "ran", "win": "won", "go": "went", "break": "broke",
+                   "build": "built", "make": "made", "write": "wrote", "find": "found", "see": "saw", "eat": "ate",
+                   "drive": "drove", "ride": "rode", "sing": "sang", "think": "thought", "catch": "caught",
+                   "teach": "taught", "bring": "brought", "buy": "bought", "set": "set", "split": "split",
+                   "say": "said", "do": "did", "land": "landed", "leave": "left", "lead": "led", "hold": "held"}
+_VOWELS = frozenset("aeiou")
+# "S, why?" asks "Why S?" with its auxiliary first: "My starter isn't bubbling, why?" = "Why is my starter not
+# bubbling?".
+_AUX = frozenset(_words("is are was were do does did can could will would should has have had"))
+
+
+def _past(verb: str) -> str:
+    if verb in _IRREGULAR_PAST:
+        return _IRREGULAR_PAST[verb]
+    if verb.endswith("e"):
+        return verb + "d"
+    if len(verb) > 2 and verb.endswith("y") and verb[-2] not in _VOWELS:
+        return verb[:-1] + "ied"
+    return verb + "ed"
+
+
+def _first_and_why(tokens: list[str]) -> list[str]:
+    if (len(tokens) > 6 and tokens[0] == "who" and tokens[1] in ("was", "is") and tokens[2] == "first"
+            and tokens[3] in _FIRST_ONE and tokens[4] == "to"):
+        return ["who", "first", _past(tokens[5]), *tokens[6:]]
+    if len(tokens) >= 4 and tokens[-1] == "why" and "why" not in tokens[:-1]:
+        for k, token in enumerate(tokens[:-1]):
+            if token in _AUX:
+                if k:
+                    return ["why", token, *tokens[:k], *tokens[k + 1 : -1]]
+                break
+    if tokens[:5] in (["how", "long", "does", "it", "take"], ["how", "long", "do", "it", "take"]) and \
+            tokens[5:6] == ["for"] and "to" in tokens[7:]:
+        k = tokens.index("to", 7)  # "how long does it take for a tattoo to heal": "how long does a tattoo take to heal"
+        return ["how", "long", "does", *tokens[6:k], "take", *tokens[k:]]
+    return tokens
+
+
+def _when(tokens: list[str]) -> list[str]:
+    """"What year did the Berlin Wall fall?" asks "When did the Berlin Wall fall?"."""
+    if tokens[:2] == ["what", "year"] and tokens[2:3] in (["did"], ["was"], ["were"]):
+        return ["when", *tokens[2:]]
+    if tokens[:3] == ["in", "what", "year"] and tokens[3:4] in (["did"], ["was"], ["were"]):
+        return ["when", *tokens[3:]]
+    return tokens
+
+
 def _frames(tokens: list[str]) -> list[str]:
     """The wordings of one everyday question that differ only in frame, brought to one form: "which" as
     "what", "how can I" / "how to" as "how do I", the maker of a thing, a people's population, a
@@ -352,7 +433,7 @@ def _frames(tokens: list[str]) -> list[str]:
             continue
         tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
         break
-    return _difference(_distance(_asks_what_of(_how_many_units(tokens))))
+    return _definition(_difference(_distance(_asks_what_of(_how_many_units(_when(_first_and_why(tokens)))))))
 
 
 @lru_cache(maxsize=1024)
