@@ -11,6 +11,7 @@ The pair model reads most of these pairs as a changed detail.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 from .wording import (
@@ -149,6 +150,14 @@ _DISTANCE = sorted(((("how", "far", "away", "is"), "from"), (("how", "far", "is"
 _WHAT_TO_DO = (("what", "should", "i", "do"), ("what", "can", "i", "do"), ("what", "do", "i", "do"))
 
 
+def _after_opening(tokens: list[str], openings: Sequence[tuple[str, ...]]) -> tuple[int, list[str]] | None:
+    """The first of ``openings`` the tokens start with (its place in the list) and the tokens after it."""
+    for k, opening in enumerate(openings):
+        if tuple(tokens[: len(opening)]) == opening:
+            return k, tokens[len(opening) :]
+    return None
+
+
 def _split_once(span: list[str], word: str) -> tuple[list[str], list[str]] | None:
     if span.count(word) != 1:
         return None
@@ -162,11 +171,8 @@ def _distance(tokens: list[str]) -> list[str]:
     unit: list[str] = []
     if len(tokens) > 2 and tokens[-2] == "in" and tokens[-1] in _UNIT_WORDS:
         tokens, unit = tokens[:-2], tokens[-2:]
-    places = None
-    for opening, joint in _DISTANCE:
-        if tuple(tokens[: len(opening)]) == opening:
-            places = _split_once(tokens[len(opening) :], joint)
-            break
+    opened = _after_opening(tokens, [opening for opening, _ in _DISTANCE])
+    places = None if opened is None else _split_once(opened[1], _DISTANCE[opened[0]][1])
     if places is None or any(t in _DIRECTION_MARKERS or t in _QWORDS for t in places[0] + places[1]):
         return tokens + unit
     first, second = sorted(places)
@@ -267,9 +273,9 @@ _SHORT_FOR = frozenset(_words("short abbreviation acronym"))
 
 
 def _asks_what_of(tokens: list[str]) -> list[str]:
-    for opening in _CAUSE_OPENINGS:
-        if tuple(tokens[: len(opening)]) == opening and len(tokens) > len(opening):
-            return ["cause", "of", *tokens[len(opening) :]]
+    opened = _after_opening(tokens, _CAUSE_OPENINGS)
+    if opened is not None and opened[1]:
+        return ["cause", "of", *opened[1]]
     if len(tokens) >= 5 and tokens[-1] == "for" and (
             (tokens[:2] == ["what", "does"] and tokens[-2] == "stand")
             or (tokens[:2] == ["what", "is"] and tokens[-2] in _SHORT_FOR)):
@@ -300,21 +306,18 @@ _HOW_DO_THAT = (("how", "do", "i", "do", "that"), ("how", "do", "i", "do", "it")
 
 
 def _wanted(tokens: list[str]) -> list[str]:
-    for opening in _WANT_TO:
-        if tuple(tokens[: len(opening)]) != opening:
-            continue
+    opened = _after_opening(tokens, _WANT_TO)
+    if opened is not None:
         for ask in _HOW_DO_THAT:
-            if len(tokens) > len(opening) + len(ask) and tuple(tokens[-len(ask) :]) == ask:
-                return ["how", "do", "i", *tokens[len(opening) : -len(ask)]]
+            if len(opened[1]) > len(ask) and tuple(opened[1][-len(ask) :]) == ask:
+                return ["how", "do", "i", *opened[1][: -len(ask)]]
     return tokens
 
 
 def _instruction(tokens: list[str]) -> list[str]:
-    for opening in _POLITE:
-        if tuple(tokens[: len(opening)]) == opening and tokens[len(opening) : len(opening) + 1] != [] \
-                and tokens[len(opening)] in _INSTRUCTION:
-            tokens = tokens[len(opening) :]
-            break
+    opened = _after_opening(tokens, _POLITE)
+    if opened is not None and opened[1][:1] and opened[1][0] in _INSTRUCTION:
+        tokens = opened[1]
     if tokens[:2] == ["sum", "up"]:
         tokens = ["summarize", *tokens[2:]]
     if tokens and tokens[0] in _INSTRUCTION:
@@ -335,12 +338,9 @@ def _definition(tokens: list[str]) -> list[str]:
     if "in" in tokens[2:]:
         k = len(tokens) - 1 - tokens[::-1].index("in")
         tokens, context = tokens[:k], tokens[k:]
-    term: list[str] | None = None
-    for opening in _DEFINITION_OPENINGS:
-        if tuple(tokens[: len(opening)]) == opening:
-            term = tokens[len(opening) :]
-            break
-    else:
+    opened = _after_opening(tokens, _DEFINITION_OPENINGS)
+    term = None if opened is None else opened[1]
+    if opened is None:
         if tokens[:1] == ["what"] and tokens[1:2] in (["is"], ["are"]):
             term = tokens[2:]
         elif ((tokens[:1] == ["what"] and tokens[1:2] in (["do"], ["does"]) and tokens[-1:] == ["mean"])
@@ -413,10 +413,9 @@ def _frames(tokens: list[str]) -> list[str]:
     if (len(tokens) > 4 and tokens[0] == "who" and tokens[1] in ("is", "was") and tokens[2] in _MAKER
             and tokens[3] == "of"):
         tokens = ["who", _MAKER[tokens[2]], *tokens[4:]]
-    for opening in _POPULATION:
-        if tuple(tokens[: len(opening)]) == opening and len(tokens) > len(opening):
-            tokens = ["population", "of", *tokens[len(opening) :]]
-            break
+    opened = _after_opening(tokens, _POPULATION)
+    if opened is not None and opened[1]:
+        tokens = ["population", "of", *opened[1]]
     for i in range(len(tokens) - 2):  # "do people speak" -> "are spoken"
         if tokens[i] in ("do", "does") and tokens[i + 1] in ("people", "they") and tokens[i + 2] in _PARTICIPLE:
             tokens = [*tokens[:i], "are", _PARTICIPLE[tokens[i + 2]], *tokens[i + 3 :]]
@@ -482,6 +481,12 @@ def _quotes_differ(query: str, candidate: str) -> bool:
     return bool(quoted_a) and bool(quoted_b) and quoted_a != quoted_b
 
 
+def _written_apart(query: str, candidate: str) -> bool:
+    """What the canonical words cannot see and both shortcuts must: operators or code, an acronym ending in
+    "S", quoted text that differs."""
+    return symbols_differ(query, candidate) or _acronyms_differ(query, candidate) or _quotes_differ(query, candidate)
+
+
 def only_synonyms_differ(query: str, candidate: str) -> bool:
     """Whether the prompts are the same words in the same order but for case, punctuation, filler
     (:data:`_FILLER`, greetings around the request: "How many miles are (there) in 437 km?") and words that
@@ -489,8 +494,7 @@ def only_synonyms_differ(query: str, candidate: str) -> bool:
     The pair model reads a single changed word as a changed detail, which these are not (logit -2.4 for
     "What are the symptoms of diabetes?" / "What are the signs of diabetes?"), and distrusts some filler too."""
     a = _canonical_words(query)
-    return (bool(a) and a == _canonical_words(candidate) and not symbols_differ(query, candidate)
-            and not _acronyms_differ(query, candidate) and not _quotes_differ(query, candidate))
+    return bool(a) and a == _canonical_words(candidate) and not _written_apart(query, candidate)
 
 
 #: Words that join alternatives whose order asks nothing: "tea or coffee", "RAM vs storage" (and French,
@@ -545,8 +549,7 @@ def alternatives_swapped(query: str, candidate: str) -> bool:
     these. "From A to B", "A than B" and "A and B" are not alternatives: direction, comparison and
     sequence change the answer."""
     a, b = list(_canonical_words(query)), list(_canonical_words(candidate))
-    if (a == b or sorted(a) != sorted(b) or len(a) > _MAX_SWAP_TOKENS or symbols_differ(query, candidate)
-            or _acronyms_differ(query, candidate) or _quotes_differ(query, candidate)):
+    if a == b or sorted(a) != sorted(b) or len(a) > _MAX_SWAP_TOKENS or _written_apart(query, candidate):
         return False
     # The negation is compared on every word, articles included: "didn't the bread" skips "the bread".
     return _swapped_around(a, b) or _negation_moved(list(_parse(query).tokens), list(_parse(candidate).tokens))
