@@ -280,41 +280,30 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
 
 
 # Measured on the whole files with the shipped model and weights (docs/cache-quality.md has the held-out
-# test parts, which are the honest figures): the bounds sit a few points under what it does.
+# test parts, which are the honest figures): the bounds sit a few points under what it does. The fresh files
+# were written after the verifier was tuned (each before its first measurement; later rules were written
+# after seeing some of their refusals): at the default point they serve no trap, but one in the fifth file
+# (by the combiner, not by a shortcut).
 @pytest.mark.model
-@pytest.mark.parametrize(("file", "rewordings_at_least", "traps_at_most"), [
-    ("everyday_pairs.csv", 0.62, 0.03),
-    ("gateway_pairs.csv", 0.53, 0.06),
-    ("trap_pairs.csv", 0.55, 0.03),
+@pytest.mark.parametrize(("file", "rewordings_at_least", "traps_at_most", "at_least_pairs"), [
+    ("everyday_pairs.csv", 0.62, 0.03, (40, 100)),
+    ("gateway_pairs.csv", 0.53, 0.06, (40, 100)),
+    ("trap_pairs.csv", 0.55, 0.03, (40, 100)),
+    ("fresh_everyday_pairs.csv", 0.78, 0, (20, 20)),
+    ("fresh_everyday_pairs_2.csv", 0.68, 0, (20, 20)),
+    ("fresh_everyday_pairs_3.csv", 0.72, 0, (20, 20)),
+    ("fresh_gateway_pairs.csv", 0.75, 0, (20, 20)),
+    ("fresh_everyday_pairs_4.csv", 0.78, 0, (20, 20)),
+    ("fresh_everyday_pairs_5.csv", 0.66, 1 / 30, (20, 20)),  # "high-protein" / "high-fiber" foods, z 1.85
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
-    verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float
+    verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
+    at_least_pairs: tuple[int, int],
 ) -> None:
     rewordings, traps, n_same, n_traps = _rates(verifier, cosine, file)
-    assert n_same >= 40 and n_traps >= 100
+    assert n_same >= at_least_pairs[0] and n_traps >= at_least_pairs[1]
     assert rewordings >= rewordings_at_least, f"{rewordings:.1%} of {n_same} rewordings served"
     assert traps <= traps_at_most, f"{traps:.1%} of {n_traps} traps served"
-
-
-# Everyday pairs written after the verifier was tuned (each file before its first measurement; later rules
-# were written after seeing some of their refusals): at the default point no trap is served (one in the fifth file,
-# by the combiner, not by a shortcut).
-@pytest.mark.model
-@pytest.mark.parametrize(("file", "rewordings_at_least", "traps_at_most"), [
-    ("fresh_everyday_pairs.csv", 0.78, 0),
-    ("fresh_everyday_pairs_2.csv", 0.68, 0),
-    ("fresh_everyday_pairs_3.csv", 0.72, 0),
-    ("fresh_gateway_pairs.csv", 0.75, 0),
-    ("fresh_everyday_pairs_4.csv", 0.78, 0),
-    ("fresh_everyday_pairs_5.csv", 0.66, 1),  # "high-protein" / "high-fiber" foods: the combiner's, at z 1.85
-])
-def test_everyday_pairs_written_later_serve_rewordings_and_few_traps(
-    verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: int
-) -> None:
-    rewordings, traps, n_same, n_traps = _rates(verifier, cosine, file)
-    assert n_same >= 20 and n_traps >= 20
-    assert rewordings >= rewordings_at_least, f"{rewordings:.1%} of {n_same} rewordings served"
-    assert round(traps * n_traps) <= traps_at_most, f"{traps:.1%} of {n_traps} traps served"
 
 
 @pytest.mark.model
