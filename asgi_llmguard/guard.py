@@ -317,7 +317,8 @@ class Guard:
             embedder = await self._open_embedder()
             if embedder is not None and settings.cache_verify:
                 try:
-                    verifier = backend("verifier")(strictness=settings.cache_strictness)
+                    verifier = backend("verifier")(strictness=settings.cache_strictness,
+                                                    threshold=settings.cache_threshold)
                 except Exception as exc:  # without its verifier the semantic tier must not serve
                     log.error("llmguard.verifier_unavailable", error=str(exc))
                     await embedder.close()
@@ -326,7 +327,7 @@ class Guard:
                 # Exact numpy search beats usearch below a few thousand vectors per namespace here.
                 index = backend("vector_index")(embedder.dimensions, brute_force_below=4096, background_moves=True)
                 if verifier is not None:
-                    threshold = settings.cache_threshold or verifier.threshold
+                    threshold = verifier.threshold
         cache = SemanticCache(settings, store, index=index, embedder=embedder, verifier=verifier,
                               threshold=threshold)
         if self.metrics is not None:

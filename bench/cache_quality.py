@@ -71,13 +71,19 @@ def main() -> None:
     pairs = _pairs.load(TEST_SETS, ["test"])
     pairs = [p for p in pairs if p.same >= 0]
     cos = _pairs.cosines(pairs)
-    # The pair model runs once per pair; each strictness point only moves the floor and the cut-off.
-    balanced = [verifiers["balanced"].check(p.b, p.a, float(c)) for p, c in zip(pairs, cos, strict=True)]
+    # The pair model runs once per pair, judged with no floor at all; each strictness point then sets the
+    # floor, what its reach asks of short pairs under it, and the cut-off.
+    floorless = Verifier(strictness="balanced", threshold=1e-9)
+    balanced = [floorless.check(p.b, p.a, float(c)) for p, c in zip(pairs, cos, strict=True)]
     z = log_odds(balanced)
-    served = {name: (cos >= v.threshold) & (z >= v.cut) for name, v in verifiers.items()}
+    served = {}
+    for name, v in verifiers.items():
+        penalty = [v.reach_penalty(p.b, p.a, float(c)) for p, c in zip(pairs, cos, strict=True)]
+        served[name] = np.array([pen is not None for pen in penalty]) & (
+            z - np.array([pen or 0.0 for pen in penalty]) >= v.cut)
     sets = np.array([p.set for p in pairs])
     same = np.array([p.same for p in pairs])
-    points = ", ".join(f"{n} (cosine ≥ {v.threshold:.2f}, cut {v.cut:+.1f})" for n, v in verifiers.items())
+    points = ", ".join(f"{n} (cosine ≥ {v.threshold:.2f}, cut {v.cut:+.1f}{_reach(v)})" for n, v in verifiers.items())
     print(f"strictness points: {points}")
     for name in TEST_SETS:
         m = sets == name
@@ -105,6 +111,12 @@ def main() -> None:
         plot(args.plot, pairs, cos, served)
     if args.through_demo:
         through_demo([p for p in pairs if p.set in OUR_SETS])
+
+
+def _reach(verifier: Verifier) -> str:
+    reach = verifier.reach
+    return "" if reach is None else (f"; prompts of ≤ {reach.max_words} words from cosine {reach.floor:.2f} "
+                                     f"at cut {verifier.cut + reach.penalty:+.1f}")
 
 
 def cost(verifier: Verifier, pairs: Sequence[_pairs.Pair]) -> None:

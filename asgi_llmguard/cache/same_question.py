@@ -68,7 +68,8 @@ _SYNONYM_GROUPS = (
     "begin start", "fix repair", "buy purchase", "children kids", "child kid", "car automobile",
     "doctor physician", "medicine medication", "cheap inexpensive", "afraid scared", "mother mom mum",
     "father dad", "television tv", "information info", "us usa america", "uk britain", "dictionary dict",
-    "integer int", "fastest quickest", "stop quit", "tire tyre", "aluminum aluminium",
+    "integer int", "fastest quickest", "stop quit", "tire tyre", "aluminum aluminium", "autumn fall",
+    "fridge refrigerator", "bike bicycle", "math maths mathematics", "sofa couch",
     # a verb agreeing with a singular or a plural subject ("does a spider have" / "do spiders have")
     "do does", "is are", "was were", "has have",
 )
@@ -76,7 +77,8 @@ _SYNONYM = {word: group.split()[0] for group in _SYNONYM_GROUPS for word in grou
 # Phrases that name one thing in two or one words (tokens as _parse makes them).
 _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "state"), "us"),
                     (("united", "kingdom"), "uk"), (("capital", "city"), "capital"),
-                    (("at", "same", "time"), "together"), (("time", "complexity"), "bigo"), (("big", "o"), "bigo"))
+                    (("at", "same", "time"), "together"), (("time", "complexity"), "bigo"), (("big", "o"), "bigo"),
+                    (("science", "fiction"), "scifi"), (("sci", "fi"), "scifi"))
 
 
 # The generic "you" of a how-to question: "How do you change a tyre?" asks what "How do I change a tyre?"
@@ -438,7 +440,23 @@ def _frames(tokens: list[str]) -> list[str]:
 @lru_cache(maxsize=1024)
 def _canonical_words(text: str) -> tuple[str, ...]:
     """The prompt's words as the same-question shortcuts compare them (cached like :func:`_parse`)."""
-    tokens = _frames(_without_filler(text))
+    return _canonical(_without_filler(text))
+
+
+@lru_cache(maxsize=1024)
+def _asked_as_what(text: str) -> tuple[str, ...] | None:
+    """A bare phrase read as the "what is" question it asks ("Square root of 144?", "side effects of
+    metformin", "best way to reheat pizza"), or None for a prompt with a question word or a verb of asking
+    ("is", "can", ...) in it. A second reading beside :func:`_canonical_words`, not in its place: "Write a
+    limerick" must still meet "Compose a limerick" as an instruction."""
+    words = _without_filler(text)
+    if not words or any(w in _QWORDS or w in _AUXILIARY for w in words):
+        return None
+    return _canonical(["what", "is", *words])
+
+
+def _canonical(words: list[str]) -> tuple[str, ...]:
+    tokens = _frames(words)
     for i in range(2, len(tokens) - 1):
         if (tokens[i] == "you" and (tokens[i - 2], tokens[i - 1]) in _GENERIC_YOU
                 and tokens[i + 1] not in _PERSONAL_VERBS):
@@ -493,8 +511,11 @@ def only_synonyms_differ(query: str, candidate: str) -> bool:
     name the same thing ("symptoms" / "signs", "the US" / "the United States", "capital" / "capital city").
     The pair model reads a single changed word as a changed detail, which these are not (logit -2.4 for
     "What are the symptoms of diabetes?" / "What are the signs of diabetes?"), and distrusts some filler too."""
-    a = _canonical_words(query)
-    return bool(a) and a == _canonical_words(candidate) and not _written_apart(query, candidate)
+    a, b = _canonical_words(query), _canonical_words(candidate)
+    if not a:
+        return False
+    same = a == b or _asked_as_what(query) == b or a == _asked_as_what(candidate)
+    return same and not _written_apart(query, candidate)
 
 
 #: Words that join alternatives whose order asks nothing: "tea or coffee", "RAM vs storage" (and French,

@@ -50,6 +50,7 @@ __all__ = [
     "STRICTNESS_LEVELS",
     "OperatingPoint",
     "PairScorer",
+    "Reach",
     "Verdict",
     "Verifier",
     "alternatives_swapped",
@@ -485,11 +486,32 @@ class _Combiner:
 
 
 @dataclass(frozen=True, slots=True)
+class Reach:
+    """How far under its cosine floor a strictness point looks, for short prompts only.
+
+    Short everyday rewordings often sit under the floor that keeps long prompts apart: "Recommend a good
+    science fiction book" / "Can you suggest a good sci-fi novel?" meet at cosine 0.80, while two of a
+    doctor's questions about one drug that differ in what they ask meet at 0.84. Down to ``floor``, a pair
+    of prompts of at most ``max_words`` words each is judged as usual, its log-odds lowered by ``penalty``
+    (so it must be that much surer). Measured in docs/cache-quality.md."""
+
+    floor: float
+    penalty: float
+    max_words: int
+
+    def admits(self, query: str, candidate: str, similarity: float) -> bool:
+        return (similarity >= self.floor and len(query.split()) <= self.max_words
+                and len(candidate.split()) <= self.max_words)
+
+
+@dataclass(frozen=True, slots=True)
 class OperatingPoint:
-    """One strictness level: the cosine floor a candidate must reach, and the combiner's cut-off."""
+    """One strictness level: the cosine floor a candidate must reach, the combiner's cut-off, and how far
+    under the floor short prompts may still be judged (None: not at all)."""
 
     threshold: float
     cut: float
+    reach: Reach | None = None
 
 
 class Verifier:
@@ -503,7 +525,7 @@ class Verifier:
     The weight file is read once at construction; :meth:`check` is pure computation.
     """
 
-    __slots__ = ("_calibration", "_combiner", "_pair_model", "points", "strictness")
+    __slots__ = ("_calibration", "_combiner", "_floor", "_pair_model", "points", "strictness")
 
     def __init__(
         self,
@@ -511,7 +533,11 @@ class Verifier:
         *,
         strictness: str = DEFAULT_STRICTNESS,
         pair_model: PairScorer | None = None,
+        threshold: float | None = None,
     ) -> None:
+        """``threshold``: an expert's cosine floor (``LLMGUARD_CACHE_THRESHOLD``) in place of the point's; the
+        point's cut stays, and no candidate under that floor is judged (no :class:`Reach`). 0 judges every
+        pair on its words and signals alone, whatever its cosine (benches and tests)."""
         where = str(weights_path) if weights_path is not None else f"asgi_llmguard/data/{_DEFAULT_WEIGHTS}"
         data = _load_weights(weights_path, where)
         self._combiner = _Combiner(data["combiner"], where)
@@ -522,6 +548,9 @@ class Verifier:
         if strictness not in self.points:
             raise ValueError(f"strictness must be one of {list(STRICTNESS_LEVELS)}, not {strictness!r}")
         self.strictness = strictness
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be a cosine in [0, 1], not {threshold!r}")
+        self._floor = threshold
         self._calibration = _calibration(data.get("calibration"), where)
         if pair_model is None and PAIR_MODEL in self._combiner.inputs:
             from .pair_model import PairModel
@@ -531,8 +560,27 @@ class Verifier:
 
     @property
     def threshold(self) -> float:
-        """The cosine floor of the chosen strictness: candidates below it are not even considered."""
-        return self.points[self.strictness].threshold
+        """The cosine floor of the chosen strictness (or the expert's): under it only a :class:`Reach` is judged."""
+        return self.points[self.strictness].threshold if self._floor is None else self._floor
+
+    @property
+    def reach(self) -> Reach | None:
+        """How far under the floor short prompts are judged; None with an expert's floor."""
+        return self.points[self.strictness].reach if self._floor is None else None
+
+    def floor_for(self, query: str) -> float:
+        """The lowest similarity at which a stored prompt may be a candidate for ``query``: what the cache
+        fetches from its store to judge."""
+        reach = self.reach
+        return reach.floor if reach is not None and reach.admits(query, "", reach.floor) else self.threshold
+
+    def reach_penalty(self, query: str, candidate: str, similarity: float) -> float | None:
+        """What the pair's log-odds pay for its similarity: 0 at or above the floor, the reach's penalty
+        under it, None where it is not judged at all."""
+        if similarity >= self.threshold:
+            return 0.0
+        reach = self.reach
+        return reach.penalty if reach is not None and reach.admits(query, candidate, similarity) else None
 
     @property
     def cut(self) -> float:
@@ -559,8 +607,12 @@ class Verifier:
     def check(self, query: str, candidate: str, similarity: float, *, cut: float | None = None,
               pair_logit: float | None = None) -> Verdict:
         """Accept only when no hard rule refuses and the combined signals reach the cut-off (the strictness
-        point's, unless ``cut`` gives another: a namespace that must be stricter than the rest).
+        point's, unless ``cut`` gives another: a namespace that must be stricter than the rest). Under the
+        cosine floor only a pair within the point's :class:`Reach` is judged, and it pays the reach's penalty.
         ``pair_logit``: the pair model's logit for this very pair, when already known (:meth:`pair_logit`)."""
+        penalty = self.reach_penalty(query, candidate, similarity)
+        if penalty is None:
+            return Verdict(accepted=False, score=0.0, reason="low_similarity")
         refused = hard_rule_refusal(query, candidate)
         if refused is not None:
             return Verdict(accepted=False, score=0.0, reason=refused)
@@ -569,6 +621,7 @@ class Verifier:
         if pair_logit is None:
             pair_logit = self.pair_logit(query, candidate)
         z, push = self.combined(query, candidate, similarity, pair_logit)
+        z -= penalty
         score = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
         if z >= (self.cut if cut is None else cut):
             return Verdict(accepted=True, score=score, reason=None)
@@ -599,7 +652,17 @@ class PairScorer(Protocol):
 def _point(data: Any, where: str, name: str) -> OperatingPoint:
     if not isinstance(data, dict) or not all(isinstance(data.get(k), int | float) for k in ("threshold", "cut")):
         raise ValueError(f"verifier weights {where}: strictness {name!r} needs numeric 'threshold' and 'cut'")
-    return OperatingPoint(threshold=float(data["threshold"]), cut=float(data["cut"]))
+    threshold = float(data["threshold"])
+    reach = data.get("reach")
+    if reach is not None:
+        keys = ("floor", "penalty", "max_words")
+        if not isinstance(reach, dict) or not all(isinstance(reach.get(k), int | float) for k in keys):
+            raise ValueError(f"verifier weights {where}: strictness {name!r} reach needs numeric {list(keys)}")
+        if not 0.0 < reach["floor"] <= threshold or reach["penalty"] < 0 or reach["max_words"] < 1:
+            raise ValueError(f"verifier weights {where}: strictness {name!r} reach needs 0 < floor <= threshold, "
+                             "penalty >= 0 and max_words >= 1")
+        reach = Reach(float(reach["floor"]), float(reach["penalty"]), int(reach["max_words"]))
+    return OperatingPoint(threshold=threshold, cut=float(data["cut"]), reach=reach)
 
 
 def _blame(inputs: Sequence[str], push: list[float]) -> str:

@@ -72,6 +72,13 @@ BUDGETS = {
     "loose": Budget(0.04, 0.05, 0.07),
 }
 THRESHOLDS = [round(0.70 + 0.01 * i, 2) for i in range(19)]
+#: How far under its floor each point judges short prompts (verify.Reach), chosen on the cal part by
+#: hand from a small grid (docs/cache-quality.md): the strict point looks no lower than its floor.
+REACH: dict[str, dict[str, float] | None] = {
+    "strict": None,
+    "balanced": {"floor": 0.78, "penalty": 1.5, "max_words": 11},
+    "loose": {"floor": 0.78, "penalty": 1.5, "max_words": 11},
+}
 #: Cut-offs at which the wrong share of hits is calibrated (for the error budget's starting cut).
 CALIBRATION_CUTS = [round(0.5 + 0.25 * i, 2) for i in range(17)]
 CALIBRATION_SETS = ("everyday", "gateway", "traps", "questions", "mqp")
@@ -159,12 +166,24 @@ def measure(accept: np.ndarray, pairs: Sequence[_pairs.Pair]) -> Measured:
     )
 
 
-def choose(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, pairs: Sequence[_pairs.Pair], budget: Budget
-           ) -> tuple[float, float, Measured]:
+def accepted(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, short: np.ndarray, threshold: float, cut: float,
+             reach: dict[str, float] | None) -> np.ndarray:
+    """Which pairs a point serves: over its floor at the cut; under it, within its reach, at the cut plus the
+    reach's penalty (``short``: both prompts within the reach's word limit)."""
+    served = (cos >= threshold) & (z >= cut)
+    if reach is not None:
+        served |= (cos >= reach["floor"]) & (cos < threshold) & short & (z - reach["penalty"] >= cut)
+    return served & ~hard
+
+
+def choose(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, short: np.ndarray, pairs: Sequence[_pairs.Pair],
+           budget: Budget, reach: dict[str, float] | None) -> tuple[float, float, Measured]:
     best: tuple[float, float, Measured] | None = None
     for t in THRESHOLDS:
+        if reach is not None and t < reach["floor"]:
+            continue
         for cut in CUTS:
-            m = measure((cos >= t) & ~hard & (z >= cut), pairs)
+            m = measure(accepted(z, cos, hard, short, t, cut, reach), pairs)
             if (m.traps_served <= budget.traps_served and m.mqp_wrong <= budget.mqp_wrong
                     and m.questions_wrong <= budget.questions_wrong
                     and (best is None or m.rewordings > best[2].rewordings)):
@@ -181,15 +200,16 @@ class _NoPairModel:
         raise AssertionError("logits are passed in")
 
 
-def calibration(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, pairs: Sequence[_pairs.Pair],
-                threshold: float) -> dict[str, list[float] | list[int]]:
+def calibration(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, short: np.ndarray, pairs: Sequence[_pairs.Pair],
+                threshold: float, reach: dict[str, float] | None) -> dict[str, list[float] | list[int]]:
     """Hits and wrong hits at each calibration cut, pooled over our chat, question and medical sets (cal part),
-    above the default point's cosine floor: what :meth:`Verifier.start_cut` reads a wrong-rate target against."""
+    as the default point serves them: what :meth:`Verifier.start_cut` reads a wrong-rate target against."""
     sets = np.array([p.set for p in pairs])
     same = np.array([p.same for p in pairs])
-    pool = np.isin(sets, CALIBRATION_SETS) & (same >= 0) & (cos >= threshold) & ~hard
-    hits = [int((pool & (z >= c)).sum()) for c in CALIBRATION_CUTS]
-    wrong = [int((pool & (z >= c) & (same == 0)).sum()) for c in CALIBRATION_CUTS]
+    pool = np.isin(sets, CALIBRATION_SETS) & (same >= 0)
+    served = [pool & accepted(z, cos, hard, short, threshold, c, reach) for c in CALIBRATION_CUTS]
+    hits = [int(s.sum()) for s in served]
+    wrong = [int((s & (same == 0)).sum()) for s in served]
     return {"cuts": CALIBRATION_CUTS, "hits": hits, "wrong": wrong}
 
 
@@ -251,16 +271,23 @@ def main() -> None:
                   for p, c, lg in zip(pairs, cos, logits, strict=True)])
     points = shipped["strictness"] if args.keep_points else {}
     for name, budget in BUDGETS.items():
+        reach = points[name].get("reach") if args.keep_points else REACH[name]
+        short = np.array([reach is not None and max(len(p.a.split()), len(p.b.split())) <= reach["max_words"]
+                          for p in pairs])
         if args.keep_points:
             t, cut = points[name]["threshold"], points[name]["cut"]
-            m = measure((cos >= t) & ~hard & (z >= cut), pairs)
+            m = measure(accepted(z, cos, hard, short, t, cut, reach), pairs)
         else:
-            t, cut, m = choose(z, cos, hard, pairs, budget)
-            points[name] = {"threshold": t, "cut": cut}
+            t, cut, m = choose(z, cos, hard, short, pairs, budget, reach)
+            points[name] = {"threshold": t, "cut": cut} | ({"reach": reach} if reach is not None else {})
         print(f"{name:9s} threshold {t:.2f} cut {cut:+.1f}: rewordings {m.rewordings:.1%}, traps served "
               f"{m.traps_served:.2%}, MQP wrong {m.mqp_wrong:.2%}, questions wrong {m.questions_wrong:.2%} (cal)")
     data["strictness"] = points
-    data["calibration"] = calibration(z, cos, hard, pairs, points[verify.DEFAULT_STRICTNESS]["threshold"])
+    default = points[verify.DEFAULT_STRICTNESS]
+    reach = default.get("reach")
+    short = np.array([reach is not None and max(len(p.a.split()), len(p.b.split())) <= reach["max_words"]
+                      for p in pairs])
+    data["calibration"] = calibration(z, cos, hard, short, pairs, default["threshold"], reach)
     args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     print(f"calibration {data['calibration']}\nwrote {args.out}")
 

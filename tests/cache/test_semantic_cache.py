@@ -49,6 +49,26 @@ async def test_a_rewording_is_a_semantic_hit_with_the_original_answer(make_guard
     assert llm.calls == 1
 
 
+async def test_a_short_rewording_under_the_cosine_floor_is_served_and_a_long_one_is_not(make_guard: Any) -> None:
+    """Short prompts are judged under the floor (the strictness point's reach); long ones never are, and an
+    expert's LLMGUARD_CACHE_THRESHOLD turns the reach off."""
+    guard = await make_guard()
+    verifier = guard.cache.verifier
+    llm = FakeLLM()
+    app = guard.wrap(llm.app)
+    stored = "How do I make my phone battery last longer?"
+    await ask(app, stored)
+    status, similarity, _, answer = await ask(app, "Tips to extend my phone's battery life")
+    assert status == "hit" and answer == reply_for(stored)
+    assert verifier.reach.floor <= float(similarity) < verifier.threshold
+    long_prompt = "Tips to extend my phone's battery life when I am travelling all day long without any charger at all"
+    assert (await ask(app, long_prompt))[0] == "miss"
+    assert llm.calls == 2
+    expert = (await make_guard(cache_threshold=verifier.threshold)).wrap(FakeLLM().app)
+    await ask(expert, stored)
+    assert (await ask(expert, "Tips to extend my phone's battery life"))[0] == "miss"
+
+
 @pytest.mark.parametrize(("stored", "asked"), [
     ("How do I convert 5 km to miles?", "How do I convert 8 km to miles?"),
     ("Translate 'good morning' from English to French", "Translate 'good morning' from French to English"),

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from asgi_llmguard.cache.audit.probe import log_odds
 from asgi_llmguard.cache.same_question import _canonical_words
 from asgi_llmguard.cache.verify import (
     FEATURE_NAMES,
@@ -62,6 +63,12 @@ def cosine(model_dir: Path) -> Cosine:
 @pytest.fixture(scope="module")
 def verifier() -> Verifier:
     return Verifier()
+
+
+@pytest.fixture(scope="module")
+def floorless() -> Verifier:
+    """Judges a pair whatever its cosine: for the reason a pair is refused, not the floor."""
+    return Verifier(threshold=0.0)
 
 
 def served(verifier: Verifier, cosine: Cosine, query: str, cached: str) -> tuple[bool, float, Verdict]:
@@ -119,10 +126,11 @@ TRAPS_BY_CATEGORY = [
 @pytest.mark.model
 @pytest.mark.parametrize(("query", "cached", "reason"), TRAPS_BY_CATEGORY)
 def test_near_duplicates_with_different_answers_are_refused_with_a_reason(
-    verifier: Verifier, cosine: Cosine, query: str, cached: str, reason: str
+    verifier: Verifier, floorless: Verifier, cosine: Cosine, query: str, cached: str, reason: str
 ) -> None:
-    hit, _sim, verdict = served(verifier, cosine, query, cached)
+    hit, sim, _verdict = served(verifier, cosine, query, cached)
     assert not hit
+    verdict = floorless.check(query, cached, sim)
     assert not verdict.accepted, "the verifier itself must refuse, whatever the cosine"
     if reason in HARD_RULES and query not in LEFT_TO_COMBINER:  # refused before the combiner, with the rule's name
         assert verdict.reason == reason and verdict.score == 0.0
@@ -295,6 +303,7 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     ("fresh_gateway_pairs.csv", 0.75, 0, (20, 20)),
     ("fresh_everyday_pairs_4.csv", 0.78, 0, (20, 20)),
     ("fresh_everyday_pairs_5.csv", 0.66, 1 / 30, (20, 20)),  # "high-protein" / "high-fiber" foods, z 1.85
+    ("fresh_everyday_pairs_6.csv", 0.8, 0, (20, 20)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
@@ -330,6 +339,47 @@ def test_strictness_points_are_ordered_and_unknown_ones_refused() -> None:
 def test_identical_prompts_are_accepted(verifier: Verifier) -> None:
     verdict = verifier.check("How do I boil an egg?", "How do I boil an egg?", 1.0)
     assert verdict.accepted and verdict.score > 0.9
+
+
+@pytest.mark.model
+def test_short_rewordings_under_the_floor_are_judged_and_long_ones_are_not(verifier: Verifier, cosine: Cosine) -> None:
+    """The default point looks under its cosine floor for short prompts only, and asks them to be surer."""
+    reach = verifier.reach
+    assert reach is not None and reach.floor < verifier.threshold
+    short = ("Tips to extend my phone's battery life", "How do I make my phone battery last longer?")
+    sim = cosine(*short)
+    assert reach.floor <= sim < verifier.threshold
+    assert verifier.floor_for(short[0]) == reach.floor
+    assert verifier.check(*short, sim).accepted
+    # The same pair judged at the floor scores higher: under it the pair pays the reach's penalty.
+    assert log_odds(verifier.check(*short, verifier.threshold).score) > log_odds(verifier.check(*short, sim).score)
+    long_query = "Could you give me some practical tips to make my phone's battery last longer during the day?"
+    assert verifier.floor_for(long_query) == verifier.threshold
+    verdict = verifier.check(long_query, short[1], verifier.threshold - 0.01)
+    assert not verdict.accepted and verdict.reason == "low_similarity"
+    assert verifier.check(*short, reach.floor - 0.01).reason == "low_similarity"
+
+
+@pytest.mark.model
+def test_an_experts_floor_replaces_the_points_and_looks_no_lower() -> None:
+    expert = Verifier(threshold=0.9)
+    assert expert.threshold == 0.9 and expert.reach is None and expert.cut == Verifier().cut
+    assert expert.floor_for("Square root of 144?") == 0.9
+    assert expert.check("Square root of 144?", "What is the square root of 144?", 0.89).reason == "low_similarity"
+    assert expert.check("Square root of 144?", "What is the square root of 144?", 0.9).accepted
+    with pytest.raises(ValueError, match="threshold must be a cosine"):
+        Verifier(threshold=1.5)
+
+
+@pytest.mark.parametrize("reach", [{"floor": 0.9, "penalty": 1, "max_words": 11}, {"floor": 0.7},
+                                   {"floor": 0.7, "penalty": -1, "max_words": 11}, "far"])
+def test_a_broken_reach_in_the_weights_file_is_named(tmp_path: Path, reach: object) -> None:
+    data = json.loads(PACKAGED.read_text(encoding="utf-8"))
+    data["strictness"]["balanced"]["reach"] = reach
+    path = tmp_path / "reach.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="'balanced' reach needs"):
+        Verifier(path)
 
 
 def test_packaged_weights_are_small_and_load() -> None:
@@ -555,6 +605,14 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
          False),
         ("Translate 'good morning' into Spanish", "Translate 'Good morning' to Spanish", True),
         ("What's the difference between RAM and storage?", "What's the difference between storage and RAM?", True),
+        ("What is the square root of 144?", "Square root of 144?", True),  # a bare phrase asks "what is"
+        ("What are the side effects of metformin?", "side effects of metformin", True),
+        ("What does DNA stand for?", "DNA?", False),  # ... "what is", not any question
+        ("What is the square root of 144?", "Square root of 169?", False),
+        ("What are the side effects of metformin?", "Side effects of ibuprofen?", False),
+        ("Write a limerick about a cat", "Compose a limerick about a cat", True),  # an instruction stays one
+        ("Write a haiku about autumn", "Compose a haiku about fall", True),
+        ("Recommend a good science fiction book", "Recommend a good sci-fi book", True),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
