@@ -69,7 +69,7 @@ _SYNONYM_GROUPS = (
     "doctor physician", "medicine medication", "cheap inexpensive", "afraid scared", "mother mom mum",
     "father dad", "television tv", "information info", "us usa america", "uk britain", "dictionary dict",
     "integer int", "fastest quickest", "stop quit", "tire tyre", "aluminum aluminium", "autumn fall",
-    "fridge refrigerator", "bike bicycle", "math maths mathematics", "sofa couch",
+    "often frequently", "defrost thaw", "fridge refrigerator", "bike bicycle", "math maths mathematics", "sofa couch",
     # a verb agreeing with a singular or a plural subject ("does a spider have" / "do spiders have")
     "do does", "is are", "was were", "has have",
 )
@@ -394,6 +394,23 @@ def _first_and_why(tokens: list[str]) -> list[str]:
     return tokens
 
 
+# "What's the best way to X?" asks "How do I X?"; "the fastest way" asks it done quickly, "the easiest way"
+# done easily (the adverb kept, so "How do I X?" is not "What's the fastest way to X?").
+_WAY = {"best": None, "good": None, "fastest": "quickly", "quickest": "quickly", "easiest": "easily",
+        "simplest": "easily"}
+_MANNER = {"quickly": "quickly", "fast": "quickly", "easily": "easily", "simply": "easily"}
+
+
+def _way(tokens: list[str]) -> list[str]:
+    if (len(tokens) > 5 and tokens[0] == "what" and tokens[1] in ("is", "are") and tokens[2] in _WAY
+            and tokens[3] in ("way", "ways") and tokens[4] == "to"):
+        manner = _WAY[tokens[2]]
+        return ["how", "do", "i", *tokens[5:], *([manner] if manner else [])]
+    if tokens[:3] == ["how", "do", "i"] and len(tokens) > 4 and tokens[-1] in _MANNER:
+        return [*tokens[:-1], _MANNER[tokens[-1]]]
+    return tokens
+
+
 def _when(tokens: list[str]) -> list[str]:
     """"What year did the Berlin Wall fall?" asks "When did the Berlin Wall fall?"."""
     if tokens[:2] == ["what", "year"] and tokens[2:3] in (["did"], ["was"], ["were"]):
@@ -412,6 +429,7 @@ def _frames(tokens: list[str]) -> list[str]:
         tokens = ["how", "do", "i", *tokens[3:]]
     elif tokens[:2] == ["how", "to"]:
         tokens = ["how", "do", "i", *tokens[2:]]
+    tokens = _way(tokens)
     if (len(tokens) > 4 and tokens[0] == "who" and tokens[1] in ("is", "was") and tokens[2] in _MAKER
             and tokens[3] == "of"):
         tokens = ["who", _MAKER[tokens[2]], *tokens[4:]]

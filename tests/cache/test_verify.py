@@ -304,6 +304,7 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     ("fresh_everyday_pairs_4.csv", 0.78, 0, (20, 20)),
     ("fresh_everyday_pairs_5.csv", 0.66, 1 / 30, (20, 20)),  # "high-protein" / "high-fiber" foods, z 1.85
     ("fresh_everyday_pairs_6.csv", 0.8, 0, (20, 20)),
+    ("fresh_everyday_pairs_7.csv", 0.7, 0, (20, 20)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
@@ -613,6 +614,12 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Write a limerick about a cat", "Compose a limerick about a cat", True),  # an instruction stays one
         ("Write a haiku about autumn", "Compose a haiku about fall", True),
         ("Recommend a good science fiction book", "Recommend a good sci-fi book", True),
+        ("What's the best way to cook quinoa?", "How do I cook quinoa?", True),  # "the best way to" asks "how"
+        ("What's the fastest way to defrost chicken?", "How can I thaw chicken quickly?", True),
+        ("What's the fastest way to learn Spanish?", "How do I learn Spanish?", False),  # ... kept "quickly"
+        ("What's the easiest way to remove rust?", "How can I remove rust quickly?", False),
+        ("What's the cheapest way to fly to Paris?", "How do I fly to Paris?", False),
+        ("How often should I water a cactus?", "How frequently should I water a cactus?", True),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
