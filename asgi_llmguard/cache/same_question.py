@@ -367,6 +367,23 @@ _VOWELS = frozenset("aeiou")
 _AUX = frozenset(_words("is are was were do does did can could will would should has have had"))
 
 
+_PRESENT_OF = {past: verb for verb, past in _IRREGULAR_PAST.items() if past != verb} | {"was": "is", "were": "are"}
+
+
+def _one_tense(word: str) -> str:
+    """A word of a situation ("What should I do if S?") without its tense ending, so "my dog ate chocolate"
+    and "my dog eats chocolate" read alike. Crude on purpose: both prompts are cut the same way, and a
+    word cut wrong ("dropped" / "drops") only keeps two prompts apart."""
+    if word in _PRESENT_OF:
+        return _PRESENT_OF[word]
+    if len(word) > 4 and word.endswith(("ied", "ies")):
+        return word[:-3] + "y"
+    for end in ("ed", "es", "s"):
+        if len(word) > len(end) + 2 and word.endswith(end) and not word.endswith("ss"):
+            return word[: -len(end)]
+    return word
+
+
 def _past(verb: str) -> str:
     if verb in _IRREGULAR_PAST:
         return _IRREGULAR_PAST[verb]
@@ -451,6 +468,7 @@ def _frames(tokens: list[str]) -> list[str]:
         else:
             continue
         tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
+        tokens = [*tokens[:5], *map(_one_tense, tokens[5:])]
         break
     return _definition(_difference(_distance(_asks_what_of(_how_many_units(_when(_first_and_why(tokens)))))))
 

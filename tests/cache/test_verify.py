@@ -620,6 +620,10 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("What's the easiest way to remove rust?", "How can I remove rust quickly?", False),
         ("What's the cheapest way to fly to Paris?", "How do I fly to Paris?", False),
         ("How often should I water a cactus?", "How frequently should I water a cactus?", True),
+        ("What should I do if my dog eats chocolate?", "My dog ate chocolate. What should I do?", True),  # tense
+        ("What should I do if I miss my flight?", "I missed my flight, what should I do?", True),
+        ("What should I do if my dog eats chocolate?", "My dog ate grapes. What should I do?", False),
+        ("What should I do if my child is bullied?", "My child bullies others, what should I do?", False),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
