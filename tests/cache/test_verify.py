@@ -305,6 +305,7 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     ("fresh_everyday_pairs_5.csv", 0.66, 1 / 30, (20, 20)),  # "high-protein" / "high-fiber" foods, z 1.85
     ("fresh_everyday_pairs_6.csv", 0.8, 0, (20, 20)),
     ("fresh_everyday_pairs_7.csv", 0.7, 0, (20, 20)),
+    ("fresh_gateway_pairs_2.csv", 0.6, 0, (20, 20)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
