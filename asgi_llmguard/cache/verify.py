@@ -499,9 +499,11 @@ class Reach:
     penalty: float
     max_words: int
 
+    def short(self, text: str) -> bool:
+        return len(text.split()) <= self.max_words
+
     def admits(self, query: str, candidate: str, similarity: float) -> bool:
-        return (similarity >= self.floor and len(query.split()) <= self.max_words
-                and len(candidate.split()) <= self.max_words)
+        return similarity >= self.floor and self.short(query) and self.short(candidate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,7 +574,7 @@ class Verifier:
         """The lowest similarity at which a stored prompt may be a candidate for ``query``: what the cache
         fetches from its store to judge."""
         reach = self.reach
-        return reach.floor if reach is not None and reach.admits(query, "", reach.floor) else self.threshold
+        return reach.floor if reach is not None and reach.short(query) else self.threshold
 
     def reach_penalty(self, query: str, candidate: str, similarity: float) -> float | None:
         """What the pair's log-odds pay for its similarity: 0 at or above the floor, the reach's penalty
