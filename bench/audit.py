@@ -16,7 +16,8 @@ arm, the seeds in which the target held, the best static hit rate at the same or
 error on the same seed, and the loosest static cut that holds the target in 95% of seeds. Then the
 served-hit latency p50 with audits off and at rate 1, and the embedding judge's own error on
 labelled sentence pairs (STS-B, PAWS). ``--parts`` picks parts, ``--out``/``--report`` keep and
-reprint the budget part's figures. docs/cache-quality.md has the figures of:
+reprint the budget part's figures; ``--judge-url`` also measures the LLM judge against a real model
+(it costs two sets of ``--judge-pairs`` calls). docs/cache-quality.md has the figures of:
 
     nice -n 10 python bench/audit.py --seeds 20 --per-set 100 --parts budget,latency --out audit.json
 """
@@ -327,6 +328,53 @@ def judge_error(embedder: Any, thresholds: Sequence[float]) -> list[tuple[str, f
     return rows
 
 
+#: The question the LLM judge is given for a labelled sentence pair: the pairs are answers without one.
+PAIR_QUESTION = "What does the text say?"
+
+
+async def llm_judge_error(url: str, model: str, per_set: int, *, concurrency: int = 4,
+                          transport: httpx.AsyncBaseTransport | None = None
+                          ) -> list[tuple[str, float, float, int, int]]:
+    """The LLM judge's own errors on the labelled sentence pairs the embedding judge is measured on, asked of
+    a real model through an OpenAI-compatible endpoint (``url`` ending in /v1; the key from OPENAI_API_KEY),
+    with the judge's own question, at temperature 0: (set, false same, false different, unjudged, pairs).
+    A pair the judge cannot read an answer for (no yes or no, an error) counts as unjudged, not as either."""
+    from asgi_llmguard.cache.audit.judge import LLMJudge
+
+    key = os.environ.get("OPENAI_API_KEY", "")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    rows = []
+    async with httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=60.0,
+                                 transport=transport) as client:
+
+        async def ask(prompt: str) -> str | None:
+            body = {"model": model, "messages": [{"role": "user", "content": prompt}], "temperature": 0,
+                    "max_tokens": 3}
+            response = await client.post("/chat/completions", json=body)
+            response.raise_for_status()
+            content: str | None = response.json()["choices"][0]["message"]["content"]
+            return content
+
+        judge = LLMJudge(ask)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(a: str, b: str) -> bool | None:
+            async with gate:
+                verdict = await judge.judge(PAIR_QUESTION, a, b)
+            return None if verdict is None else verdict.same
+
+        for name in ("sts", "paws"):
+            pairs = [p for p in _pairs.load([name], ("test",)) if p.same in (0, 1)][:per_set]
+            said = await asyncio.gather(*(one(p.a, p.b) for p in pairs))
+            judged = [(p.same == 1, s) for p, s in zip(pairs, said, strict=True) if s is not None]
+            n_same = sum(1 for truth, _ in judged if truth)
+            n_diff = len(judged) - n_same
+            false_same = sum(1 for truth, s in judged if s and not truth) / max(1, n_diff)
+            false_diff = sum(1 for truth, s in judged if truth and not s) / max(1, n_same)
+            rows.append((name, false_same, false_diff, len(pairs) - len(judged), len(pairs)))
+    return rows
+
+
 async def main_async(args: argparse.Namespace) -> None:
     import structlog
 
@@ -417,6 +465,13 @@ async def main_async(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|")
     for name, t, fs, fd, n in judge_error(embedder, (0.8, 0.9, 0.95, 0.99)):
         print(f"| {name} | {t} | {fs:.1%} | {fd:.1%} | {n} |")
+    if args.judge_url:
+        print()
+        print(f"LLM judge ({args.judge_model} at {args.judge_url}) on the same pairs, {args.judge_pairs} a set:")
+        print("| set | false 'same' | false 'different' | unjudged | pairs |")
+        print("|---|---|---|---|---|")
+        for name, fs, fd, unjudged, n in await llm_judge_error(args.judge_url, args.judge_model, args.judge_pairs):
+            print(f"| {name} | {fs:.1%} | {fd:.1%} | {unjudged} | {n} |")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -436,6 +491,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--static-from", help="take the static cut-offs' figures from an earlier --out of the "
                                               "same seeds and --per-set instead of running the shadow runs")
     parser.add_argument("--report", help="print the budget part's tables again from a file --out wrote, and stop")
+    parser.add_argument("--judge-url", help="judge part: also measure the LLM judge through this OpenAI-compatible "
+                                            "endpoint (e.g. https://api.openai.com/v1; key from OPENAI_API_KEY)")
+    parser.add_argument("--judge-model", default="gpt-4o-mini", help="the model the LLM judge asks (--judge-url)")
+    parser.add_argument("--judge-pairs", type=int, default=200, help="labelled pairs a set for the LLM judge")
     args = parser.parse_args(argv)
     args.parts = set(args.parts.split(","))
     if args.report:

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from asgi_llmguard import ConfigurationError, Guard, Settings
 from asgi_llmguard.cache.audit.budget import ErrorBudget, MemoryOutcomeStore, RedisOutcomeStore
-from asgi_llmguard.cache.audit.judge import EmbeddingJudge
+from asgi_llmguard.cache.audit.judge import EmbeddingJudge, normalised
 from asgi_llmguard.core.bounds import wilson_interval, wilson_upper
 
 AUDIT_REDIS = "redis://127.0.0.1:6379/11"
@@ -493,3 +493,71 @@ async def test_budget_state_is_shared_through_a_redis_cluster(cluster_url: str) 
     finally:
         for c in clients:
             await c.aclose()
+
+
+# -- the LLM judge's own error (bench/audit.py --judge-url) --------------------------------------------------
+
+
+def _load_audit_bench() -> Any:
+    """bench/audit.py, whose LLM-judge measurement this test points at a model of its own."""
+    import importlib.util
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("bench_audit", root / "bench" / "audit.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _shares_half(a: str, b: str) -> bool:
+    wa, wb = set(a.lower().split()), set(b.lower().split())
+    return len(wa & wb) >= 0.5 * len(wa | wb)
+
+
+def _rule_model(asked: list[dict[str, Any]]) -> Starlette:
+    """An OpenAI-style endpoint that judges by shared words (yes at half or more), and cannot tell for
+    answers whose length is a multiple of 11."""
+
+    def verdict(a: str, b: str) -> str:
+        if len(a) % 11 == 0:
+            return "Hard to say."
+        return "Yes." if _shares_half(a, b) else "No"
+
+    async def complete(request: Request) -> Response:
+        body = await request.json()
+        asked.append({**body, "authorization": request.headers.get("authorization")})
+        prompt = body["messages"][0]["content"]
+        a = prompt.split("Answer A: ", 1)[1].split("\n\nAnswer B: ", 1)[0]
+        b = prompt.split("\n\nAnswer B: ", 1)[1].split("\n\nSame information", 1)[0]
+        return JSONResponse({"choices": [{"message": {"role": "assistant", "content": verdict(a, b)}}]})
+
+    return Starlette(routes=[Route("/v1/chat/completions", complete, methods=["POST"])])
+
+
+async def test_the_llm_judges_own_error_is_measured_against_the_labelled_pairs(monkeypatch: Any) -> None:
+    bench = _load_audit_bench()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    asked: list[dict[str, Any]] = []
+    transport = httpx.ASGITransport(app=_rule_model(asked))
+    rows = await bench.llm_judge_error("http://model.test/v1", "judge-model", 40, transport=transport)
+    assert [r[0] for r in rows] == ["sts", "paws"]
+    for name, false_same, false_diff, unjudged, n in rows:
+        pairs = [p for p in bench._pairs.load([name], ("test",)) if p.same in (0, 1)][:40]
+        assert n == len(pairs) == 40
+        exact = [p for p in pairs if normalised(p.a) == normalised(p.b)]
+        asked_of = [p for p in pairs if p not in exact]
+        cannot = [p for p in asked_of if len(p.a) % 11 == 0]
+        assert unjudged == len(cannot)
+        judged = [p for p in pairs if p not in cannot]
+
+        said = {id(p): p in exact or _shares_half(p.a, p.b) for p in judged}
+        diff = [p for p in judged if p.same == 0]
+        same = [p for p in judged if p.same == 1]
+        assert false_same == pytest.approx(sum(said[id(p)] for p in diff) / max(1, len(diff)))
+        assert false_diff == pytest.approx(sum(not said[id(p)] for p in same) / max(1, len(same)))
+    assert all(a["model"] == "judge-model" and a["temperature"] == 0 and a["max_tokens"] == 3 for a in asked)
+    assert all(a["authorization"] == "Bearer sk-test" for a in asked)
+    assert all("Question: What does the text say?" in a["messages"][0]["content"] for a in asked)
