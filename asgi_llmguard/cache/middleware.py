@@ -16,8 +16,9 @@ from ..core.openai_protocol import Answer, answer_chunks, answer_json, sse_event
 from ..core.types import Receive, Scope, Send
 from .admin import serve_cache_admin
 from .engine import CacheHost, Hit, SemanticCache
-from .keys import exact_key_of, is_time_sensitive
+from .keys import exact_key_of
 from .stores.base import StorageUnavailable
+from .time_sensitive import is_time_sensitive
 
 
 @dataclass(frozen=True, slots=True)

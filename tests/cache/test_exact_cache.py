@@ -517,11 +517,33 @@ async def test_an_answer_with_a_lone_surrogate_never_breaks_a_later_hit(stream: 
         ("I have had a cough for a week now, what should I take?", False),
         ("My doctor said yesterday that my blood pressure is 150/90. Is that dangerous?", False),
         ("I am currently taking ibuprofen. Can I drink alcohol?", False),
+        # The weather is asked about; the climate is not the clock's.
+        ("nyc weather", True),
+        ("What's the weather forecast for Paris?", True),
+        ("What's the weather like in Tokyo in August?", False),
+        ("Describe the weather on Mars", False),
+        ("What's the difference between weather and climate?", False),
+        # Text handed over to work on, and code that reads the clock, are not asked about.
+        ("Translate 'see you tomorrow' into Italian", False),
+        ("Summarize this news article: The council voted today to approve new bike lanes.", False),
+        ("Proofread this: Their going to the store tomorrow.", False),
+        ("What's in the news today?", True),
+        ("How do I get the current date in JavaScript?", False),
+        ("What is the current date?", True),
+        ("Write a bash one-liner that counts the files in the current directory", False),
+        ("What's the latest version of Python?", True),
+        # Words that only look like the clock.
+        ("Write a catchy headline for a blog post about saving money", False),
+        ("Why do some people ghost instead of breaking up?", False),
+        ("What causes a stock market crash?", False),
+        ("How is the stock market doing?", True),
+        ("What time is it in Tokyo when it's 9 am in London?", False),
+        ("What time is it in Tokyo?", True),
     ],
 )
 def test_time_words_count_when_they_ask_about_the_world_not_when_they_tell_a_story(
     prompt: str, sensitive: bool
 ) -> None:
-    from asgi_llmguard.cache.keys import is_time_sensitive
+    from asgi_llmguard.cache.time_sensitive import is_time_sensitive
 
     assert is_time_sensitive(prompt) is sensitive

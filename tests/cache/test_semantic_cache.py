@@ -208,6 +208,17 @@ async def test_time_sensitive_prompts_bypass_and_say_so(make_guard: Any) -> None
     assert llm.calls == 2
 
 
+async def test_the_climate_is_cached_where_the_weather_is_not(make_guard: Any) -> None:
+    """Issue 14's example: "weather" on Mars asks no clock, so the rewording is a hit, not a bypass."""
+    llm = FakeLLM()
+    app = (await make_guard()).wrap(llm.app)
+    assert (await ask(app, "What's the weather like on Mars?"))[0] == "miss"
+    status, _, _, answer = await ask(app, "Describe the weather on Mars")
+    assert status == "hit" and answer == reply_for("What's the weather like on Mars?")
+    assert (await ask(app, "What's the weather like in Paris right now?"))[0] == "bypass"
+    assert llm.calls == 2
+
+
 async def test_an_invalidated_namespace_no_longer_serves_its_rewordings(make_guard: Any) -> None:
     guard = await make_guard()
     llm = FakeLLM()
