@@ -69,7 +69,8 @@ _SYNONYM_GROUPS = (
     "doctor physician", "medicine medication", "cheap inexpensive", "afraid scared", "mother mom mum",
     "father dad", "television tv", "information info", "us usa america", "uk britain", "dictionary dict",
     "integer int", "fastest quickest", "stop quit", "tire tyre", "aluminum aluminium", "autumn fall",
-    "often frequently", "defrost thaw", "fridge refrigerator", "bike bicycle", "math maths mathematics", "sofa couch",
+    "often frequently", "defrost thaw", "opposite antonym", "fridge refrigerator", "bike bicycle",
+    "math maths mathematics", "sofa couch",
     # a verb agreeing with a singular or a plural subject ("does a spider have" / "do spiders have")
     "do does", "is are", "was were", "has have",
 )
@@ -78,7 +79,8 @@ _SYNONYM = {word: group.split()[0] for group in _SYNONYM_GROUPS for word in grou
 _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "state"), "us"),
                     (("united", "kingdom"), "uk"), (("capital", "city"), "capital"),
                     (("at", "same", "time"), "together"), (("time", "complexity"), "bigo"), (("big", "o"), "bigo"),
-                    (("science", "fiction"), "scifi"), (("sci", "fi"), "scifi"))
+                    (("science", "fiction"), "scifi"), (("sci", "fi"), "scifi"),
+                    (("new", "york", "city"), "nyc"), (("new", "york"), "nyc"))
 
 
 # The generic "you" of a how-to question: "How do you change a tyre?" asks what "How do I change a tyre?"
@@ -428,6 +430,24 @@ def _way(tokens: list[str]) -> list[str]:
     return tokens
 
 
+_DURATION = frozenset({"sec", "min", "h", "day", "days", "week", "month", "year"})  # as the parse writes them
+
+
+_LASTING = frozenset(_words("flight drive trip ride journey walk commute movie film show game match marathon "
+                            "race concert surgery procedure course cruise"))
+
+
+def _how_long(tokens: list[str]) -> list[str]:
+    """"How many minutes does it take to walk 5 km?" asks "How long does it take ...?", and "How many hours is
+    the flight?" asks "How long is the flight?" (a thing that lasts, from a short list). Not a conversion:
+    "How many minutes are in 3.5 hours?" asks for minutes, and "How many days is a week?" for days."""
+    if len(tokens) < 5 or tokens[:2] != ["how", "many"] or tokens[2] not in _DURATION or tokens[3] not in _AUX:
+        return tokens
+    if tokens[4:6] == ["it", "take"] or (tokens[3] in ("is", "was") and tokens[4] in _LASTING):
+        return ["how", "long", *tokens[3:]]
+    return tokens
+
+
 def _when(tokens: list[str]) -> list[str]:
     """"What year did the Berlin Wall fall?" asks "When did the Berlin Wall fall?"."""
     if tokens[:2] == ["what", "year"] and tokens[2:3] in (["did"], ["was"], ["were"]):
@@ -470,7 +490,7 @@ def _frames(tokens: list[str]) -> list[str]:
         tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
         tokens = [*tokens[:5], *map(_one_tense, tokens[5:])]
         break
-    return _definition(_difference(_distance(_asks_what_of(_how_many_units(_when(_first_and_why(tokens)))))))
+    return _definition(_difference(_distance(_asks_what_of(_how_many_units(_when(_how_long(_first_and_why(tokens))))))))
 
 
 @lru_cache(maxsize=1024)

@@ -625,6 +625,13 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("What should I do if I miss my flight?", "I missed my flight, what should I do?", True),
         ("What should I do if my dog eats chocolate?", "My dog ate grapes. What should I do?", False),
         ("What should I do if my child is bullied?", "My child bullies others, what should I do?", False),
+        ("How long does it take to walk 5 km?", "How many minutes does it take to walk 5 kilometers?", True),
+        ("How long is the flight from London to New York?", "How many hours is a flight from London to NYC?", True),
+        ("How many minutes are in 3.5 hours?", "How many seconds are in 3.5 hours?", False),  # a conversion
+        ("How many days is a week?", "How many hours is a week?", False),
+        ("How many hours is 300 minutes?", "How many seconds is 300 minutes?", False),
+        ("How many hours of sleep do I need?", "How long do I need to sleep?", False),
+        ("What's the opposite of 'generous'?", "What's an antonym of generous?", True),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
