@@ -251,19 +251,39 @@ _COUNTED_UNITS = (frozenset(_UNITS.values()) - {"per", "pct"}) | frozenset(
 
 def _how_many_units(tokens: list[str]) -> list[str]:
     """"How many feet are in a meter?" = "How many feet is one meter?" = "How many ounces in a cup?": a unit
-    counted in one of another, read as "how many U in V"."""
-    if len(tokens) < 4 or tokens[:2] != ["how", "many"] or tokens[2] not in _COUNTED_UNITS:
+    counted in one of another, read as "how many U in V"; a substance named after either unit kept ("How many
+    cups of flour are in a pound?" = "How many cups is one pound of flour?": "how many U in V of S")."""
+    counted = _unit(tokens[2]) if len(tokens) > 3 and tokens[:2] == ["how", "many"] else None
+    if counted is None:
         return tokens
-    rest = tokens[3:]
+    rest, substance = tokens[3:], []
+    if rest[:1] == ["of"]:
+        verb = next((k for k, t in enumerate(rest) if t in ("are", "is", "in")), None)
+        if verb is None or verb < 2:
+            return tokens
+        substance, rest = rest[1:verb], rest[verb:]
     if rest[:1] in (["are"], ["is"]):
         rest = rest[1:]
     if rest[:1] == ["in"]:
         rest = rest[1:]
     if rest[:1] == ["1"]:
         rest = rest[1:]
-    if len(rest) != 1 or rest[0] not in _COUNTED_UNITS:
+    within = _unit(rest[0]) if rest else None
+    if within is None:
         return tokens
-    return ["how", "many", tokens[2], "in", *rest]
+    tail = rest[1:]
+    if tail[:1] == ["of"] and len(tail) > 1 and not substance:
+        substance, tail = tail[1:], []
+    if tail:
+        return tokens
+    return ["how", "many", counted, "in", within, *(["of", *substance] if substance else [])]
+
+
+def _unit(word: str) -> str | None:
+    """A unit that can be counted, in one spelling ("cups" as "cup": the parse leaves some plurals)."""
+    if word in _COUNTED_UNITS:
+        return word
+    return word[:-1] if word.endswith("s") and word[:-1] in _COUNTED_UNITS else None
 
 
 # A cause asked as "What causes X?", "What is the cause of X?", "What are (were) the causes of X?", "What

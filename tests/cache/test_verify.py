@@ -306,6 +306,7 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     ("fresh_everyday_pairs_6.csv", 0.8, 0, (20, 20)),
     ("fresh_everyday_pairs_7.csv", 0.7, 0, (20, 20)),
     ("fresh_gateway_pairs_2.csv", 0.6, 0, (20, 20)),
+    ("fresh_everyday_pairs_8.csv", 0.6, 0, (20, 20)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
@@ -632,6 +633,9 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("How many hours is 300 minutes?", "How many seconds is 300 minutes?", False),
         ("How many hours of sleep do I need?", "How long do I need to sleep?", False),
         ("What's the opposite of 'generous'?", "What's an antonym of generous?", True),
+        ("How many cups of flour are in a pound?", "How many cups is one pound of flour?", True),  # a substance
+        ("How many cups of flour are in a pound?", "How many cups of sugar are in a pound?", False),
+        ("How many cups of flour are in a pound?", "How many cups are in a pound of sugar?", False),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
