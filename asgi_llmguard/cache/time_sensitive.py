@@ -55,7 +55,7 @@ _QUOTED = re.compile(r'"[^"]*"|“[^”]*”|(?<!\w)\'[^\']*\'(?!\w)')
 _WORKS_ON = re.compile(
     r"\b(summari[sz]e|summary|translate|translation|proofread|rewrite|paraphrase|correct|fix|classify|categori[sz]e|"
     r"extract|simplify|shorten|condense|format|reply|respond|analy[sz]e|tag|count|edit|improve|polish|"
-    r"explain|convert|turn|list)\b",
+    r"convert|turn .* into)\b",
     re.IGNORECASE,
 )
 _NOT_CLOCK = re.compile(

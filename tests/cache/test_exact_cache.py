@@ -527,6 +527,7 @@ async def test_an_answer_with_a_lone_surrogate_never_breaks_a_later_hit(stream: 
         ("Translate 'see you tomorrow' into Italian", False),
         ("Summarize this news article: The council voted today to approve new bike lanes.", False),
         ("Proofread this: Their going to the store tomorrow.", False),
+        ("Explain: why is the Apple stock price falling today?", True),  # a question after the colon, no payload
         ("What's in the news today?", True),
         ("How do I get the current date in JavaScript?", False),
         ("What is the current date?", True),
