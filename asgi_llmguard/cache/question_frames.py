@@ -1,0 +1,446 @@
+"""One everyday question asked in another frame, brought to one form (for :mod:`.same_question`).
+
+Each function here rewrites a prompt's tokens (as :func:`.same_question._canonical_words` makes them:
+lowercase, filler dropped) so that two frames of one question read alike: "Who was the painter of X?"
+as "Who painted X?", "Which X is the tallest?" as "What is the tallest X?", a distance or a difference
+with its two sides in a fixed order, "S, what should I do?" as "What should I do if S?", "What's the
+fastest way to X?" as "How do I X quickly?", and more (docs/cache-quality.md lists them). Every frame
+was checked over every labelled pair set: it serves rewordings there, no trap; where a first version
+served a trap (a unit conversion read as a duration), the guard that keeps it out is written beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .wording import _AUX_START, _DIRECTION_MARKERS, _QWORDS, _UNIT_WORDS, _UNITS, _words
+
+__all__ = ["frames"]
+
+#: Words that join alternatives whose order asks nothing: "tea or coffee", "RAM vs storage" (and French,
+#: German and Spanish "or"); "and" joins the two sides of a difference ("between A and B").
+_ALTERNATIVE = frozenset({"or", "vs", "versus", "ou", "oder", "o"})
+_AND = frozenset({"and", "et", "und", "y"})
+
+# "Which land animal is the fastest?" asks "What is the fastest land animal?": a superlative question is
+# read in the second order (articles are filler by then; at most three words name the thing).
+_SUPERLATIVE = frozenset(_words(
+    "best worst biggest largest smallest tallest highest lowest longest shortest fastest slowest oldest "
+    "youngest newest cheapest closest nearest farthest furthest hottest coldest warmest deepest richest "
+    "poorest heaviest lightest strongest easiest hardest safest healthiest busiest loudest"))
+
+
+def _superlative_first(tokens: list[str]) -> list[str]:
+    if len(tokens) < 4 or tokens[0] != "what":
+        return tokens
+    for k in range(1, 4):  # "what/which <thing> is <superlative> ..." -> "what is <superlative> <thing> ..."
+        if k + 1 < len(tokens) and tokens[k] in ("is", "are") and tokens[k + 1] in _SUPERLATIVE:
+            return ["what", tokens[k], tokens[k + 1], *tokens[1:k], *tokens[k + 2 :]]
+    return tokens
+
+
+# Where a superlative holds: "the tallest building in the world" = "... on Earth" = "the world's tallest building".
+_IN_WORLD = (("on", "planet", "earth"), ("in", "whole", "world"), ("on", "earth"), ("on", "planet"))
+
+
+def _world_phrases(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    moved = False
+    i = 0
+    while i < len(tokens):
+        if tokens[i] == "world" and i + 1 < len(tokens) and tokens[i + 1] in _SUPERLATIVE:
+            moved = True  # "the world's smallest country": the superlative, and "in the world" at the end
+            i += 1
+            continue
+        for phrase in _IN_WORLD:
+            if tuple(tokens[i : i + len(phrase)]) == phrase:
+                out += ["in", "world"]
+                i += len(phrase)
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    if moved and out[-2:] != ["in", "world"]:
+        out += ["in", "world"]
+    return out
+
+
+# "Who is the author of Dune?" asks "Who wrote Dune?": the one who made a thing, named by the verb.
+_MAKER = {"painter": "painted", "author": "wrote", "writer": "wrote", "inventor": "invented", "founder": "founded",
+          "creator": "created", "composer": "composed", "director": "directed", "discoverer": "discovered",
+          "designer": "designed", "architect": "designed", "builder": "built", "singer": "sang",
+          "maker": "made", "developer": "developed", "sculptor": "sculpted"}
+# Asked in the passive or of "people": "What languages are spoken in Switzerland?" = "Which languages do people
+# speak in Switzerland?" (verb -> participle).
+_PARTICIPLE = {"speak": "spoken", "eat": "eaten", "grow": "grown", "use": "used", "celebrate": "celebrated",
+               "play": "played", "wear": "worn", "drink": "drunk", "make": "made", "sell": "sold", "call": "called",
+               "produce": "produced", "practice": "practiced", "cook": "cooked", "teach": "taught",
+               "read": "read", "write": "written"}
+# What one asks of a place's people and of a distance, in the forms people write them.
+_POPULATION = (("what", "is", "population", "of"), ("how", "many", "people", "live", "in"),
+               ("how", "many", "people", "are", "in"), ("how", "many", "people", "are", "living", "in"))
+# Openings of a distance question and the word between its two places, the longest opening tried first.
+_DISTANCE = sorted(((("how", "far", "away", "is"), "from"), (("how", "far", "is"), "from"),
+                    (("how", "far", "is", "it", "from"), "to"), (("what", "is", "distance", "from"), "to"),
+                    (("distance", "from"), "to"), (("what", "is", "distance", "between"), "and"),
+                    (("distance", "between"), "and")), key=lambda item: -len(item[0]))
+_WHAT_TO_DO = (("what", "should", "i", "do"), ("what", "can", "i", "do"), ("what", "do", "i", "do"))
+
+
+def _after_opening(tokens: list[str], openings: Sequence[tuple[str, ...]]) -> tuple[int, list[str]] | None:
+    """The first of ``openings`` the tokens start with (its place in the list) and the tokens after it."""
+    for k, opening in enumerate(openings):
+        if tuple(tokens[: len(opening)]) == opening:
+            return k, tokens[len(opening) :]
+    return None
+
+
+def _split_once(span: list[str], word: str) -> tuple[list[str], list[str]] | None:
+    if span.count(word) != 1:
+        return None
+    k = span.index(word)
+    return (span[:k], span[k + 1 :]) if k and k + 1 < len(span) else None
+
+
+def _distance(tokens: list[str]) -> list[str]:
+    """A distance asked as "How far is A from B?", "What is the distance from B to A?" or "... between A and B":
+    one question, read as "distance" and the two places in a fixed order (a unit asked for, "in km", kept last)."""
+    unit: list[str] = []
+    if len(tokens) > 2 and tokens[-2] == "in" and tokens[-1] in _UNIT_WORDS:
+        tokens, unit = tokens[:-2], tokens[-2:]
+    opened = _after_opening(tokens, [opening for opening, _ in _DISTANCE])
+    places = None if opened is None else _split_once(opened[1], _DISTANCE[opened[0]][1])
+    if places is None or any(t in _DIRECTION_MARKERS or t in _QWORDS for t in places[0] + places[1]):
+        return tokens + unit
+    first, second = sorted(places)
+    return ["distance", *first, "|", *second, *unit]
+
+
+_VERSUS = frozenset({"vs", "versus"})
+_QUALIFIERS = frozenset(_words("for with of on at by about"))
+_ASKING = ("what", "is", "difference")  # "A vs B - what's the difference?": the asking words after the pair
+
+
+def _pair_and_context(span: list[str], joint: frozenset[str]) -> tuple[list[str], list[str], list[str]] | None:
+    """Two things joined once by a word of ``joint`` (and a context "in X" after the second: "let and const in
+    JavaScript"), or None."""
+    at = [k for k, t in enumerate(span) if t in joint]
+    if len(at) != 1 or not 0 < at[0] < len(span) - 1:
+        return None
+    first, second = span[: at[0]], span[at[0] + 1 :]
+    context: list[str] = []
+    if "in" in second[1:]:
+        k = len(second) - 1 - second[::-1].index("in")
+        second, context = second[:k], second[k:]
+    if any(t in _QWORDS or t in _DIRECTION_MARKERS or t in _ALTERNATIVE or t in _AND for t in first + second):
+        return None
+    return first, second, context
+
+
+def _difference(tokens: list[str]) -> list[str]:
+    """A difference asked as "What's the difference between A and B?", "How is A different from B?", "How do A
+    and B differ?", "How can I tell A from B?" or "A vs B (- what's the difference?)": one question, read as
+    "difference", the two things in a fixed order and the context ("in JavaScript", before or after)."""
+    if not tokens:
+        return tokens
+    prefix: list[str] = []
+    if tokens[:1] == ["in"] and len(tokens) > 3:  # "In JavaScript, how is let different from const?"
+        for k in range(2, min(len(tokens), 5)):
+            if tokens[k] in _QWORDS:
+                prefix, tokens = tokens[:k], tokens[k:]
+                break
+    found = None
+    if tokens[:4] == ["what", "is", "difference", "between"] or tokens[:2] == ["difference", "between"]:
+        start = 4 if tokens[0] == "what" else 2
+        found = _pair_and_context(tokens[start:], _AND)
+    elif tokens[:1] == ["how"] and len(tokens) > 4 and tokens[1] in ("is", "are") and "different" in tokens:
+        k = tokens.index("different")  # "how is A different from B"
+        if tokens[k + 1 : k + 2] == ["from"]:
+            found = _pair_and_context([*tokens[2:k], "and", *tokens[k + 2 :]], _AND)
+    elif tokens[:2] in (["how", "do"], ["how", "does"]) and tokens[-1:] == ["differ"]:
+        found = _pair_and_context(tokens[2:-1], _AND)
+    elif tokens[:4] in (["how", "do", "i", "tell"], ["how", "can", "i", "tell"]) and "from" in tokens:
+        found = _pair_and_context(tokens[4:], frozenset({"from"}))
+    else:
+        end = len(tokens)
+        for tail in (_ASKING, _ASKING[::2], _ASKING[2:]):
+            if len(tokens) > len(tail) + 2 and tuple(tokens[-len(tail) :]) == tail:
+                end = len(tokens) - len(tail)
+                break
+        if end < len(tokens) or (len(tokens) <= 8 and tokens[0] not in _QWORDS and tokens[0] not in _AUX_START):
+            found = _pair_and_context(tokens[:end], _VERSUS)  # "RAM vs storage", "python list vs tuple"
+            if found is not None and end == len(tokens) and any(t in _QUALIFIERS for t in found[0] + found[1]):
+                found = None  # "Python vs Java for a beginner" asks which to choose, not how they differ
+    if found is None:
+        return prefix + tokens
+    first, second, context = found
+    one, other = sorted((first, second))
+    return ["difference", *one, "|", *other, "|", *prefix, *context]
+
+
+_COUNTED_UNITS = (frozenset(_UNITS.values()) - {"per", "pct"}) | frozenset(
+    _words("cup tablespoon teaspoon tbsp tsp pint quart day week month year byte bit"))
+
+
+def _how_many_units(tokens: list[str]) -> list[str]:
+    """"How many feet are in a meter?" = "How many feet is one meter?" = "How many ounces in a cup?": a unit
+    counted in one of another, read as "how many U in V"; a substance named after either unit kept ("How many
+    cups of flour are in a pound?" = "How many cups is one pound of flour?": "how many U in V of S")."""
+    counted = _unit(tokens[2]) if len(tokens) > 3 and tokens[:2] == ["how", "many"] else None
+    if counted is None:
+        return tokens
+    rest, substance = tokens[3:], []
+    if rest[:1] == ["of"]:
+        verb = next((k for k, t in enumerate(rest) if t in ("are", "is", "in")), None)
+        if verb is None or verb < 2:
+            return tokens
+        substance, rest = rest[1:verb], rest[verb:]
+    if rest[:1] in (["are"], ["is"]):
+        rest = rest[1:]
+    if rest[:1] == ["in"]:
+        rest = rest[1:]
+    if rest[:1] == ["1"]:
+        rest = rest[1:]
+    within = _unit(rest[0]) if rest else None
+    if within is None:
+        return tokens
+    tail = rest[1:]
+    if tail[:1] == ["of"] and len(tail) > 1 and not substance:
+        substance, tail = tail[1:], []
+    if tail:
+        return tokens
+    return ["how", "many", counted, "in", within, *(["of", *substance] if substance else [])]
+
+
+def _unit(word: str) -> str | None:
+    """A unit that can be counted, in one spelling ("cups" as "cup": the parse leaves some plurals)."""
+    if word in _COUNTED_UNITS:
+        return word
+    return word[:-1] if word.endswith("s") and word[:-1] in _COUNTED_UNITS else None
+
+
+# A cause asked as "What causes X?", "What is the cause of X?", "What are (were) the causes of X?", "What
+# caused X?" (tense aside: the cause of an event is asked either way).
+_CAUSE_OPENINGS = tuple(sorted(
+    {("what", "cause"), ("what", "caused")}
+    | {("what", verb, *main, "cause", "of") for verb in ("is", "are", "was", "were") for main in ((), ("main",))},
+    key=lambda opening: -len(opening)))
+# What an abbreviation stands for: "What does HTTP stand for?" = "What is HTTP short for?".
+_SHORT_FOR = frozenset(_words("short abbreviation acronym"))
+
+
+def _asks_what_of(tokens: list[str]) -> list[str]:
+    opened = _after_opening(tokens, _CAUSE_OPENINGS)
+    if opened is not None and opened[1]:
+        return ["cause", "of", *opened[1]]
+    if len(tokens) >= 5 and tokens[-1] == "for" and (
+            (tokens[:2] == ["what", "does"] and tokens[-2] == "stand")
+            or (tokens[:2] == ["what", "is"] and tokens[-2] in _SHORT_FOR)):
+        return ["stand", "for", *tokens[2:-2]]
+    if len(tokens) >= 3 and tokens[0] == "is" and tokens[-2:] == ["prime", "number"]:  # "Is 221 a prime number?"
+        return ["is", *tokens[1:-2], "prime"]
+    if len(tokens) >= 3 and tokens[:2] == ["is", "number"] and tokens[-1] == "prime":  # "Is the number 221 prime?"
+        return ["is", *tokens[2:]]
+    return tokens
+
+
+# An instruction's verb, said in other words: "Condense this ..." = "Summarize this ...", "Create a React
+# component ..." = "Write a React component ...". Only the request's first word, and after a polite opening
+# only when one of these verbs follows it ("Can you summarize ..." = "Summarize ...", "Can you swim?" stays).
+_INSTRUCTION = {"summarize": "summarize", "summarise": "summarize", "condense": "summarize",
+                "rephrase": "rewrite", "reword": "rewrite", "paraphrase": "rewrite", "rewrite": "rewrite",
+                "create": "write", "generate": "write", "compose": "write", "draft": "write", "write": "write",
+                "describe": "explain", "explain": "explain", "translate": "translate", "list": "list"}
+_POLITE = (("i", "would", "like", "you", "to"), ("i", "like", "you", "to"), ("i", "need", "you", "to"),
+           ("i", "want", "you", "to"), ("can", "you"), ("could", "you"), ("would", "you"), ("will", "you"),
+           ("help", "me"))
+
+
+# "I want to cancel my subscription. How do I do that?" asks "How do I cancel my subscription?".
+_WANT_TO = (("i", "want", "to"), ("i", "need", "to"), ("i", "would", "like", "to"), ("i", "like", "to"))
+_HOW_DO_THAT = (("how", "do", "i", "do", "that"), ("how", "do", "i", "do", "it"), ("how", "do", "i", "do", "this"),
+                ("how", "do", "i"), ("how",))
+
+
+def _wanted(tokens: list[str]) -> list[str]:
+    opened = _after_opening(tokens, _WANT_TO)
+    if opened is not None:
+        for ask in _HOW_DO_THAT:
+            if len(opened[1]) > len(ask) and tuple(opened[1][-len(ask) :]) == ask:
+                return ["how", "do", "i", *opened[1][: -len(ask)]]
+    return tokens
+
+
+def _instruction(tokens: list[str]) -> list[str]:
+    opened = _after_opening(tokens, _POLITE)
+    if opened is not None and opened[1][:1] and opened[1][0] in _INSTRUCTION:
+        tokens = opened[1]
+    if tokens[:2] == ["sum", "up"]:
+        tokens = ["summarize", *tokens[2:]]
+    if tokens and tokens[0] in _INSTRUCTION:
+        tokens = [_INSTRUCTION[tokens[0]], *tokens[1:]]
+    return _wanted(["to" if t == "into" else t for t in tokens])
+
+
+# A definition asked as "What is X?", "What does X mean?", "What is the meaning (definition) of X?", "Define
+# X", "Explain what X is" or "What is meant by X?" (X a few words, a context "in economics" kept after it).
+_DEFINITION_OPENINGS = (("what", "is", "meaning", "of", "word"), ("what", "is", "meaning", "of"),
+                        ("what", "is", "definition", "of", "word"), ("what", "is", "definition", "of"),
+                        ("what", "is", "meant", "by"), ("define",))
+_MAX_DEFINED = 4
+
+
+def _definition(tokens: list[str]) -> list[str]:
+    context: list[str] = []
+    if "in" in tokens[2:]:
+        k = len(tokens) - 1 - tokens[::-1].index("in")
+        tokens, context = tokens[:k], tokens[k:]
+    opened = _after_opening(tokens, _DEFINITION_OPENINGS)
+    term = None if opened is None else opened[1]
+    if opened is None:
+        if tokens[:1] == ["what"] and tokens[1:2] in (["is"], ["are"]):
+            term = tokens[2:]
+        elif ((tokens[:1] == ["what"] and tokens[1:2] in (["do"], ["does"]) and tokens[-1:] == ["mean"])
+              or (tokens[:2] == ["explain", "what"] and tokens[-1:] in (["is"], ["are"]))):
+            term = tokens[2:-1]  # "what does X mean", "explain what X is"
+    if (not term or len(term) > _MAX_DEFINED
+            or any(t in _QWORDS or t in _DIRECTION_MARKERS or t in ("of", "is", "are", "do", "does") for t in term)):
+        return tokens + context
+    return ["define", *term, *context]
+
+
+# "Who was the first person to climb Everest?" asks "Who first climbed Everest?" (the verb in the past).
+_FIRST_ONE = frozenset(_words("person one people"))  # not "man" or "woman": "the first woman to ..." asks another
+_IRREGULAR_PAST = {"fly": "flew", "swim": "swam", "run": "ran", "win": "won", "go": "went", "break": "broke",
+                   "build": "built", "make": "made", "write": "wrote", "find": "found", "see": "saw", "eat": "ate",
+                   "drive": "drove", "ride": "rode", "sing": "sang", "think": "thought", "catch": "caught",
+                   "teach": "taught", "bring": "brought", "buy": "bought", "set": "set", "split": "split",
+                   "say": "said", "do": "did", "land": "landed", "leave": "left", "lead": "led", "hold": "held"}
+_VOWELS = frozenset("aeiou")
+# "S, why?" asks "Why S?" with its auxiliary first: "My starter isn't bubbling, why?" = "Why is my starter not
+# bubbling?".
+_AUX = frozenset(_words("is are was were do does did can could will would should has have had"))
+
+
+_PRESENT_OF = {past: verb for verb, past in _IRREGULAR_PAST.items() if past != verb} | {"was": "is", "were": "are"}
+
+
+def _one_tense(word: str) -> str:
+    """A word of a situation ("What should I do if S?") without its tense ending, so "my dog ate chocolate"
+    and "my dog eats chocolate" read alike. Crude on purpose: both prompts are cut the same way, and a
+    word cut wrong ("dropped" / "drops") only keeps two prompts apart."""
+    if word in _PRESENT_OF:
+        return _PRESENT_OF[word]
+    if len(word) > 4 and word.endswith(("ied", "ies")):
+        return word[:-3] + "y"
+    for end in ("ed", "es", "s"):
+        if len(word) > len(end) + 2 and word.endswith(end) and not word.endswith("ss"):
+            return word[: -len(end)]
+    return word
+
+
+def _past(verb: str) -> str:
+    if verb in _IRREGULAR_PAST:
+        return _IRREGULAR_PAST[verb]
+    if verb.endswith("e"):
+        return verb + "d"
+    if len(verb) > 2 and verb.endswith("y") and verb[-2] not in _VOWELS:
+        return verb[:-1] + "ied"
+    return verb + "ed"
+
+
+def _first_and_why(tokens: list[str]) -> list[str]:
+    if (len(tokens) > 6 and tokens[0] == "who" and tokens[1] in ("was", "is") and tokens[2] == "first"
+            and tokens[3] in _FIRST_ONE and tokens[4] == "to"):
+        return ["who", "first", _past(tokens[5]), *tokens[6:]]
+    if len(tokens) >= 4 and tokens[-1] == "why" and "why" not in tokens[:-1]:
+        for k, token in enumerate(tokens[:-1]):
+            if token in _AUX:
+                if k:
+                    return ["why", token, *tokens[:k], *tokens[k + 1 : -1]]
+                break
+    if tokens[:5] in (["how", "long", "does", "it", "take"], ["how", "long", "do", "it", "take"]) and \
+            tokens[5:6] == ["for"] and "to" in tokens[7:]:
+        k = tokens.index("to", 7)  # "how long does it take for a tattoo to heal": "how long does a tattoo take to heal"
+        return ["how", "long", "does", *tokens[6:k], "take", *tokens[k:]]
+    return tokens
+
+
+# "What's the best way to X?" asks "How do I X?"; "the fastest way" asks it done quickly, "the easiest way"
+# done easily (the adverb kept, so "How do I X?" is not "What's the fastest way to X?").
+_WAY = {"best": None, "good": None, "fastest": "quickly", "quickest": "quickly", "easiest": "easily",
+        "simplest": "easily"}
+_MANNER = {"quickly": "quickly", "fast": "quickly", "easily": "easily", "simply": "easily"}
+
+
+def _way(tokens: list[str]) -> list[str]:
+    if (len(tokens) > 5 and tokens[0] == "what" and tokens[1] in ("is", "are") and tokens[2] in _WAY
+            and tokens[3] in ("way", "ways") and tokens[4] == "to"):
+        manner = _WAY[tokens[2]]
+        return ["how", "do", "i", *tokens[5:], *([manner] if manner else [])]
+    if tokens[:3] == ["how", "do", "i"] and len(tokens) > 4 and tokens[-1] in _MANNER:
+        return [*tokens[:-1], _MANNER[tokens[-1]]]
+    return tokens
+
+
+_DURATION = frozenset({"sec", "min", "h", "day", "days", "week", "month", "year"})  # as the parse writes them
+
+
+_LASTING = frozenset(_words("flight drive trip ride journey walk commute movie film show game match marathon "
+                            "race concert surgery procedure course cruise"))
+
+
+def _how_long(tokens: list[str]) -> list[str]:
+    """"How many minutes does it take to walk 5 km?" asks "How long does it take ...?", and "How many hours is
+    the flight?" asks "How long is the flight?" (a thing that lasts, from a short list). Not a conversion:
+    "How many minutes are in 3.5 hours?" asks for minutes, and "How many days is a week?" for days."""
+    if len(tokens) < 5 or tokens[:2] != ["how", "many"] or tokens[2] not in _DURATION or tokens[3] not in _AUX:
+        return tokens
+    if tokens[4:6] == ["it", "take"] or (tokens[3] in ("is", "was") and tokens[4] in _LASTING):
+        return ["how", "long", *tokens[3:]]
+    return tokens
+
+
+def _when(tokens: list[str]) -> list[str]:
+    """"What year did the Berlin Wall fall?" asks "When did the Berlin Wall fall?"."""
+    if tokens[:2] == ["what", "year"] and tokens[2:3] in (["did"], ["was"], ["were"]):
+        return ["when", *tokens[2:]]
+    if tokens[:3] == ["in", "what", "year"] and tokens[3:4] in (["did"], ["was"], ["were"]):
+        return ["when", *tokens[3:]]
+    return tokens
+
+
+def frames(tokens: list[str]) -> list[str]:
+    """The wordings of one everyday question that differ only in frame, brought to one form: "which" as
+    "what", "how can I" / "how to" as "how do I", the maker of a thing, a people's population, a
+    distance, the passive of a custom, "S, what should I do?" as "What should I do if S?"."""
+    tokens = _instruction(_superlative_first(_world_phrases(["what" if t == "which" else t for t in tokens])))
+    if tokens[:3] == ["how", "can", "i"]:
+        tokens = ["how", "do", "i", *tokens[3:]]
+    elif tokens[:2] == ["how", "to"]:
+        tokens = ["how", "do", "i", *tokens[2:]]
+    tokens = _way(tokens)
+    if (len(tokens) > 4 and tokens[0] == "who" and tokens[1] in ("is", "was") and tokens[2] in _MAKER
+            and tokens[3] == "of"):
+        tokens = ["who", _MAKER[tokens[2]], *tokens[4:]]
+    opened = _after_opening(tokens, _POPULATION)
+    if opened is not None and opened[1]:
+        tokens = ["population", "of", *opened[1]]
+    for i in range(len(tokens) - 2):  # "do people speak" -> "are spoken"
+        if tokens[i] in ("do", "does") and tokens[i + 1] in ("people", "they") and tokens[i + 2] in _PARTICIPLE:
+            tokens = [*tokens[:i], "are", _PARTICIPLE[tokens[i + 2]], *tokens[i + 3 :]]
+            break
+        if tokens[i] == "is" and tokens[i + 1] in _PARTICIPLE.values() and i and tokens[i - 1] not in _QWORDS:
+            tokens = [*tokens[:i], "are", *tokens[i + 1 :]]  # "what language is spoken" as "are spoken"
+            break
+    for ask in _WHAT_TO_DO:
+        if len(tokens) >= len(ask) + 3 and tuple(tokens[-len(ask) :]) == ask:
+            tokens = [*_WHAT_TO_DO[0], "if", *tokens[: -len(ask)]]
+        elif len(tokens) >= len(ask) + 4 and tuple(tokens[: len(ask)]) == ask and tokens[len(ask)] == "if":
+            tokens = [*_WHAT_TO_DO[0], *tokens[len(ask) :]]
+        else:
+            continue
+        tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
+        tokens = [*tokens[:5], *map(_one_tense, tokens[5:])]
+        break
+    return _definition(_difference(_distance(_asks_what_of(_how_many_units(_when(_how_long(_first_and_why(tokens))))))))
