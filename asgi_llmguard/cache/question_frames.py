@@ -279,6 +279,9 @@ def _instruction(tokens: list[str]) -> list[str]:
         tokens = ["summarize", *tokens[2:]]
     if tokens and tokens[0] in _INSTRUCTION:
         tokens = [_INSTRUCTION[tokens[0]], *tokens[1:]]
+    # "turn X into Y" is "convert X to Y" (not "turn off", "turn to page 5": only with an "into" close after).
+    turned = [k for k, t in enumerate(tokens) if t == "turn" and "into" in tokens[k + 2 : k + 6]]
+    tokens = ["convert" if k in turned else t for k, t in enumerate(tokens)]
     return _wanted(["to" if t == "into" else t for t in tokens])
 
 

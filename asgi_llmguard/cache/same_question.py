@@ -59,7 +59,7 @@ _SYNONYM_GROUPS = (
     "doctor physician", "medicine medication", "cheap inexpensive", "afraid scared", "mother mom mum",
     "father dad", "television tv", "information info", "us usa america", "uk britain", "dictionary dict",
     "integer int", "fastest quickest", "stop quit", "tire tyre", "aluminum aluminium", "autumn fall",
-    "often frequently", "defrost thaw", "opposite antonym", "fridge refrigerator", "bike bicycle",
+    "often frequently", "defrost thaw", "opposite antonym", "if whether", "fridge refrigerator", "bike bicycle",
     "math maths mathematics", "sofa couch",
     # a verb agreeing with a singular or a plural subject ("does a spider have" / "do spiders have")
     "do does", "is are", "was were", "has have",

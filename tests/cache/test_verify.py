@@ -637,6 +637,11 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("How many cups of flour are in a pound?", "How many cups is one pound of flour?", True),  # a substance
         ("How many cups of flour are in a pound?", "How many cups of sugar are in a pound?", False),
         ("How many cups of flour are in a pound?", "How many cups are in a pound of sugar?", False),
+        ("How do I convert a string to an int in Python?", "How do you turn a string into an integer in Python?",
+         True),  # "turn X into Y"
+        ("How do I convert MP3 to MP4?", "How can I turn an mp4 into an mp3?", False),
+        ("How do I turn off my phone?", "How do I convert off my phone?", False),
+        ("How do I check if a key exists in a dict?", "How do I check whether a key exists in a dict?", True),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
