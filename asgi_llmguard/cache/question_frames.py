@@ -11,6 +11,7 @@ served a trap (a unit conversion read as a duration), the guard that keeps it ou
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from .wording import _AUX_START, _DIRECTION_MARKERS, _QWORDS, _UNIT_WORDS, _UNITS, _words
@@ -413,6 +414,30 @@ def _when(tokens: list[str]) -> list[str]:
     return tokens
 
 
+_NUMBER = re.compile(r"(?!1$)\d+(?:\.\d+)?$")  # one of a unit is the unit count's ("How many oz in 1 lb?")
+_CONVERT_OPENINGS = (("convert",), ("what", "is"), ("how", "much", "is"))
+
+
+def _conversion(tokens: list[str]) -> list[str]:
+    """An amount converted, asked in its common forms, as "convert N U to V": "Convert 5 km to miles", "5 km in
+    miles", "What is 5 km in miles?", "How much is 40 dollars in euros?", "How many miles is (are in) 5 km?".
+    Only the whole prompt in one of these forms, with known units on both sides: the amount and the
+    direction stay as written, so "5 km to miles" is neither "8 km to miles" nor "5 miles to km"."""
+    rest = tokens
+    for opening in _CONVERT_OPENINGS:
+        if tuple(tokens[: len(opening)]) == opening:
+            rest = tokens[len(opening) :]
+            break
+    if (len(rest) == 4 and _NUMBER.match(rest[0]) and rest[1] in _UNIT_WORDS and rest[2] in ("to", "in")
+            and rest[3] in _UNIT_WORDS and rest[1] != rest[3]):
+        return ["convert", rest[0], rest[1], "to", rest[3]]
+    if tokens[:2] == ["how", "many"] and len(tokens) > 5 and tokens[2] in _UNIT_WORDS and tokens[3] in ("is", "are"):
+        amount = tokens[5:] if tokens[4] == "in" else tokens[4:]
+        if len(amount) == 2 and _NUMBER.match(amount[0]) and amount[1] in _UNIT_WORDS and amount[1] != tokens[2]:
+            return ["convert", amount[0], amount[1], "to", tokens[2]]
+    return tokens
+
+
 def frames(tokens: list[str]) -> list[str]:
     """The wordings of one everyday question that differ only in frame, brought to one form: "which" as
     "what", "how can I" / "how to" as "how do I", the maker of a thing, a people's population, a
@@ -446,4 +471,5 @@ def frames(tokens: list[str]) -> list[str]:
         tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
         tokens = [*tokens[:5], *map(_one_tense, tokens[5:])]
         break
+    tokens = _conversion(tokens)
     return _definition(_difference(_distance(_asks_what_of(_how_many_units(_when(_how_long(_first_and_why(tokens))))))))

@@ -642,6 +642,13 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("How do I convert MP3 to MP4?", "How can I turn an mp4 into an mp3?", False),
         ("How do I turn off my phone?", "How do I convert off my phone?", False),
         ("How do I check if a key exists in a dict?", "How do I check whether a key exists in a dict?", True),
+        ("Convert 5 km to miles", "How many miles is 5 km?", True),  # a conversion asked four ways
+        ("What is 5 km in miles?", "5 km to miles", True),
+        ("How much is $100 in euros?", "Convert 100 dollars to euros", True),
+        ("Convert 5 km to miles", "How many miles is 8 km?", False),
+        ("Convert 5 km to miles", "How many km is 5 miles?", False),
+        ("What is 100°F in Celsius?", "What is -100°F in Celsius?", False),
+        ("How many ounces in a pound?", "How many oz are in 1 lb?", True),  # one of a unit: the unit count
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
