@@ -196,9 +196,9 @@ class SemanticCache:
                 span.set_many({"llmguard.index.results": len(neighbours),
                                "llmguard.index.best_similarity": neighbours[0].similarity if neighbours else None})
         candidates: list[tuple[float, CacheEntry]] = []
-        verifying = self.verifier is not None and self.settings.cache_verify
+        verifier = self.verifier if self.settings.cache_verify else None
         # The verifier may judge short prompts under its floor (its Reach): fetch what it may judge.
-        lowest = self.verifier.floor_for(text) if verifying and self.verifier is not None else self.threshold
+        lowest = verifier.floor_for(text) if verifier is not None else self.threshold
         for neighbour in neighbours:
             if neighbour.similarity < lowest:
                 break
@@ -217,7 +217,7 @@ class SemanticCache:
             return None, None
         accepted = 0
         probe: Probe | None = None
-        if verifying:
+        if verifier is not None:
             with tracing.span(trace, "llmguard.cache.verify") as span:
                 found, verdict, probe = await self._verify(text, candidates, cut, floor, early)
                 if span:

@@ -423,11 +423,8 @@ def _conversion(tokens: list[str]) -> list[str]:
     miles", "What is 5 km in miles?", "How much is 40 dollars in euros?", "How many miles is (are in) 5 km?".
     Only the whole prompt in one of these forms, with known units on both sides: the amount and the
     direction stay as written, so "5 km to miles" is neither "8 km to miles" nor "5 miles to km"."""
-    rest = tokens
-    for opening in _CONVERT_OPENINGS:
-        if tuple(tokens[: len(opening)]) == opening:
-            rest = tokens[len(opening) :]
-            break
+    opened = _after_opening(tokens, _CONVERT_OPENINGS)
+    rest = tokens if opened is None else opened[1]
     if (len(rest) == 4 and _NUMBER.match(rest[0]) and rest[1] in _UNIT_WORDS and rest[2] in ("to", "in")
             and rest[3] in _UNIT_WORDS and rest[1] != rest[3]):
         return ["convert", rest[0], rest[1], "to", rest[3]]

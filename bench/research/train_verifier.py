@@ -176,6 +176,14 @@ def accepted(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, short: np.ndarray
     return served & ~hard
 
 
+def within_words(pairs: Sequence[_pairs.Pair], reach: dict[str, float] | None) -> np.ndarray:
+    """Which pairs a reach may judge under the floor: both prompts within its word limit (verify.Reach.short)."""
+    if reach is None:
+        return np.zeros(len(pairs), dtype=bool)
+    limit = verify.Reach(reach["floor"], reach["penalty"], int(reach["max_words"]))
+    return np.array([limit.short(p.a) and limit.short(p.b) for p in pairs])
+
+
 def choose(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, short: np.ndarray, pairs: Sequence[_pairs.Pair],
            budget: Budget, reach: dict[str, float] | None) -> tuple[float, float, Measured]:
     best: tuple[float, float, Measured] | None = None
@@ -272,8 +280,7 @@ def main() -> None:
     points = shipped["strictness"] if args.keep_points else {}
     for name, budget in BUDGETS.items():
         reach = points[name].get("reach") if args.keep_points else REACH[name]
-        short = np.array([reach is not None and max(len(p.a.split()), len(p.b.split())) <= reach["max_words"]
-                          for p in pairs])
+        short = within_words(pairs, reach)
         if args.keep_points:
             t, cut = points[name]["threshold"], points[name]["cut"]
             m = measure(accepted(z, cos, hard, short, t, cut, reach), pairs)
@@ -285,8 +292,7 @@ def main() -> None:
     data["strictness"] = points
     default = points[verify.DEFAULT_STRICTNESS]
     reach = default.get("reach")
-    short = np.array([reach is not None and max(len(p.a.split()), len(p.b.split())) <= reach["max_words"]
-                      for p in pairs])
+    short = within_words(pairs, reach)
     data["calibration"] = calibration(z, cos, hard, short, pairs, default["threshold"], reach)
     args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     print(f"calibration {data['calibration']}\nwrote {args.out}")
