@@ -18,6 +18,7 @@ import httpx
 import pytest
 import redis
 from apps import CHAT, chat
+from benches import load_bench
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -498,20 +499,6 @@ async def test_budget_state_is_shared_through_a_redis_cluster(cluster_url: str) 
 # -- the LLM judge's own error (bench/audit.py --judge-url) --------------------------------------------------
 
 
-def _load_audit_bench() -> Any:
-    """bench/audit.py, whose LLM-judge measurement this test points at a model of its own."""
-    import importlib.util
-    import sys
-
-    root = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("bench_audit", root / "bench" / "audit.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _shares_half(a: str, b: str) -> bool:
     wa, wb = set(a.lower().split()), set(b.lower().split())
     return len(wa & wb) >= 0.5 * len(wa | wb)
@@ -538,7 +525,7 @@ def _rule_model(asked: list[dict[str, Any]]) -> Starlette:
 
 
 async def test_the_llm_judges_own_error_is_measured_against_the_labelled_pairs(monkeypatch: Any) -> None:
-    bench = _load_audit_bench()
+    bench = load_bench("audit")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     asked: list[dict[str, Any]] = []
     transport = httpx.ASGITransport(app=_rule_model(asked))

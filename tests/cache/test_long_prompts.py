@@ -7,16 +7,14 @@ The documents are made of plain words drawn at random (no digits), 16 000 charac
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from apps import CHAT, FakeLLM, chat, client, reply_for
-from servers import ROOT, pick_free_port, serve
+from benches import load_bench
+from servers import pick_free_port, serve
 
 from asgi_llmguard import Guard
 from asgi_llmguard.cache.long_prompts import CONTEXT_WORDS, VERIFIABLE_CHARS, focus
@@ -104,16 +102,6 @@ async def test_a_reworded_long_prompt_is_a_semantic_hit_and_a_changed_number_ins
     assert llm.calls == 3
 
 
-def _load_bench() -> ModuleType:
-    """bench/long_prompts.py, whose workload this test runs smaller (as test_complexity does)."""
-    spec = importlib.util.spec_from_file_location("bench_long_prompts", ROOT / "bench" / "long_prompts.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 @pytest.mark.model
 async def test_300_distinct_16kb_prompts_through_the_demo_keep_memory_bounded_and_a_rewording_hits(
@@ -123,7 +111,7 @@ async def test_300_distinct_16kb_prompts_through_the_demo_keep_memory_bounded_an
     # /proc status, after a warm-up. 16 clients offer far more long prompts than one ONNX thread
     # embeds within its budget: most are misses, refused at once; the rewording asked once the load
     # is over shows the semantic tier serving long prompts.
-    bench = _load_bench()
+    bench = load_bench("long_prompts")  # its workload, run smaller
     env = {**bench.server_env(semantic=True), "LLMGUARD_EMBEDDING_MODEL_DIR": str(model_dir)}
     with serve(["demo_app", "--no-access-log"], pick_free_port(), env=env) as server:
         figures = await bench.run(server.url, server.pid, prompts=300, chars=16_000, concurrency=16)

@@ -8,15 +8,12 @@ builder, so these tests measure exactly what the bench prints. The estimator was
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from benches import load_bench
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,25 +21,13 @@ from asgi_llmguard.core.openai_protocol import ParsedRequest
 from asgi_llmguard.routing import complexity
 from asgi_llmguard.routing.complexity import WEIGHTS, Complexity, choose_tier, default_thresholds, estimate_complexity
 
-ROOT = Path(__file__).resolve().parents[2]
-
 # Measured when the estimator was frozen (bench/router_complexity.py): dev 73/76 = 0.961 and
 # test 61/76 = 0.803. The floors leave a margin of three (dev) and four (test) prompts.
 DEV_FLOOR = 0.92
 TEST_FLOOR = 0.75
 
 
-def _load_bench() -> ModuleType:
-    path = ROOT / "bench" / "router_complexity.py"
-    spec = importlib.util.spec_from_file_location("bench_router_complexity", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_bench("router_complexity")
 PROMPTS: list[dict[str, Any]] = bench.load()
 
 
