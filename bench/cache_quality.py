@@ -72,15 +72,16 @@ def main() -> None:
     pairs = [p for p in pairs if p.same >= 0]
     cos = _pairs.cosines(pairs)
     # The pair model runs once per pair, judged with no floor at all; each strictness point then sets the
-    # floor, what its reach asks of short pairs under it, and the cut-off.
+    # floor, what its reach asks of short pairs under it, what a restated long pair earns over it (up to the
+    # cut: at the point's own cut that is plain addition), and the cut-off.
     floorless = Verifier(strictness="balanced", threshold=1e-9)
     balanced = [floorless.check(p.b, p.a, float(c)) for p, c in zip(pairs, cos, strict=True)]
     z = log_odds(balanced)
     served = {}
     for name, v in verifiers.items():
-        penalty = [v.reach_penalty(p.b, p.a, float(c)) for p, c in zip(pairs, cos, strict=True)]
-        served[name] = np.array([pen is not None for pen in penalty]) & (
-            z - np.array([pen or 0.0 for pen in penalty]) >= v.cut)
+        adjustment = [v.adjustment(p.b, p.a, float(c)) for p, c in zip(pairs, cos, strict=True)]
+        served[name] = np.array([adj is not None for adj in adjustment]) & (
+            z + np.array([adj or 0.0 for adj in adjustment]) >= v.cut)
     sets = np.array([p.set for p in pairs])
     same = np.array([p.same for p in pairs])
     points = ", ".join(f"{n} (cosine ≥ {v.threshold:.2f}, cut {v.cut:+.1f}{_reach(v)})" for n, v in verifiers.items())
@@ -97,8 +98,9 @@ def main() -> None:
     floor = verifiers["balanced"].threshold
     ours = np.isin(sets, OUR_SETS) & (cos >= floor)
     counts: collections.Counter[tuple[str, int]] = collections.Counter()
+    default = verifiers["balanced"]  # as served: with the point's restatement credit, which the floorless lacks
     for i in np.where(ours)[0]:
-        verdict = balanced[i]
+        verdict = default.check(pairs[i].b, pairs[i].a, float(cos[i]))
         if not verdict.accepted:
             counts[(verdict.reason or "?", int(same[i]))] += 1
     n_pos, n_neg = int((same[ours] == 1).sum()), int((same[ours] == 0).sum())
@@ -114,9 +116,12 @@ def main() -> None:
 
 
 def _reach(verifier: Verifier) -> str:
-    reach = verifier.reach
-    return "" if reach is None else (f"; prompts of ≤ {reach.max_words} words from cosine {reach.floor:.2f} "
-                                     f"at cut {verifier.cut + reach.penalty:+.1f}")
+    reach, restatement = verifier.reach, verifier.restatement
+    out = "" if reach is None else (f"; prompts of ≤ {reach.max_words} words from cosine {reach.floor:.2f} "
+                                    f"at cut {verifier.cut + reach.penalty:+.1f}")
+    return out + ("" if restatement is None else (
+        f"; prompts of ≥ {restatement.min_words} words restated ({restatement.min_changed:.0%} of words changed, "
+        f"numbers and negations kept) at cut {verifier.cut - restatement.credit:+.1f}"))
 
 
 def cost(verifier: Verifier, pairs: Sequence[_pairs.Pair]) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol
 
+from .operating_points import OperatingPoint, Reach, Restatement, operating_point
 from .same_question import (
     alternatives_swapped,
     only_synonyms_differ,
@@ -51,6 +52,7 @@ __all__ = [
     "OperatingPoint",
     "PairScorer",
     "Reach",
+    "Restatement",
     "Verdict",
     "Verifier",
     "alternatives_swapped",
@@ -485,37 +487,6 @@ class _Combiner:
         return self.bias - self._shift + sum(push), push
 
 
-@dataclass(frozen=True, slots=True)
-class Reach:
-    """How far under its cosine floor a strictness point looks, for short prompts only.
-
-    Short everyday rewordings often sit under the floor that keeps long prompts apart: "Recommend a good
-    science fiction book" / "Can you suggest a good sci-fi novel?" meet at cosine 0.80, while two of a
-    doctor's questions about one drug that differ in what they ask meet at 0.84. Down to ``floor``, a pair
-    of prompts of at most ``max_words`` words each is judged as usual, its log-odds lowered by ``penalty``
-    (so it must be that much surer). Measured in docs/cache-quality.md."""
-
-    floor: float
-    penalty: float
-    max_words: int
-
-    def short(self, text: str) -> bool:
-        return len(text.split()) <= self.max_words
-
-    def admits(self, query: str, candidate: str, similarity: float) -> bool:
-        return similarity >= self.floor and self.short(query) and self.short(candidate)
-
-
-@dataclass(frozen=True, slots=True)
-class OperatingPoint:
-    """One strictness level: the cosine floor a candidate must reach, the combiner's cut-off, and how far
-    under the floor short prompts may still be judged (None: not at all)."""
-
-    threshold: float
-    cut: float
-    reach: Reach | None = None
-
-
 class Verifier:
     """Decides whether a cached prompt's answer may be served for a new prompt.
 
@@ -538,7 +509,8 @@ class Verifier:
         threshold: float | None = None,
     ) -> None:
         """``threshold``: an expert's cosine floor (``LLMGUARD_CACHE_THRESHOLD``) in place of the point's; the
-        point's cut stays, and no candidate under that floor is judged (no :class:`Reach`). 0 judges every
+        point's cut stays, no candidate under that floor is judged (no :class:`Reach`), and no restated
+        prompt earns credit (the point's exceptions were measured with its own floor). 0 judges every
         pair on its words and signals alone, whatever its cosine (benches and tests)."""
         where = str(weights_path) if weights_path is not None else f"asgi_llmguard/data/{_DEFAULT_WEIGHTS}"
         data = _load_weights(weights_path, where)
@@ -546,7 +518,7 @@ class Verifier:
         points = data["strictness"]
         if not isinstance(points, dict) or set(points) != set(STRICTNESS_LEVELS):
             raise ValueError(f"verifier weights {where}: 'strictness' needs exactly {list(STRICTNESS_LEVELS)}")
-        self.points = {name: _point(points[name], where, name) for name in STRICTNESS_LEVELS}
+        self.points = {name: operating_point(points[name], where, name) for name in STRICTNESS_LEVELS}
         if strictness not in self.points:
             raise ValueError(f"strictness must be one of {list(STRICTNESS_LEVELS)}, not {strictness!r}")
         self.strictness = strictness
@@ -576,13 +548,21 @@ class Verifier:
         reach = self.reach
         return reach.floor if reach is not None and reach.short(query) else self.threshold
 
-    def reach_penalty(self, query: str, candidate: str, similarity: float) -> float | None:
-        """What the pair's log-odds pay for its similarity: 0 at or above the floor, the reach's penalty
-        under it, None where it is not judged at all."""
-        if similarity >= self.threshold:
-            return 0.0
-        reach = self.reach
-        return reach.penalty if reach is not None and reach.admits(query, candidate, similarity) else None
+    @property
+    def restatement(self) -> Restatement | None:
+        """What a long prompt restated in other words earns; None with an expert's floor."""
+        return self.points[self.strictness].restatement if self._floor is None else None
+
+    def adjustment(self, query: str, candidate: str, similarity: float) -> float | None:
+        """What the point adds to the pair's log-odds before the cut: minus the reach's penalty under the
+        floor, the restatement's credit for a restated long prompt over it (up to the point's cut, not past
+        it: :meth:`check`), else 0; None where the pair is not judged at all (under the floor and out of
+        reach)."""
+        if similarity < self.threshold:
+            reach = self.reach
+            return -reach.penalty if reach is not None and reach.admits(query, candidate, similarity) else None
+        restatement = self.restatement
+        return restatement.credit if restatement is not None and restatement.admits(query, candidate) else 0.0
 
     @property
     def cut(self) -> float:
@@ -610,10 +590,11 @@ class Verifier:
               pair_logit: float | None = None) -> Verdict:
         """Accept only when no hard rule refuses and the combined signals reach the cut-off (the strictness
         point's, unless ``cut`` gives another: a namespace that must be stricter than the rest). Under the
-        cosine floor only a pair within the point's :class:`Reach` is judged, and it pays the reach's penalty.
+        cosine floor only a pair within the point's :class:`Reach` is judged, and it pays the reach's penalty;
+        over it a :class:`Restatement` earns its credit (:meth:`adjustment`).
         ``pair_logit``: the pair model's logit for this very pair, when already known (:meth:`pair_logit`)."""
-        penalty = self.reach_penalty(query, candidate, similarity)
-        if penalty is None:
+        adjustment = self.adjustment(query, candidate, similarity)
+        if adjustment is None:
             return Verdict(accepted=False, score=0.0, reason="low_similarity")
         refused = hard_rule_refusal(query, candidate)
         if refused is not None:
@@ -623,7 +604,9 @@ class Verifier:
         if pair_logit is None:
             pair_logit = self.pair_logit(query, candidate)
         z, push = self.combined(query, candidate, similarity, pair_logit)
-        z -= penalty
+        # A restatement's credit brings the pair up to the point's cut and no further: a namespace that must be
+        # stricter (the error budget's cut) asks a restated prompt to be that much surer on its own.
+        z = max(z, min(z + adjustment, self.cut)) if adjustment > 0 else z + adjustment
         score = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
         if z >= (self.cut if cut is None else cut):
             return Verdict(accepted=True, score=score, reason=None)
@@ -649,22 +632,6 @@ class PairScorer(Protocol):
     """What the verifier needs of a cross-encoder: one logit per candidate, higher for the same question."""
 
     def logits(self, query: str, candidates: Sequence[str]) -> list[float]: ...
-
-
-def _point(data: Any, where: str, name: str) -> OperatingPoint:
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), int | float) for k in ("threshold", "cut")):
-        raise ValueError(f"verifier weights {where}: strictness {name!r} needs numeric 'threshold' and 'cut'")
-    threshold = float(data["threshold"])
-    reach = data.get("reach")
-    if reach is not None:
-        keys = ("floor", "penalty", "max_words")
-        if not isinstance(reach, dict) or not all(isinstance(reach.get(k), int | float) for k in keys):
-            raise ValueError(f"verifier weights {where}: strictness {name!r} reach needs numeric {list(keys)}")
-        if not 0.0 < reach["floor"] <= threshold or reach["penalty"] < 0 or reach["max_words"] < 1:
-            raise ValueError(f"verifier weights {where}: strictness {name!r} reach needs 0 < floor <= threshold, "
-                             "penalty >= 0 and max_words >= 1")
-        reach = Reach(float(reach["floor"]), float(reach["penalty"]), int(reach["max_words"]))
-    return OperatingPoint(threshold=threshold, cut=float(data["cut"]), reach=reach)
 
 
 def _blame(inputs: Sequence[str], push: list[float]) -> str:

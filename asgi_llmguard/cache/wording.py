@@ -5,6 +5,7 @@ numbers or units alone, kinds of question). Shared by :mod:`.same_question` and 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -531,3 +532,27 @@ def units_differ(query: str, candidate: str) -> bool:
         return False
     units_a, units_b = _amount_units(a.tokens), _amount_units(b.tokens)
     return any(number in units_a and not (units & units_a[number]) for number, units in units_b.items())
+
+
+def same_quantities(query: str, candidate: str) -> bool:
+    """Whether the two prompts carry the same numbers with the same units, in any order and spelling
+    ("two years" = "2 years", "$50" = "50 dollars"): what a restated prompt must keep."""
+    a, b = _parse(query), _parse(candidate)
+    return a.numbers == b.numbers and _amount_units(a.tokens) == _amount_units(b.tokens)
+
+
+def same_polarity(query: str, candidate: str) -> bool:
+    """Whether the two prompts negate as often and both or neither ask for something else ("other",
+    "instead", "apart from"): "build and clean targets but no test target", "without a window function"
+    and "what other side effects" each turn a request around in a word or two."""
+    a, b = _parse(query), _parse(candidate)
+    return a.negations == b.negations and a.contrast == b.contrast
+
+
+def changed_share(query: str, candidate: str) -> float:
+    """The share of the two prompts' words (normalised, counted with repeats) that the other lacks: 0 for the
+    same words in any order, 1 for no word in common. Word order is ignored on purpose: a prompt whose
+    words only trade places ("from A to B" / "from B to A") has changed nothing here."""
+    a, b = Counter(_parse(query).tokens), Counter(_parse(candidate).tokens)
+    total = a.total() + b.total()
+    return 1.0 - 2 * (a & b).total() / total if total else 0.0

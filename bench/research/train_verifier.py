@@ -80,6 +80,14 @@ REACH: dict[str, dict[str, float] | None] = {
     "loose": {"floor": 0.78, "penalty": 1.5, "max_words": 11},
 }
 #: Cut-offs at which the wrong share of hits is calibrated (for the error budget's starting cut).
+#: What a long prompt restated in other words earns over the floor (verify.Restatement), chosen on the cal
+#: part from a small grid (docs/cache-quality.md, "Long prompts restated"): both points then serve one from
+#: log-odds -1 (1.5 - 2.5, 0.4 - 1.5); none at the strict point.
+RESTATEMENT: dict[str, dict[str, float] | None] = {
+    "strict": None,
+    "balanced": {"min_words": 12, "min_changed": 0.25, "credit": 2.5},
+    "loose": {"min_words": 12, "min_changed": 0.25, "credit": 1.5},
+}
 CALIBRATION_CUTS = [round(0.5 + 0.25 * i, 2) for i in range(17)]
 CALIBRATION_SETS = ("everyday", "gateway", "traps", "questions", "mqp")
 CUTS = [round(-2.0 + 0.1 * i, 1) for i in range(61)]
@@ -166,32 +174,54 @@ def measure(accept: np.ndarray, pairs: Sequence[_pairs.Pair]) -> Measured:
     )
 
 
-def accepted(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, short: np.ndarray, threshold: float, cut: float,
-             reach: dict[str, float] | None) -> np.ndarray:
-    """Which pairs a point serves: over its floor at the cut; under it, within its reach, at the cut plus the
-    reach's penalty (``short``: both prompts within the reach's word limit)."""
-    served = (cos >= threshold) & (z >= cut)
+@dataclass(frozen=True)
+class Exceptions:
+    """A point's reach under its floor and its restatement credit over it, with the pairs each applies to."""
+
+    reach: dict[str, float] | None
+    short: np.ndarray  # both prompts within the reach's word limit (verify.Reach.short)
+    restatement: dict[str, float] | None
+    restated: np.ndarray  # a long prompt restated (verify.Restatement.admits)
+
+    def to_point(self) -> dict[str, dict[str, float]]:
+        return ({"reach": self.reach} if self.reach is not None else {}) | (
+            {"restatement": self.restatement} if self.restatement is not None else {})
+
+
+def exceptions(pairs: Sequence[_pairs.Pair], reach: dict[str, float] | None,
+               restatement: dict[str, float] | None) -> Exceptions:
+    short = np.zeros(len(pairs), dtype=bool)
     if reach is not None:
-        served |= (cos >= reach["floor"]) & (cos < threshold) & short & (z - reach["penalty"] >= cut)
+        limit = verify.Reach(reach["floor"], reach["penalty"], int(reach["max_words"]))
+        short = np.array([limit.short(p.a) and limit.short(p.b) for p in pairs])
+    restated = np.zeros(len(pairs), dtype=bool)
+    if restatement is not None:
+        rule = verify.Restatement(int(restatement["min_words"]), restatement["min_changed"], restatement["credit"])
+        restated = np.array([rule.admits(p.b, p.a) for p in pairs])
+    return Exceptions(reach, short, restatement, restated)
+
+
+def accepted(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, threshold: float, cut: float,
+             ex: Exceptions, point_cut: float | None = None) -> np.ndarray:
+    """Which pairs a point serves at ``cut``: over its floor, a restated long prompt with its credit, which
+    lifts it to the point's own cut (``point_cut``, default ``cut``) and no further (verify.Verifier.check);
+    under the floor, within its reach, at the cut plus the reach's penalty."""
+    credit = ex.restated * (ex.restatement["credit"] if ex.restatement is not None else 0.0)
+    lifted = np.where(credit > 0, np.maximum(z, np.minimum(z + credit, cut if point_cut is None else point_cut)), z)
+    served = (cos >= threshold) & (lifted >= cut)
+    if ex.reach is not None:
+        served |= (cos >= ex.reach["floor"]) & (cos < threshold) & ex.short & (z - ex.reach["penalty"] >= cut)
     return served & ~hard
 
 
-def within_words(pairs: Sequence[_pairs.Pair], reach: dict[str, float] | None) -> np.ndarray:
-    """Which pairs a reach may judge under the floor: both prompts within its word limit (verify.Reach.short)."""
-    if reach is None:
-        return np.zeros(len(pairs), dtype=bool)
-    limit = verify.Reach(reach["floor"], reach["penalty"], int(reach["max_words"]))
-    return np.array([limit.short(p.a) and limit.short(p.b) for p in pairs])
-
-
-def choose(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, short: np.ndarray, pairs: Sequence[_pairs.Pair],
-           budget: Budget, reach: dict[str, float] | None) -> tuple[float, float, Measured]:
+def choose(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, pairs: Sequence[_pairs.Pair], budget: Budget,
+           ex: Exceptions) -> tuple[float, float, Measured]:
     best: tuple[float, float, Measured] | None = None
     for t in THRESHOLDS:
-        if reach is not None and t < reach["floor"]:
+        if ex.reach is not None and t < ex.reach["floor"]:
             continue
         for cut in CUTS:
-            m = measure(accepted(z, cos, hard, short, t, cut, reach), pairs)
+            m = measure(accepted(z, cos, hard, t, cut, ex), pairs)
             if (m.traps_served <= budget.traps_served and m.mqp_wrong <= budget.mqp_wrong
                     and m.questions_wrong <= budget.questions_wrong
                     and (best is None or m.rewordings > best[2].rewordings)):
@@ -208,14 +238,14 @@ class _NoPairModel:
         raise AssertionError("logits are passed in")
 
 
-def calibration(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, short: np.ndarray, pairs: Sequence[_pairs.Pair],
-                threshold: float, reach: dict[str, float] | None) -> dict[str, list[float] | list[int]]:
+def calibration(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, pairs: Sequence[_pairs.Pair], threshold: float,
+                point_cut: float, ex: Exceptions) -> dict[str, list[float] | list[int]]:
     """Hits and wrong hits at each calibration cut, pooled over our chat, question and medical sets (cal part),
     as the default point serves them: what :meth:`Verifier.start_cut` reads a wrong-rate target against."""
     sets = np.array([p.set for p in pairs])
     same = np.array([p.same for p in pairs])
     pool = np.isin(sets, CALIBRATION_SETS) & (same >= 0)
-    served = [pool & accepted(z, cos, hard, short, threshold, c, reach) for c in CALIBRATION_CUTS]
+    served = [pool & accepted(z, cos, hard, threshold, c, ex, point_cut) for c in CALIBRATION_CUTS]
     hits = [int(s.sum()) for s in served]
     wrong = [int((s & (same == 0)).sum()) for s in served]
     return {"cuts": CALIBRATION_CUTS, "hits": hits, "wrong": wrong}
@@ -279,21 +309,20 @@ def main() -> None:
                   for p, c, lg in zip(pairs, cos, logits, strict=True)])
     points = shipped["strictness"] if args.keep_points else {}
     for name, budget in BUDGETS.items():
-        reach = points[name].get("reach") if args.keep_points else REACH[name]
-        short = within_words(pairs, reach)
         if args.keep_points:
+            ex = exceptions(pairs, points[name].get("reach"), points[name].get("restatement"))
             t, cut = points[name]["threshold"], points[name]["cut"]
-            m = measure(accepted(z, cos, hard, short, t, cut, reach), pairs)
+            m = measure(accepted(z, cos, hard, t, cut, ex), pairs)
         else:
-            t, cut, m = choose(z, cos, hard, short, pairs, budget, reach)
-            points[name] = {"threshold": t, "cut": cut} | ({"reach": reach} if reach is not None else {})
+            ex = exceptions(pairs, REACH[name], RESTATEMENT[name])
+            t, cut, m = choose(z, cos, hard, pairs, budget, ex)
+            points[name] = {"threshold": t, "cut": cut} | ex.to_point()
         print(f"{name:9s} threshold {t:.2f} cut {cut:+.1f}: rewordings {m.rewordings:.1%}, traps served "
               f"{m.traps_served:.2%}, MQP wrong {m.mqp_wrong:.2%}, questions wrong {m.questions_wrong:.2%} (cal)")
     data["strictness"] = points
     default = points[verify.DEFAULT_STRICTNESS]
-    reach = default.get("reach")
-    short = within_words(pairs, reach)
-    data["calibration"] = calibration(z, cos, hard, short, pairs, default["threshold"], reach)
+    ex = exceptions(pairs, default.get("reach"), default.get("restatement"))
+    data["calibration"] = calibration(z, cos, hard, pairs, default["threshold"], default["cut"], ex)
     args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     print(f"calibration {data['calibration']}\nwrote {args.out}")
 

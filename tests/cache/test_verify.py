@@ -23,6 +23,7 @@ from asgi_llmguard.cache.verify import (
     FEATURE_NAMES,
     PAIR_MODEL,
     STRICTNESS_LEVELS,
+    Restatement,
     Verdict,
     Verifier,
     alternatives_swapped,
@@ -384,6 +385,63 @@ def test_a_broken_reach_in_the_weights_file_is_named(tmp_path: Path, reach: obje
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ValueError, match="'balanced' reach needs"):
         Verifier(path)
+
+
+@pytest.mark.parametrize("restatement", [{"min_words": 12, "min_changed": 0.0, "credit": 2},
+                                         {"min_words": 12, "min_changed": 0.25}, {"min_words": 0, "min_changed": 0.3,
+                                                                                  "credit": 2},
+                                         {"min_words": 12, "min_changed": 0.25, "credit": -1}, [12]])
+def test_a_broken_restatement_in_the_weights_file_is_named(tmp_path: Path, restatement: object) -> None:
+    data = json.loads(PACKAGED.read_text(encoding="utf-8"))
+    data["strictness"]["loose"]["restatement"] = restatement
+    path = tmp_path / "restatement.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="'loose' restatement needs"):
+        Verifier(path)
+
+
+TRIP = ("My wife and I are planning a 10-day trip to Italy in May. We like food and history but hate crowds. "
+        "Which cities would you recommend?")
+TRIP_RESTATED = ("We're a couple going to Italy for ten days this May. We love history and good food and dislike "
+                 "crowded places. What cities should we visit?")
+
+
+def test_a_restatement_keeps_numbers_and_polarity_and_changes_more_than_a_detail() -> None:
+    rule = Restatement(min_words=12, min_changed=0.25, credit=2.5)
+    assert rule.admits(TRIP_RESTATED, TRIP)
+    # One detail changed, the rest word for word: a near-duplicate, not a restatement.
+    assert not rule.admits(TRIP.replace("Italy", "Spain"), TRIP)
+    # Restated, but with another number of days (spelt either way), a negation or "other" added.
+    assert not rule.admits(TRIP_RESTATED.replace("ten days", "five days"), TRIP)
+    assert not rule.admits(TRIP_RESTATED.replace("ten days", "2 weeks"), TRIP)
+    assert not rule.admits(TRIP_RESTATED.replace("What cities", "What cities other than Rome"), TRIP)
+    assert not rule.admits(TRIP_RESTATED.replace("We love history", "We don't love history"), TRIP)
+    # The same words trading places (PAWS's traps) change nothing, however many move.
+    words = TRIP.split()
+    assert not rule.admits(" ".join(words[12:] + words[:12]), TRIP)
+    # Short prompts earn nothing: there one word is the question.
+    assert not rule.admits("Write a function that returns the duplicated values in an array",
+                           "Write a function that removes duplicates from an array")
+
+
+@pytest.mark.model
+def test_a_long_prompt_restated_is_served_at_the_default_point_only_up_to_its_cut(
+        verifier: Verifier, cosine: Cosine) -> None:
+    """The pair model reads a long prompt told again as many small edits; the default point gives it credit."""
+    sim = cosine(TRIP_RESTATED, TRIP)
+    assert sim >= verifier.threshold
+    served = verifier.check(TRIP_RESTATED, TRIP, sim)
+    assert served.accepted
+    assert verifier.adjustment(TRIP_RESTATED, TRIP, sim) == verifier.restatement.credit > 0  # type: ignore[union-attr]
+    # Without the credit the same pair is refused: the strict point and an expert's floor give none.
+    unaided = Verifier(threshold=verifier.threshold).check(TRIP_RESTATED, TRIP, sim)
+    assert not unaided.accepted and Verifier(strictness="strict").restatement is None
+    # The credit lifts a pair to the point's cut, not past it: a namespace held stricter gets no help.
+    assert log_odds(unaided.score) + verifier.restatement.credit > verifier.cut + 0.5  # type: ignore[union-attr]
+    assert not verifier.check(TRIP_RESTATED, TRIP, sim, cut=verifier.cut + 0.5).accepted
+    for trap in (TRIP_RESTATED.replace("ten days", "three days"), TRIP_RESTATED.replace("Italy", "Spain"),
+                 TRIP.replace("Italy", "Greece")):
+        assert not verifier.check(trap, TRIP, cosine(trap, TRIP)).accepted, trap
 
 
 def test_packaged_weights_are_small_and_load() -> None:

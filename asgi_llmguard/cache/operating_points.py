@@ -1,0 +1,99 @@
+"""A strictness level as the verifier applies it: a cosine floor, a cut-off on the combined log-odds, and two
+measured exceptions that move a pair's log-odds before the cut: short prompts judged under the floor
+(:class:`Reach`, which costs log-odds) and long prompts restated in other words (:class:`Restatement`, which
+earns some back). Read from the ``strictness`` part of the verifier's weight file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .wording import changed_share, same_polarity, same_quantities
+
+__all__ = ["OperatingPoint", "Reach", "Restatement", "operating_point"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """How far under its cosine floor a strictness point looks, for short prompts only.
+
+    Short everyday rewordings often sit under the floor that keeps long prompts apart: "Recommend a good
+    science fiction book" / "Can you suggest a good sci-fi novel?" meet at cosine 0.80, while two of a
+    doctor's questions about one drug that differ in what they ask meet at 0.84. Down to ``floor``, a pair
+    of prompts of at most ``max_words`` words each is judged as usual, its log-odds lowered by ``penalty``
+    (so it must be that much surer). Measured in docs/cache-quality.md."""
+
+    floor: float
+    penalty: float
+    max_words: int
+
+    def short(self, text: str) -> bool:
+        return len(text.split()) <= self.max_words
+
+    def admits(self, query: str, candidate: str, similarity: float) -> bool:
+        return similarity >= self.floor and self.short(query) and self.short(candidate)
+
+
+@dataclass(frozen=True, slots=True)
+class Restatement:
+    """Credit for a long prompt said again in other words, with its numbers kept.
+
+    The pair model learnt that a small edit to a prompt changes its answer ("ten minutes" / "ten days",
+    "ascending" / "descending"), and it reads a long prompt told again in other words as many such
+    edits: "My wife and I are planning a 10-day trip to Italy in May ..." / "We're a couple going to
+    Italy for ten days this May ..." (cosine 0.94) scored under the cut. A near-duplicate trap changes
+    one detail and keeps the rest word for word. So a pair of prompts of at least ``min_words`` words
+    each, over the floor, with at least ``min_changed`` of their words not shared (word order ignored:
+    words that only trade places change nothing, as in PAWS's swaps), the same numbers and units, as
+    many negations and "other" on both sides or neither, has its log-odds raised by ``credit``, up to
+    the point's cut. Short prompts get none: there one changed word is the question ("removes
+    duplicates" / "returns the duplicated values"). Measured in docs/cache-quality.md."""
+
+    min_words: int
+    min_changed: float
+    credit: float
+
+    def admits(self, query: str, candidate: str) -> bool:
+        return (len(query.split()) >= self.min_words and len(candidate.split()) >= self.min_words
+                and changed_share(query, candidate) >= self.min_changed and same_quantities(query, candidate)
+                and same_polarity(query, candidate))
+
+
+@dataclass(frozen=True, slots=True)
+class OperatingPoint:
+    """One strictness level: the cosine floor a candidate must reach, the combiner's cut-off, how far under
+    the floor short prompts may still be judged and what a restated long prompt earns (None: neither)."""
+
+    threshold: float
+    cut: float
+    reach: Reach | None = None
+    restatement: Restatement | None = None
+
+
+def _numbers(data: Any, keys: tuple[str, ...], where: str, what: str) -> dict[str, float]:
+    if not isinstance(data, dict) or not all(
+            isinstance(data.get(k), int | float) and not isinstance(data.get(k), bool) for k in keys):
+        raise ValueError(f"verifier weights {where}: {what} needs numeric {list(keys)}")
+    return {k: float(data[k]) for k in keys}
+
+
+def operating_point(data: Any, where: str, name: str) -> OperatingPoint:
+    """One strictness level of the weight file, checked: a clear error names the file and the level."""
+    point = _numbers(data, ("threshold", "cut"), where, f"strictness {name!r}")
+    threshold = point["threshold"]
+    reach = None
+    if data.get("reach") is not None:
+        r = _numbers(data["reach"], ("floor", "penalty", "max_words"), where, f"strictness {name!r} reach")
+        if not 0.0 < r["floor"] <= threshold or r["penalty"] < 0 or r["max_words"] < 1:
+            raise ValueError(f"verifier weights {where}: strictness {name!r} reach needs 0 < floor <= threshold, "
+                             "penalty >= 0 and max_words >= 1")
+        reach = Reach(r["floor"], r["penalty"], int(r["max_words"]))
+    restatement = None
+    if data.get("restatement") is not None:
+        s = _numbers(data["restatement"], ("min_words", "min_changed", "credit"), where,
+                     f"strictness {name!r} restatement")
+        if s["min_words"] < 1 or not 0.0 < s["min_changed"] <= 1.0 or s["credit"] < 0:
+            raise ValueError(f"verifier weights {where}: strictness {name!r} restatement needs min_words >= 1, "
+                             "0 < min_changed <= 1 and credit >= 0")
+        restatement = Restatement(int(s["min_words"]), s["min_changed"], s["credit"])
+    return OperatingPoint(threshold=threshold, cut=point["cut"], reach=reach, restatement=restatement)
