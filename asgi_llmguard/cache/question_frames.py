@@ -435,6 +435,40 @@ def _conversion(tokens: list[str]) -> list[str]:
     return tokens
 
 
+# "Is cracking your knuckles bad for you?" asks "Is it bad to crack your knuckles?": a judgement of doing
+# something, said with the doing first (a gerund) or last ("it ... to" and the verb).
+_JUDGEMENT = frozenset(_words(
+    "bad good safe unsafe okay ok fine healthy unhealthy harmful dangerous normal legal illegal possible "
+    "rude wise smart necessary worth risky"))
+
+
+def _bare_verb(word: str) -> str:
+    """A verb and its gerund cut to one stem: "crack" / "cracking", "take" / "taking", "run" / "running".
+    Crude on purpose: both prompts are cut alike, and a word cut wrong only keeps them apart."""
+    if word.endswith("ing") and len(word) > 5:
+        word = word[:-3]
+        if len(word) > 2 and word[-1] == word[-2] and word[-1] not in "lsz" + "".join(_VOWELS):
+            word = word[:-1]  # "runn" -> "run", but "fall", "pass" and "buzz" keep theirs
+        return word
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+def _judgement(tokens: list[str]) -> list[str]:
+    """"is it <judgement> (for) to <verb> X" and "is <verb>ing X <judgement> (for)" as one form."""
+    if len(tokens) >= 6 and tokens[:2] == ["is", "it"] and tokens[2] in _JUDGEMENT:
+        rest = tokens[3:]
+        if rest[:2] == ["for", "you"]:  # "Is it bad for you to ...", the generic "you"; not "for kids"
+            rest = rest[2:]
+        if rest[:1] == ["to"] and len(rest) >= 3:
+            return ["is", "it", tokens[2], "to", _bare_verb(rest[1]), *rest[2:]]
+        return tokens
+    end = len(tokens) - 1 if tokens[-1:] == ["for"] else len(tokens)  # "... bad for you?", "you" dropped as filler
+    if (len(tokens) >= 4 and tokens[0] == "is" and tokens[1].endswith("ing") and len(tokens[1]) > 5
+            and end >= 4 and tokens[end - 1] in _JUDGEMENT):
+        return ["is", "it", tokens[end - 1], "to", _bare_verb(tokens[1]), *tokens[2 : end - 1]]
+    return tokens
+
+
 def frames(tokens: list[str]) -> list[str]:
     """The wordings of one everyday question that differ only in frame, brought to one form: "which" as
     "what", "how can I" / "how to" as "how do I", the maker of a thing, a people's population, a
@@ -468,5 +502,5 @@ def frames(tokens: list[str]) -> list[str]:
         tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
         tokens = [*tokens[:5], *map(_one_tense, tokens[5:])]
         break
-    tokens = _conversion(tokens)
+    tokens = _judgement(_conversion(tokens))
     return _definition(_difference(_distance(_asks_what_of(_how_many_units(_when(_how_long(_first_and_why(tokens))))))))

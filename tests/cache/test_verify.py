@@ -707,6 +707,13 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Convert 5 km to miles", "How many km is 5 miles?", False),
         ("What is 100°F in Celsius?", "What is -100°F in Celsius?", False),
         ("How many ounces in a pound?", "How many oz are in 1 lb?", True),  # one of a unit: the unit count
+        ("Is it bad to crack your knuckles?", "Is cracking your knuckles bad for you?", True),  # a judgement
+        ("Is it bad for you to run every day?", "Is running every day bad?", True),
+        ("Is it safe to take ibuprofen while pregnant?", "Is taking ibuprofen while pregnant safe?", True),
+        ("Is it bad to crack your knuckles?", "Is cracking your back bad for you?", False),
+        ("Is it safe to take ibuprofen while pregnant?", "Is taking ibuprofen while pregnant dangerous?", False),
+        ("Is it safe to eat raw eggs?", "Is it safe for kids to eat raw eggs?", False),
+        ("Is it safe to eat raw eggs?", "Is eating raw eggs safe for kids?", False),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
