@@ -61,6 +61,9 @@ _SYNONYM_GROUPS = (
     "integer int", "fastest quickest", "stop quit", "tire tyre", "aluminum aluminium", "autumn fall",
     "often frequently", "defrost thaw", "opposite antonym", "if whether", "fridge refrigerator", "bike bicycle",
     "math maths mathematics", "sofa couch",
+    "make create", "combine merge", "remove delete", "choose pick select", "photo picture pic",
+    "end finish", "help assist", "smart clever intelligent", "colleague coworker", "boss manager",
+    "phone smartphone cellphone", "beginner novice newbie", "truck lorry",
     # a verb agreeing with a singular or a plural subject ("does a spider have" / "do spiders have")
     "do does", "is are", "was were", "has have",
 )

@@ -577,6 +577,11 @@ def test_alternatives_that_trade_places_ask_the_same(query: str, cached: str, sa
         ("What is the largest city in Europe?", "Which country is the largest in Europe?", False),
         ("How do I change a flat tire?", "How do you change a flat tyre?", True),  # the generic "you"
         ("How do you feel about remote work?", "How do I feel about remote work?", False),  # ... not this one
+        ("How can I create a budget?", "How do I make a budget?", True),  # everyday verbs
+        ("How do I delete a file in git?", "How do I remove a file in git?", True),
+        ("How do I ask my manager for a raise?", "How do I ask my boss for a raise?", True),
+        ("What's the best TV show?", "What's the best TV display?", False),  # "show" names a thing too
+        ("How do I make a budget?", "How do I make a bucket?", False),
     ],
 )
 def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, same: bool) -> None:
