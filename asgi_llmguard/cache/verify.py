@@ -93,7 +93,12 @@ _OPPOSITES = (
     "ascending:descending forward:backward forwards:backwards inside:outside top:bottom "
     "morning:evening morning:night day:night summer:winter upper:lower am:pm "
     "warm:cold warmer:colder warmest:coldest hottest:coldest ok:bad okay:bad fine:bad right:wrong ok:wrong okay:wrong "
-    "necessary:unnecessary necessary:pointless continue:stop continue:pause work:fail"
+    "necessary:unnecessary necessary:pointless continue:stop continue:pause work:fail "
+    # the two sides of one thing in code and data: "sort a dict by value" / "... by key"
+    "key:value row:column width:height client:server input:output read:write horizontal:vertical "
+    "uppercase:lowercase singular:plural sync:async synchronous:asynchronous public:private local:remote "
+    "absolute:relative compress:decompress serialize:deserialize parent:child inner:outer even:odd "
+    "prefix:suffix frontend:backend"
 )
 _OPPOSITE: dict[str, frozenset[str]] = {}
 for _pair in _OPPOSITES.split():

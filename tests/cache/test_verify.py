@@ -101,6 +101,9 @@ TRAPS_BY_CATEGORY = [
     ("What is the warmest month in Lisbon?", "What is the coldest month in Lisbon?", "comparative"),
     ("Find the largest number in a Python list", "Find the smallest number in a Python list", "comparative"),
     ("Is it OK to drink coffee before a blood test?", "Is it bad to drink coffee before a blood test?", "comparative"),
+    # The two sides of one thing in code: a terse query under the floor, within the reach for short prompts.
+    ("sort dict by key python", "How do I sort a dictionary by value in Python?", "comparative"),
+    ("How can I write a csv with python?", "How do I read a CSV file in Python?", "comparative"),
     # Codes: the heads see them only as number fragments, the identifier rule refuses them outright.
     ("Tell me about the number 446682b99abb please", "Tell me about the number 50503e6d5c41 please",
      "numbers_differ"),
