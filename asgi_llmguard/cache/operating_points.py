@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .wording import changed_share, same_polarity, same_quantities
+from .wording import asks_yes_or_no, changed_share, same_polarity, same_quantities
 
 __all__ = ["OperatingPoint", "Reach", "Restatement", "operating_point"]
 
@@ -31,7 +31,11 @@ class Reach:
         return len(text.split()) <= self.max_words
 
     def admits(self, query: str, candidate: str, similarity: float) -> bool:
-        return similarity >= self.floor and self.short(query) and self.short(candidate)
+        """A short pair down to the floor, both asking yes or no or neither: under the floor, "Is it safe to
+        clear my browser cache?" / "How do I clear my browser cache?" is another question the pair model
+        was sure of."""
+        return (similarity >= self.floor and self.short(query) and self.short(candidate)
+                and asks_yes_or_no(query) == asks_yes_or_no(candidate))
 
 
 @dataclass(frozen=True, slots=True)

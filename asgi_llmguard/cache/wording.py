@@ -549,6 +549,30 @@ def same_polarity(query: str, candidate: str) -> bool:
     return a.negations == b.negations and a.contrast == b.contrast
 
 
+# "Can you write me a haiku?" is a request, not a yes/no question; "Can you eat raw dough?" is one (the generic you).
+_REQUEST_VERBS = frozenset(_words(
+    "write give tell suggest recommend help explain show make list translate summarize summarise create draft "
+    "compose generate name find send check fix rewrite describe provide share teach change convert calculate"))
+_POLITE = frozenset(_words("can could would will"))
+
+
+def asks_yes_or_no(text: str) -> bool:
+    """Whether a prompt asks yes or no ("Is it safe to clear my cache?", "Does the Pomodoro technique work?"),
+    not a request put politely ("Can you write me a riddle?", "Do you know ...?"), a way asked for ("Is there
+    a way to ...?") or a choice ("Is it 'could of' or 'could have'?")."""
+    parsed = _parse(text)
+    if parsed.qtype != "yesno":
+        return False
+    t = parsed.tokens
+    if len(t) > 2 and t[0] in _POLITE and t[1] == "you" and (t[2] in _REQUEST_VERBS or t[2] in ("please", "pls")):
+        return False
+    if len(t) > 2 and t[0] in ("do", "does") and t[1] == "you" and t[2] in ("know", "happen"):
+        return False
+    if t[:3] in (("is", "there", "way"), ("is", "there", "any")) or t[:4] == ("is", "there", "a", "way"):
+        return False
+    return "or" not in t
+
+
 def changed_share(query: str, candidate: str) -> float:
     """The share of the two prompts' words (normalised, counted with repeats) that the other lacks: 0 for the
     same words in any order, 1 for no word in common. Word order is ignored on purpose: a prompt whose

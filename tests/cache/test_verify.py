@@ -32,6 +32,7 @@ from asgi_llmguard.cache.verify import (
     pair_features,
     same_question_in_other_words,
 )
+from asgi_llmguard.cache.wording import asks_yes_or_no
 
 DATA = Path(__file__).parent.parent / "data"
 PACKAGED = Path(__file__).resolve().parents[2] / "asgi_llmguard" / "data" / "verifier.json"
@@ -366,6 +367,22 @@ def test_short_rewordings_under_the_floor_are_judged_and_long_ones_are_not(verif
     verdict = verifier.check(long_query, short[1], verifier.threshold - 0.01)
     assert not verdict.accepted and verdict.reason == "low_similarity"
     assert verifier.check(*short, reach.floor - 0.01).reason == "low_similarity"
+    # Under the floor both must ask yes or no, or neither: a request put politely is not a yes/no question.
+    assert verifier.check("Is it safe to clear my browser cache?", "How do I clear my browser cache?",
+                          reach.floor + 0.01).reason == "low_similarity"
+    assert verifier.check("Can you write me a haiku about fall?", "Write a haiku about autumn", reach.floor + 0.01
+                          ).reason != "low_similarity"
+
+
+@pytest.mark.parametrize(("text", "yes_or_no"), [
+    ("Is it safe to clear my browser cache?", True), ("Does the Pomodoro technique work?", True),
+    ("Can you get pregnant on your period?", True),  # the generic you
+    ("Can you write me a haiku about fall?", False), ("Could you change 40 calories to joules?", False),
+    ("Do you happen to know the cost of roflumilast?", False), ("Is there a way to recover deleted photos?", False),
+    ('Is it "could of" or "could have"?', False), ("How do I clear my cache?", False), ("Tell me a riddle", False),
+])
+def test_a_yes_or_no_question_is_told_from_a_polite_request(text: str, yes_or_no: bool) -> None:
+    assert asks_yes_or_no(text) is yes_or_no
 
 
 @pytest.mark.model
