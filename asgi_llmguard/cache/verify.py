@@ -98,7 +98,10 @@ _OPPOSITES = (
     "key:value row:column width:height client:server input:output read:write horizontal:vertical "
     "uppercase:lowercase singular:plural sync:async synchronous:asynchronous public:private local:remote "
     "absolute:relative compress:decompress serialize:deserialize parent:child inner:outer even:odd "
-    "prefix:suffix frontend:backend"
+    "prefix:suffix frontend:backend "
+    # qualities of a thing: "an egg with a runny yolk" / "... a fully hard yolk"
+    "soft:hard runny:hard wet:dry thick:thin loose:tight raw:cooked full:empty clean:dirty strong:weak "
+    "easy:hard simple:complex light:dark"
 )
 _OPPOSITE: dict[str, frozenset[str]] = {}
 for _pair in _OPPOSITES.split():

@@ -462,6 +462,11 @@ def test_a_long_prompt_restated_is_served_at_the_default_point_only_up_to_its_cu
     for trap in (TRIP_RESTATED.replace("ten days", "three days"), TRIP_RESTATED.replace("Italy", "Spain"),
                  TRIP.replace("Italy", "Greece")):
         assert not verifier.check(trap, TRIP, cosine(trap, TRIP)).accepted, trap
+    # Restated with a quality turned round: the opposite the combiner reads outweighs the credit.
+    egg, hard = ("Soft-boiled egg with a runny yolk: how many minutes should I boil it?",
+                 "How long should I boil an egg for a fully hard yolk?")
+    assert verifier.restatement.admits(hard, egg)  # type: ignore[union-attr]
+    assert not verifier.check(hard, egg, cosine(hard, egg)).accepted
 
 
 def test_packaged_weights_are_small_and_load() -> None:
