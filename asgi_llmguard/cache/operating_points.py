@@ -30,12 +30,14 @@ class Reach:
     def short(self, text: str) -> bool:
         return len(text.split()) <= self.max_words
 
+    def fits(self, query: str, candidate: str) -> bool:
+        """Whether the pair is one the reach judges, whatever its similarity: both short, both asking yes or no
+        or neither (under the floor, "Is it safe to clear my browser cache?" / "How do I clear my browser
+        cache?" is another question the pair model was sure of)."""
+        return self.short(query) and self.short(candidate) and asks_yes_or_no(query) == asks_yes_or_no(candidate)
+
     def admits(self, query: str, candidate: str, similarity: float) -> bool:
-        """A short pair down to the floor, both asking yes or no or neither: under the floor, "Is it safe to
-        clear my browser cache?" / "How do I clear my browser cache?" is another question the pair model
-        was sure of."""
-        return (similarity >= self.floor and self.short(query) and self.short(candidate)
-                and asks_yes_or_no(query) == asks_yes_or_no(candidate))
+        return similarity >= self.floor and self.fits(query, candidate)
 
 
 @dataclass(frozen=True, slots=True)

@@ -179,7 +179,7 @@ class Exceptions:
     """A point's reach under its floor and its restatement credit over it, with the pairs each applies to."""
 
     reach: dict[str, float] | None
-    short: np.ndarray  # both prompts within the reach's word limit (verify.Reach.short)
+    short: np.ndarray  # pairs the reach judges under the floor (verify.Reach.fits: short, asking alike)
     restatement: dict[str, float] | None
     restated: np.ndarray  # a long prompt restated (verify.Restatement.admits)
 
@@ -193,7 +193,7 @@ def exceptions(pairs: Sequence[_pairs.Pair], reach: dict[str, float] | None,
     short = np.zeros(len(pairs), dtype=bool)
     if reach is not None:
         limit = verify.Reach(reach["floor"], reach["penalty"], int(reach["max_words"]))
-        short = np.array([limit.short(p.a) and limit.short(p.b) for p in pairs])
+        short = np.array([limit.fits(p.b, p.a) for p in pairs])
     restated = np.zeros(len(pairs), dtype=bool)
     if restatement is not None:
         rule = verify.Restatement(int(restatement["min_words"]), restatement["min_changed"], restatement["credit"])
