@@ -39,6 +39,7 @@ from .wording import (
     _words,
     asks_differ,
     identifiers_differ,
+    one_number_replaced,
     only_numbers_differ,
     symbols_differ,
     units_differ,
@@ -206,7 +207,8 @@ class Verdict:
 def hard_rule_refusal(query: str, candidate: str) -> str | None:
     """The reason a hard rule refuses the pair before the combiner sees it, or None: codes, operators,
     numbers alone or kinds of question that differ."""
-    if identifiers_differ(query, candidate) or only_numbers_differ(query, candidate) or units_differ(query, candidate):
+    if (identifiers_differ(query, candidate) or only_numbers_differ(query, candidate)
+            or one_number_replaced(query, candidate) or units_differ(query, candidate)):
         return "numbers_differ"
     if symbols_differ(query, candidate):
         return "symbols_differ"

@@ -193,6 +193,28 @@ _NUMBER_RUN = re.compile(
 )
 
 
+# A digit amount with its scale written after it: "5k", "$80k", "1.5 million", "$1.0 bn" (not "m": metres to some).
+_SCALED = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(k|thousand|million|bn|billion)\b")
+_SCALE_OF = {"k": 1_000, "thousand": 1_000, "million": 1_000_000, "bn": 1_000_000_000, "billion": 1_000_000_000}
+# After a currency sign a bare "m" or "b" is a scale too: "$250M", "$250-M", "US$38b".
+_SCALED_MONEY = re.compile(r"([$€£¥₹])\s*(\d+(?:\.\d+)?)\s*-?\s*(mn|m|b)\b")
+_MONEY_SCALE = {"m": 1_000_000, "mn": 1_000_000, "b": 1_000_000_000}
+_BARE_DECIMAL = re.compile(r"(?<![\w.])\.(\d)")  # ".75" is "0.75"
+_PLAN = re.compile(r"(\d+)\(k\)")
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+def _scaled_value(match: re.Match[str]) -> str:
+    return f" {_number_text(float(match.group(1)) * _SCALE_OF[match.group(2)])} "
+
+
+def _scaled_money(match: re.Match[str]) -> str:
+    return f"{match.group(1)}{_number_text(float(match.group(2)) * _MONEY_SCALE[match.group(3)])} "
+
+
 def _number_run_value(match: re.Match[str]) -> str:
     """The value of a run of number words, as digits: "one hundred and twenty five" -> "125"."""
     total = current = 0
@@ -249,6 +271,10 @@ def _parse(text: str) -> _Parsed:
     stored prompt is checked again and again.
     """
     lowered = text.lower().replace("%", " percent ")
+    lowered = _PLAN.sub(r"\1k", lowered)  # "401(k)" is "401k"
+    if _SCALED.search(lowered) or _SCALED_MONEY.search(lowered):  # "$80k" = "$80,000", "$1.5M" = "1.5 million"
+        lowered = _SCALED_MONEY.sub(_scaled_money, _SCALED.sub(_scaled_value, lowered.replace(",", "")))
+    lowered = _BARE_DECIMAL.sub(r"0.\1", lowered)
     if _CURRENCY.search(lowered):  # "$100" reads as "100 usd", as "100 dollars" does
         lowered = _CURRENCY_AMOUNT.sub(lambda m: f" {m.group(2)} {_CURRENCY_UNITS[m.group(1)]} ", lowered)
         lowered = _CURRENCY.sub(lambda m: f" {_CURRENCY_UNITS[m.group()]} ", lowered)
@@ -258,6 +284,7 @@ def _parse(text: str) -> _Parsed:
         lowered = _ORDINAL.sub(lambda m: f"{m.group(1) or _ORDINAL_WORDS[m.group(2)]} th", lowered)
     if _NUMBER_RUN.search(lowered):  # "twenty five" and "one hundred" are one number each, as 25 and 100 are
         lowered = _NUMBER_RUN.sub(_number_run_value, lowered)
+
     tokens = tuple(_norm_word(w) for w in _WORD.findall(lowered))
     number_order = tuple(t.replace(",", "") for t in tokens if t[0].isdigit())
     numbers = tuple(sorted(number_order))
@@ -493,6 +520,25 @@ def only_numbers_differ(query: str, candidate: str) -> bool:
     trap in nine of them."""
     a, b = _parse(query), _parse(candidate)
     return bool(a.numbers) and bool(b.numbers) and a.numbers != b.numbers and a.content == b.content
+
+
+def one_number_replaced(query: str, candidate: str) -> bool:
+    """Whether exactly one number of a prompt was replaced by another, the count of numbers the same, however
+    the rest was reworded: "SQL: get the 2nd highest salary" / "... find the third highest salary", "gives up
+    after 5 retries" / "max 1 retry", "in 2018" / "in 2019". Amounts are read alike first ("80k" = "$80,000",
+    "two" = "2"); a number left out or added on one side (doctors' "since age 6" / "since childhood") is not
+    a replacement and is left to the combiner."""
+    a, b = _amounts(query), _amounts(candidate)
+    if not a or a.total() != b.total():
+        return False
+    return (a - b).total() == 1 and (b - a).total() == 1
+
+
+_GLUED = re.compile(r"[^\W\d_]+(\d+)")  # "ELI5", "gpt4", "h264": a name's digits, not an amount
+
+
+def _amounts(text: str) -> Counter[str]:
+    return Counter(_parse(text).numbers) - Counter(_GLUED.findall(text.lower()))
 
 
 # "per" joins two units; a bare "m" is metres to some writers and minutes to others ("2h35m").

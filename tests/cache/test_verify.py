@@ -32,7 +32,7 @@ from asgi_llmguard.cache.verify import (
     pair_features,
     same_question_in_other_words,
 )
-from asgi_llmguard.cache.wording import asks_yes_or_no
+from asgi_llmguard.cache.wording import asks_yes_or_no, one_number_replaced
 
 DATA = Path(__file__).parent.parent / "data"
 PACKAGED = Path(__file__).resolve().parents[2] / "asgi_llmguard" / "data" / "verifier.json"
@@ -372,6 +372,26 @@ def test_short_rewordings_under_the_floor_are_judged_and_long_ones_are_not(verif
                           reach.floor + 0.01).reason == "low_similarity"
     assert verifier.check("Can you write me a haiku about fall?", "Write a haiku about autumn", reach.floor + 0.01
                           ).reason != "low_similarity"
+
+
+@pytest.mark.parametrize(("query", "cached", "replaced"), [
+    ("SQL: get the 2nd highest salary in employees table",
+     "Write a SQL query to find the third highest salary from the employees table", True),
+    ("API limit 100 req/min; retry 429s with backoff, max 5 retries",
+     "Our API allows 100 requests per minute. Retry on 429 with backoff and give up after 1 retry.", True),
+    ("Who won the World Cup in 2018?", "Which country won the 2022 World Cup?", True),
+    ("I have about $5,000 in savings. Where should I put it?", "roughly 5k saved, where do I put it?", False),
+    ("I got a job offer that pays $10k more", "The offer pays $10,000 more", False),
+    ("Apple buys AuthenTec for $356 million", "Apple buying AuthenTec for $356M", False),
+    ("What happens to my 401k if I quit?", "what happens to my 401(k) if i quit", False),
+    ("Convert 0.75 to a fraction", "what's .75 as a fraction?", False),
+    ("What is a VPN and why would I use one?", "ELI5: what does a VPN do?", False),  # "ELI5" names a thing
+    ("I have had 11 sets of ear tubes since age 6", "I have had 11 sets of ear tubes since childhood", False),
+])
+def test_one_number_replaced_is_read_after_amounts_are_made_one(query: str, cached: str, replaced: bool) -> None:
+    assert one_number_replaced(query, cached) is replaced
+    if replaced:
+        assert hard_rule_refusal(query, cached) == "numbers_differ"
 
 
 @pytest.mark.parametrize(("text", "yes_or_no"), [
