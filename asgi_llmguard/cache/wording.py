@@ -195,10 +195,10 @@ _NUMBER_RUN = re.compile(
 
 # A digit amount with its scale written after it: "5k", "$80k", "1.5 million", "$1.0 bn" (not "m": metres to some).
 _SCALED = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(k|thousand|million|bn|billion)\b")
-_SCALE_OF = {"k": 1_000, "thousand": 1_000, "million": 1_000_000, "bn": 1_000_000_000, "billion": 1_000_000_000}
 # After a currency sign a bare "m" or "b" is a scale too: "$250M", "$250-M", "US$38b".
 _SCALED_MONEY = re.compile(r"([$€£¥₹])\s*(\d+(?:\.\d+)?)\s*-?\s*(mn|m|b)\b")
-_MONEY_SCALE = {"m": 1_000_000, "mn": 1_000_000, "b": 1_000_000_000}
+_SCALE_OF = _SCALES | {"k": 1_000, "bn": 1_000_000_000, "billion": 1_000_000_000, "m": 1_000_000, "mn": 1_000_000,
+                       "b": 1_000_000_000}
 _BARE_DECIMAL = re.compile(r"(?<![\w.])\.(\d)")  # ".75" is "0.75"
 _PLAN = re.compile(r"(\d+)\(k\)")
 
@@ -212,7 +212,7 @@ def _scaled_value(match: re.Match[str]) -> str:
 
 
 def _scaled_money(match: re.Match[str]) -> str:
-    return f"{match.group(1)}{_number_text(float(match.group(2)) * _MONEY_SCALE[match.group(3)])} "
+    return f"{match.group(1)}{_number_text(float(match.group(2)) * _SCALE_OF[match.group(3)])} "
 
 
 def _number_run_value(match: re.Match[str]) -> str:
@@ -284,7 +284,6 @@ def _parse(text: str) -> _Parsed:
         lowered = _ORDINAL.sub(lambda m: f"{m.group(1) or _ORDINAL_WORDS[m.group(2)]} th", lowered)
     if _NUMBER_RUN.search(lowered):  # "twenty five" and "one hundred" are one number each, as 25 and 100 are
         lowered = _NUMBER_RUN.sub(_number_run_value, lowered)
-
     tokens = tuple(_norm_word(w) for w in _WORD.findall(lowered))
     number_order = tuple(t.replace(",", "") for t in tokens if t[0].isdigit())
     numbers = tuple(sorted(number_order))

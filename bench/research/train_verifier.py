@@ -79,7 +79,6 @@ REACH: dict[str, dict[str, float] | None] = {
     "balanced": {"floor": 0.78, "penalty": 1.5, "max_words": 11},
     "loose": {"floor": 0.78, "penalty": 1.5, "max_words": 11},
 }
-#: Cut-offs at which the wrong share of hits is calibrated (for the error budget's starting cut).
 #: What a long prompt restated in other words earns over the floor (verify.Restatement), chosen on the cal
 #: part from a small grid (docs/cache-quality.md, "Long prompts restated"): both points then serve one from
 #: log-odds -1 (1.5 - 2.5, 0.4 - 1.5); none at the strict point.
@@ -88,6 +87,7 @@ RESTATEMENT: dict[str, dict[str, float] | None] = {
     "balanced": {"min_words": 12, "min_changed": 0.25, "credit": 2.5},
     "loose": {"min_words": 12, "min_changed": 0.25, "credit": 1.5},
 }
+#: Cut-offs at which the wrong share of hits is calibrated (for the error budget's starting cut).
 CALIBRATION_CUTS = [round(0.5 + 0.25 * i, 2) for i in range(17)]
 CALIBRATION_SETS = ("everyday", "gateway", "traps", "questions", "mqp")
 CUTS = [round(-2.0 + 0.1 * i, 1) for i in range(61)]

@@ -416,27 +416,21 @@ def test_an_experts_floor_replaces_the_points_and_looks_no_lower() -> None:
         Verifier(threshold=1.5)
 
 
-@pytest.mark.parametrize("reach", [{"floor": 0.9, "penalty": 1, "max_words": 11}, {"floor": 0.7},
-                                   {"floor": 0.7, "penalty": -1, "max_words": 11}, "far"])
-def test_a_broken_reach_in_the_weights_file_is_named(tmp_path: Path, reach: object) -> None:
+@pytest.mark.parametrize(("point", "part", "value"), [
+    *(("balanced", "reach", v) for v in ({"floor": 0.9, "penalty": 1, "max_words": 11}, {"floor": 0.7},
+                                         {"floor": 0.7, "penalty": -1, "max_words": 11}, "far")),
+    *(("loose", "restatement", v) for v in ({"min_words": 12, "min_changed": 0.0, "credit": 2},
+                                            {"min_words": 12, "min_changed": 0.25},
+                                            {"min_words": 0, "min_changed": 0.3, "credit": 2},
+                                            {"min_words": 12, "min_changed": 0.25, "credit": -1}, [12])),
+])
+def test_a_broken_exception_of_a_point_in_the_weights_file_is_named(tmp_path: Path, point: str, part: str,
+                                                                    value: object) -> None:
     data = json.loads(PACKAGED.read_text(encoding="utf-8"))
-    data["strictness"]["balanced"]["reach"] = reach
-    path = tmp_path / "reach.json"
+    data["strictness"][point][part] = value
+    path = tmp_path / f"{part}.json"
     path.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(ValueError, match="'balanced' reach needs"):
-        Verifier(path)
-
-
-@pytest.mark.parametrize("restatement", [{"min_words": 12, "min_changed": 0.0, "credit": 2},
-                                         {"min_words": 12, "min_changed": 0.25}, {"min_words": 0, "min_changed": 0.3,
-                                                                                  "credit": 2},
-                                         {"min_words": 12, "min_changed": 0.25, "credit": -1}, [12]])
-def test_a_broken_restatement_in_the_weights_file_is_named(tmp_path: Path, restatement: object) -> None:
-    data = json.loads(PACKAGED.read_text(encoding="utf-8"))
-    data["strictness"]["loose"]["restatement"] = restatement
-    path = tmp_path / "restatement.json"
-    path.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(ValueError, match="'loose' restatement needs"):
+    with pytest.raises(ValueError, match=f"'{point}' {part} needs"):
         Verifier(path)
 
 
