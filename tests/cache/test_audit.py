@@ -124,7 +124,7 @@ class _NoPairModel:
         raise AssertionError("not asked")
 
 
-def test_start_cut_is_the_loosest_calibrated_cut_whose_offline_wrong_share_is_half_the_target(
+def test_start_cut_is_the_loosest_calibrated_cut_whose_offline_wrong_share_is_within_the_target(
         tmp_path: Path) -> None:
     from asgi_llmguard.cache.verify import Verifier
 
@@ -134,10 +134,11 @@ def test_start_cut_is_the_loosest_calibrated_cut_whose_offline_wrong_share_is_ha
     path = _weights_with(tmp_path, calibration)
     balanced = Verifier(path, pair_model=_NoPairModel())
     assert balanced.cut == 1.5
-    assert balanced.start_cut(0.05) == 1.5  # 9 in 450 (2%) is half of 5%: the strictness point's own cut
-    assert balanced.start_cut(0.02) == 2.0  # 1% or less from 2.0 up (1 in 200 at 3.0, 3 in 300 at 2.5)
-    assert balanced.start_cut(0.01) == 3.0
-    assert balanced.start_cut(0.005) == 3.5  # 4.0's 20 hits are too few to count for or against
+    assert balanced.start_cut(0.05) == 1.5  # 1.0's 4% would do: never looser than the strictness point
+    assert balanced.start_cut(0.02) == 1.5  # 9 in 450 is 2%, and no stricter cut is worse
+    assert balanced.start_cut(0.01) == 2.0  # 1% from 2.0 up (3 in 300 at 2.5, 1 in 200 at 3.0)
+    assert balanced.start_cut(0.005) == 3.0
+    assert balanced.start_cut(0.004) == 3.5  # 4.0's 20 hits are too few to count for or against
     assert balanced.start_cut(0.0001) == 3.5  # nothing qualifies: the strictest well-measured cut stands
     loose = Verifier(path, strictness="loose", pair_model=_NoPairModel())
     assert loose.start_cut(0.2) == 1.0  # never looser than the calibration's own loosest cut
@@ -181,6 +182,19 @@ async def test_budget_loosens_to_the_floor_only_on_enough_clean_evidence_there()
     view = await budget.refresh("ns")
     assert sum(v for k, v in view.counts.items() if k.startswith("w")) == 40
     assert view.get("audited") == 0
+
+
+async def test_budget_does_not_loosen_into_a_band_on_clean_evidence_from_higher_scores() -> None:
+    budget = ErrorBudget(MemoryOutcomeStore(), default_cut=1.5, target=0.02, grid=GRID)
+    for _ in range(1000):  # a long clean record at the default cut and above
+        await budget.record("ns", z=2.0, wrong=False, kind="audit")
+    for _ in range(40):  # and a few clean probes in the band below it
+        await budget.record("ns", z=1.0, wrong=False, kind="probe")
+    assert wilson_upper(0, 1040) <= 0.02  # pooled, the looser cut looks safe ...
+    assert budget.cut_for("ns") == 1.5  # ... but 0 wrong in 40 still allows 6% in that band: stay
+    for _ in range(110):
+        await budget.record("ns", z=1.0, wrong=False, kind="probe")
+    assert wilson_upper(0, 150) <= 0.02 and budget.cut_for("ns") == 1.0  # the band shown clean on its own
 
 
 async def test_budget_without_a_target_counts_and_keeps_the_default_cut() -> None:
