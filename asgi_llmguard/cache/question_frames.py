@@ -469,6 +469,30 @@ def _judgement(tokens: list[str]) -> list[str]:
     return tokens
 
 
+_IS_IT_NORMAL = ("is", "it", "normal")
+_NORMAL_AFTER = frozenset({("is", "that", "normal"), ("is", "this", "normal"), ("is", "it", "normal")})
+
+
+def _normal(tokens: list[str]) -> list[str]:
+    """"Is it normal for X to V ...?", "Is it normal that X Vs ...?" and "X Vs ..., is that normal?" as one
+    form: the situation after "is it normal that", its words without their tense endings (both sides cut
+    alike). The situation must be the same word for word: "my dog eats grass" is not "a dog eats grass"."""
+    if tuple(tokens[:3]) == _IS_IT_NORMAL and len(tokens) >= 6:
+        rest = tokens[4:]
+        if tokens[3] == "for" and "to" in rest[1:]:
+            k = rest.index("to", 1)
+            situation = [*rest[:k], *rest[k + 1 :]]
+        elif tokens[3] == "that":
+            situation = rest
+        else:
+            return tokens
+    elif len(tokens) >= 5 and tuple(tokens[-3:]) in _NORMAL_AFTER:
+        situation = tokens[:-3]
+    else:
+        return tokens
+    return [*_IS_IT_NORMAL, "that", *map(_one_tense, situation)]
+
+
 def frames(tokens: list[str]) -> list[str]:
     """The wordings of one everyday question that differ only in frame, brought to one form: "which" as
     "what", "how can I" / "how to" as "how do I", the maker of a thing, a people's population, a
@@ -502,5 +526,5 @@ def frames(tokens: list[str]) -> list[str]:
         tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
         tokens = [*tokens[:5], *map(_one_tense, tokens[5:])]
         break
-    tokens = _judgement(_conversion(tokens))
+    tokens = _normal(_judgement(_conversion(tokens)))
     return _definition(_difference(_distance(_asks_what_of(_how_many_units(_when(_how_long(_first_and_why(tokens))))))))

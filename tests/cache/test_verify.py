@@ -758,6 +758,15 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Is it safe to take ibuprofen while pregnant?", "Is taking ibuprofen while pregnant dangerous?", False),
         ("Is it safe to eat raw eggs?", "Is it safe for kids to eat raw eggs?", False),
         ("Is it safe to eat raw eggs?", "Is eating raw eggs safe for kids?", False),
+        ("Is it normal for my eye to keep twitching?", "My eye keeps twitching, is that normal?", True),  # "normal"
+        ("Is it normal that my baby sleeps 16 hours a day?", "My baby sleeps 16 hours a day. Is this normal?", True),
+        ("Is it normal for a toddler not to talk yet?", "Is it normal for a toddler to not talk yet?", True),
+        ("Is it normal for my knees to crack when I squat?", "My knees crack when I run, is that normal?", False),
+        ("Is it normal for my knees to crack?", "My knees hurt, is that normal?", False),
+        ("Is it normal for a dog to eat grass?", "My dog eats grass, is that normal?", False),  # a dog / my dog
+        ("Is it normal for my dog to eat grass?", "My dog does not eat grass, is that normal?", False),
+        ("Is it normal for my baby to sleep 16 hours?", "My baby sleeps 18 hours, is that normal?", False),
+        ("Is it normal for my eye to twitch?", "Is it common for my eye to twitch?", False),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
