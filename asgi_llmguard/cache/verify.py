@@ -35,6 +35,7 @@ from .wording import (
     _DIRECTION_MARKERS,
     _QWORDS,
     _STOP,
+    _UNIT_WORDS,
     _parse,
     _words,
     asks_differ,
@@ -371,7 +372,10 @@ def _block_moved(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 def _unit_diff(a: tuple[str, ...], b: tuple[str, ...]) -> float:
     """1 when the same number is followed by a different word that the other prompt lacks: "250 acres" vs
-    "250 hectares", not "Windows 10 login ... laptop" vs "Windows 10 laptop ... login" (words moved)."""
+    "250 hectares", not "Windows 10 login ... laptop" vs "Windows 10 laptop ... login" (words moved), not
+    words of degree on both sides ("the 10 most recent orders" / "the 10 latest orders": no unit follows
+    the number; the degree feature reads "latest" / "oldest") and not a word cut short ("two dicts" / "two
+    dictionaries", "150 chars" / "150 characters")."""
     after_a: dict[str, str] = {}
     for i in range(len(a) - 1):
         if a[i][0].isdigit():
@@ -380,9 +384,21 @@ def _unit_diff(a: tuple[str, ...], b: tuple[str, ...]) -> float:
         if b[i][0].isdigit() and b[i] in after_a:
             x, y = after_a[b[i]], b[i + 1]
             if (x.removesuffix("s") != y.removesuffix("s") and x not in _STOP and y not in _STOP and not x[0].isdigit()
-                    and not y[0].isdigit() and x not in b and y not in a):
+                    and not y[0].isdigit() and x not in b and y not in a
+                    and not (_degree_not_unit(x) and _degree_not_unit(y)) and not _cut_short(x, y)):
                 return 1.0
     return 0.0
+
+
+def _degree_not_unit(word: str) -> bool:
+    return _is_degree(word) and word not in _UNIT_WORDS  # "min" is a degree and a unit (minutes)
+
+
+def _cut_short(x: str, y: str) -> bool:
+    """Whether one word is the other cut short, three letters or more ("dict" / "dictionary", "min" /
+    "minute"; not "mi" / "min")."""
+    short, full = sorted((x, y), key=len)
+    return len(short) >= 3 and full.startswith(short)
 
 
 def pair_features(query: str, candidate: str, similarity: float) -> list[float]:

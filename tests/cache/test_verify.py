@@ -542,6 +542,15 @@ def test_features_are_symmetric_and_complete() -> None:
         ("I forgot my Windows 10 login password and I'm locked out of my laptop. How do I get back in?",
          "I'm locked out of my Windows 10 laptop because I forgot the login password. How can I get back in?", 0.0),
         ("We're planning a 10-day trip to Italy in May", "We're going to Italy for ten days this May", 0.0),
+        # words of degree on both sides follow the number where no unit does
+        ("Write a SQL query that returns the 10 most recent orders", "SQL to get the 10 latest orders", 0.0),
+        ("Write a SQL query that returns the 10 most recent orders", "... returns the 10 oldest orders", 0.0),
+        ("There are 2 additional keys", "There are 2 more keys", 1.0),  # one side only: still a new word
+        ("Boil it for 10 min", "Boil it for 10 hours", 1.0),  # "min" is a degree word and a unit
+        # a word cut short, three letters or more
+        ("How do I merge two dictionaries in Python?", "What's the way to combine two dicts in Python?", 0.0),
+        ("Instagram bio under 150 characters", "Instagram bio under 150 chars", 0.0),
+        ("Walk 5 mi", "Walk 5 min", 1.0),
     ],
 )
 def test_a_number_followed_by_another_word_is_a_changed_unit_only_when_the_word_is_new(
