@@ -453,6 +453,11 @@ def _bare_verb(word: str) -> str:
     return word[:-1] if word.endswith("e") and len(word) > 3 else word
 
 
+# In a judgement of doing something, "harmful" and "unhealthy" ask what "bad (for you)" asks; "OK" / "bad" and
+# "safe" / "dangerous" stay apart (a yes to one is a no to the other).
+_HARM = {"harmful": "bad", "unhealthy": "bad"}
+
+
 def _judgement(tokens: list[str]) -> list[str]:
     """"is it <judgement> (for) to <verb> X" and "is <verb>ing X <judgement> (for)" as one form."""
     if len(tokens) >= 6 and tokens[:2] == ["is", "it"] and tokens[2] in _JUDGEMENT:
@@ -460,12 +465,13 @@ def _judgement(tokens: list[str]) -> list[str]:
         if rest[:2] == ["for", "you"]:  # "Is it bad for you to ...", the generic "you"; not "for kids"
             rest = rest[2:]
         if rest[:1] == ["to"] and len(rest) >= 3:
-            return ["is", "it", tokens[2], "to", _bare_verb(rest[1]), *rest[2:]]
+            return ["is", "it", _HARM.get(tokens[2], tokens[2]), "to", _bare_verb(rest[1]), *rest[2:]]
         return tokens
     end = len(tokens) - 1 if tokens[-1:] == ["for"] else len(tokens)  # "... bad for you?", "you" dropped as filler
     if (len(tokens) >= 4 and tokens[0] == "is" and tokens[1].endswith("ing") and len(tokens[1]) > 5
             and end >= 4 and tokens[end - 1] in _JUDGEMENT):
-        return ["is", "it", tokens[end - 1], "to", _bare_verb(tokens[1]), *tokens[2 : end - 1]]
+        judgement = tokens[end - 1]
+        return ["is", "it", _HARM.get(judgement, judgement), "to", _bare_verb(tokens[1]), *tokens[2 : end - 1]]
     return tokens
 
 

@@ -54,7 +54,7 @@ def _without_filler(text: str) -> list[str]:
 # Words that name the same thing in any question, each group's first word standing for the rest (after
 # _parse's folding: plurals, British spellings). A pair that differs in these alone asks the same.
 _SYNONYM_GROUPS = (
-    "symptom sign", "big large", "bigger larger", "biggest largest", "tallest highest", "film movie",
+    "lot lots", "symptom sign", "big large", "bigger larger", "biggest largest", "tallest highest", "film movie",
     "begin start", "fix repair", "buy purchase", "children kids", "child kid", "car automobile",
     "doctor physician", "medicine medication", "cheap inexpensive", "afraid scared", "mother mom mum",
     "father dad", "television tv", "information info", "us usa america", "uk britain", "dictionary dict",

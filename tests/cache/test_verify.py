@@ -767,6 +767,11 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Is it safe to take ibuprofen while pregnant?", "Is taking ibuprofen while pregnant dangerous?", False),
         ("Is it safe to eat raw eggs?", "Is it safe for kids to eat raw eggs?", False),
         ("Is it safe to eat raw eggs?", "Is eating raw eggs safe for kids?", False),
+        ("Is it bad to crack your knuckles?", "Is cracking your knuckles harmful?", True),  # harmful = bad (for you)
+        ("Is drinking a lot of coffee bad for you?", "Is it unhealthy to drink lots of coffee?", True),
+        ("Is it OK to drink coffee before a blood test?", "Is it bad to drink coffee before a blood test?", False),
+        ("Is it bad to crack your knuckles?", "Is cracking your knuckles dangerous?", False),
+        ("Is it harmful to eat raw eggs?", "Is it safe to eat raw eggs?", False),
         ("Is it normal for my eye to keep twitching?", "My eye keeps twitching, is that normal?", True),  # "normal"
         ("Is it normal that my baby sleeps 16 hours a day?", "My baby sleeps 16 hours a day. Is this normal?", True),
         ("Is it normal for a toddler not to talk yet?", "Is it normal for a toddler to not talk yet?", True),
