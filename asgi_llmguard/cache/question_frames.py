@@ -226,6 +226,10 @@ _CAUSE_OPENINGS = tuple(sorted(
     {("what", "cause"), ("what", "caused")}
     | {("what", verb, *main, "cause", "of") for verb in ("is", "are", "was", "were") for main in ((), ("main",))},
     key=lambda opening: -len(opening)))
+# "Why did X V?" asks the cause of the V of X: "Why did the Western Roman Empire fall?" = "What caused the fall of
+# the Western Roman Empire?" = "What caused the Western Roman Empire to fall?". Only a last word moves, so "Why did
+# Rome invade Gaul?" stays apart from "What caused Rome to invade Gaul?": a miss, never a wrong match.
+_WHY_AUX = frozenset(_words("did do does"))
 # What an abbreviation stands for: "What does HTTP stand for?" = "What is HTTP short for?".
 _SHORT_FOR = frozenset(_words("short abbreviation acronym"))
 
@@ -233,7 +237,12 @@ _SHORT_FOR = frozenset(_words("short abbreviation acronym"))
 def _asks_what_of(tokens: list[str]) -> list[str]:
     opened = _after_opening(tokens, _CAUSE_OPENINGS)
     if opened is not None and opened[1]:
-        return ["cause", "of", *opened[1]]
+        asked = opened[1]
+        if len(asked) >= 3 and asked[-2] == "to":  # "What caused X to V?" as "the cause of the V of X"
+            return ["cause", "of", asked[-1], "of", *asked[:-2]]
+        return ["cause", "of", *asked]
+    if len(tokens) >= 4 and tokens[0] == "why" and tokens[1] in _WHY_AUX:  # "Why did X V?": the cause of X's V
+        return ["cause", "of", tokens[-1], "of", *tokens[2:-1]]
     if len(tokens) >= 5 and tokens[-1] == "for" and (
             (tokens[:2] == ["what", "does"] and tokens[-2] == "stand")
             or (tokens[:2] == ["what", "is"] and tokens[-2] in _SHORT_FOR)):

@@ -768,6 +768,11 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Is it safe to take ibuprofen while pregnant?", "Is taking ibuprofen while pregnant dangerous?", False),
         ("Is it safe to eat raw eggs?", "Is it safe for kids to eat raw eggs?", False),
         ("Is it safe to eat raw eggs?", "Is eating raw eggs safe for kids?", False),
+        ("What caused the fall of the Western Roman Empire?", "Why did the Western Roman Empire fall?", True),
+        ("Why did my cake sink?", "What caused my cake to sink?", True),  # "why did X V?": the cause of X's V
+        ("Why did the Roman Empire fall?", "What caused the fall of the Ottoman Empire?", False),
+        ("Why did my bread not rise?", "What caused my bread to rise?", False),
+        ("Why did Rome invade Gaul?", "What caused Rome to invade Britain?", False),
         ("Is it bad to crack your knuckles?", "Is cracking your knuckles harmful?", True),  # harmful = bad (for you)
         ("Is drinking a lot of coffee bad for you?", "Is it unhealthy to drink lots of coffee?", True),
         ("Is it OK to drink coffee before a blood test?", "Is it bad to drink coffee before a blood test?", False),
