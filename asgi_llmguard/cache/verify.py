@@ -31,6 +31,7 @@ from .same_question import (
     only_synonyms_differ,
     same_question_in_other_words,
 )
+from .translation import translations_differ
 from .wording import (
     _DIRECTION_MARKERS,
     _QWORDS,
@@ -211,7 +212,7 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     if (identifiers_differ(query, candidate) or only_numbers_differ(query, candidate)
             or one_number_replaced(query, candidate) or units_differ(query, candidate)):
         return "numbers_differ"
-    if symbols_differ(query, candidate):
+    if symbols_differ(query, candidate) or translations_differ(query, candidate):
         return "symbols_differ"
     if asks_differ(query, candidate):
         return "question_type"

@@ -1,0 +1,109 @@
+"""A bare translation request read as (target language, source language, text): "Translate into Swedish: Our
+office will be closed on Friday." and "Swedish translation: Our office will be closed on Friday." ask for one
+translation, which the pair model (taught by PAWS and our contrasts that a changed instruction changes the
+answer) refuses at cosine 0.98.
+
+Only the plainest requests are read: the instruction says nothing but "translate" (or "put this into", "how do
+you say", "what's ... in", "... translation") and the languages; any other word in it ("formal", "and explain the
+grammar", "keeping the tone informal", "with pinyin") leaves the prompt unread, so such a pair goes to the
+verifier as before. The text is compared whole, case and closing punctuation aside.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import NamedTuple
+
+from .wording import _words
+
+__all__ = ["Translation", "translation_request", "translations_differ"]
+
+_LANGUAGES = frozenset(_words(
+    "english spanish french german dutch swedish italian portuguese russian chinese mandarin cantonese japanese "
+    "korean arabic hindi turkish polish greek hebrew vietnamese thai indonesian danish norwegian finnish czech "
+    "ukrainian romanian hungarian swahili persian farsi urdu bengali tagalog malay latin catalan croatian serbian "
+    "bulgarian slovak slovenian estonian latvian lithuanian icelandic irish welsh"))
+_QUOTES = "\"'\u201c\u201d\u2018\u2019"  # straight and curly, double and single
+# Two-word names of one language, read as one.
+_LANGUAGE_NAMES = {"mandarin chinese": "mandarin", "simplified chinese": "simplified chinese",
+                   "chinese (simplified)": "simplified chinese", "traditional chinese": "traditional chinese",
+                   "chinese (traditional)": "traditional chinese", "brazilian portuguese": "brazilian portuguese",
+                   "farsi": "persian"}
+_LANGUAGE = (r"(?P<{name}>(?:mandarin|simplified|traditional|brazilian) (?:chinese|portuguese)"
+             r"|chinese \((?:simplified|traditional)\)|[a-z]+)")
+_OBJECT = r"(?:(?:this|that|it|the following)(?: (?:text|sentence|phrase|line|paragraph|word))?)"
+_FROM = r"(?:from {src} )?".format(src=_LANGUAGE.format(name="src"))
+_TO = r"(?:in)?to " + _LANGUAGE.format(name="dst")
+_IN = r"in " + _LANGUAGE.format(name="dst")
+_TEXT = r"(?P<text>.+)"
+_QUOTED = rf"(?P<q>[{_QUOTES}])(?P<text>.+)[{_QUOTES}]"
+_POLITE = r"(?:(?:please|can you|could you|would you) )*"
+
+_FORMS = [re.compile(form, re.DOTALL) for form in (
+    rf"{_POLITE}translate (?:{_OBJECT} )?{_FROM}{_TO} ?[:\-] ?{_TEXT}",  # Translate into Swedish: T
+    rf"{_POLITE}translate (?:this |the following )?(?P<src>[a-z]+) (?:text |sentence |phrase )?{_TO} ?[:\-] ?{_TEXT}",
+    rf"{_LANGUAGE.format(name='dst')} translation ?[:\-] ?{_TEXT}",  # Swedish translation: T
+    rf"{_POLITE}put {_OBJECT} into {_LANGUAGE.format(name='dst')} ?[:\-] ?{_TEXT}",  # Put this into Dutch: T
+    rf"{_POLITE}translate {_QUOTED} {_FROM}{_TO}",  # Translate "T" into French
+    rf"(?:what(?:'s| is) the )?{_LANGUAGE.format(name='dst')} for {_QUOTED}",  # Mandarin Chinese for 'T'
+    rf"{_POLITE}how (?:do|would) (?:you|i) say {_QUOTED} {_IN}",  # How do you say "T" in Japanese
+    rf"what(?:'s| is) {_QUOTED} {_IN}",  # What's "T" in Italian
+    rf"{_QUOTED} ?[.\-]? translate (?:this|that|it) {_FROM}{_TO}",  # "T." Translate this into Spanish
+    rf"{_QUOTED} ?[.\-]? put (?:this|that|it) into {_LANGUAGE.format(name='dst')}",
+    rf"{_QUOTED} ?[.,:\-]? {_IN}",  # "T" - in Italian
+)]
+
+
+class Translation(NamedTuple):
+    """What a bare translation request asks: the text into ``target`` (from ``source`` when said)."""
+
+    target: str
+    source: str | None
+    text: str
+
+
+def _language(name: str | None) -> str | None:
+    if name is None:
+        return None
+    name = _LANGUAGE_NAMES.get(name, name)
+    words = name.replace("(", " ").replace(")", " ").split()
+    return name if words and all(w in _LANGUAGES or w in ("simplified", "traditional", "brazilian") for w in words) \
+        else None
+
+
+def _plain(text: str) -> str:
+    """The text to translate, compared whole: spaces, case, surrounding quotes and closing punctuation aside."""
+    text = " ".join(text.split()).lower()
+    return text.strip(_QUOTES + " ").rstrip(".!?").strip(_QUOTES + " ")
+
+
+@lru_cache(maxsize=1024)
+def translation_request(prompt: str) -> Translation | None:
+    """The request ``prompt`` makes if it is a bare request to translate a text, else None."""
+    flat = " ".join(prompt.split())
+    lowered = flat.lower().rstrip(" ?.!")
+    lowered = re.sub(r"[,]? (?:please|for me)$", "", lowered)
+    for form in _FORMS:
+        match = form.fullmatch(lowered)
+        if match is None:
+            continue
+        groups = match.groupdict()
+        target = _language(groups.get("dst"))
+        source_name = groups.get("src")
+        source = _language(source_name)
+        if target is None or (source_name is not None and source is None):
+            continue
+        text = _plain(match.group("text"))
+        if text:
+            return Translation(target, source, text)
+    return None
+
+
+def translations_differ(query: str, candidate: str) -> bool:
+    """Whether both prompts are bare translation requests that ask for another text or another language."""
+    a, b = translation_request(query), translation_request(candidate)
+    if a is None or b is None:
+        return False
+    return a.target != b.target or a.text != b.text or (a.source is not None and b.source is not None
+                                                         and a.source != b.source)

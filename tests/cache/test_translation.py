@@ -1,0 +1,81 @@
+"""Bare translation requests: read alike however they are asked, apart when the text or the language differs."""
+
+from __future__ import annotations
+
+import pytest
+
+from asgi_llmguard.cache.same_question import same_question_in_other_words
+from asgi_llmguard.cache.translation import Translation, translation_request
+from asgi_llmguard.cache.verify import hard_rule_refusal
+
+OFFICE = Translation("swedish", None, "our office will be closed on friday")
+
+
+@pytest.mark.parametrize("prompt", [
+    "Translate into Swedish: Our office will be closed on Friday.",
+    "Swedish translation: Our office will be closed on Friday.",
+    "Put this into Swedish: Our office will be closed on Friday.",
+    "Please translate this to Swedish: our office will be closed on Friday",
+    'Translate "Our office will be closed on Friday." into Swedish',
+    "How do you say 'Our office will be closed on Friday' in Swedish?",
+    "What's 'Our office will be closed on Friday' in Swedish?",
+    "Swedish for 'Our office will be closed on Friday.'",
+    "\u201cOur office will be closed on Friday.\u201d Translate this into Swedish.",
+    '"Our office will be closed on Friday" - in Swedish, please.',
+])
+def test_one_translation_asked_in_many_ways_is_read_alike(prompt: str) -> None:
+    assert translation_request(prompt) == OFFICE
+
+
+@pytest.mark.parametrize("prompt", [
+    "Translate into formal Swedish: Our office will be closed on Friday.",  # a register asked for
+    "Translate into Swedish and explain the grammar: Our office will be closed on Friday.",
+    "How do you say 'thank you' in Japanese, politely?",
+    "Translate into Klingon: Our office will be closed on Friday.",  # not a language we know
+    "How do I stop translating in my head when speaking?",
+    "What is the capital of Sweden?",
+    "",
+])
+def test_a_request_with_more_than_a_text_and_a_language_is_not_read(prompt: str) -> None:
+    assert translation_request(prompt) is None
+
+
+def test_source_and_two_word_language_names() -> None:
+    assert translation_request("Translate this sentence from French to English: \"Je ne sais pas.\"") == \
+        Translation("english", "french", "je ne sais pas")
+    assert translation_request("Translate the following English text to Italian: See you soon.") == \
+        Translation("italian", "english", "see you soon")
+    assert translation_request("Translate into Chinese (Simplified): Hello.") == \
+        translation_request("translate to simplified chinese: hello")
+    assert translation_request("Mandarin Chinese for 'Where is the bathroom?'") == \
+        Translation("mandarin", None, "where is the bathroom")
+
+
+@pytest.mark.parametrize(("query", "cached", "same"), [
+    ("Translate into Swedish: Our office will be closed on Friday.",
+     "Swedish translation: Our office will be closed on Friday.", True),
+    ("Translate to Dutch: The store opens at 9 am on weekdays.",
+     "Put this into Dutch: The store opens at 9 am on weekdays.", True),
+    ("Translate the following English text to Italian: The meeting is on Thursday.",
+     "Put this into Italian: The meeting is on Thursday.", True),  # a source said on one side only
+    ("Translate to Dutch: The store opens at 9 am on weekdays.",
+     "Translate to Dutch: The store opens at 9 am on weekends.", False),
+    ("Translate into Swedish: Our office will be closed on Friday.",
+     "Translate into Norwegian: Our office will be closed on Friday.", False),
+    ('Translate "actual" from Spanish to English.', 'Translate "actual" from English to Spanish.', False),
+])
+def test_the_same_translation_is_served_and_another_refused(query: str, cached: str, same: bool) -> None:
+    assert same_question_in_other_words(query, cached) is same
+    assert same_question_in_other_words(cached, query) is same
+    assert (hard_rule_refusal(query, cached) is None) is same
+    assert (hard_rule_refusal(cached, query) is None) is same
+
+
+def test_a_translation_of_another_text_is_refused_however_it_is_asked() -> None:
+    assert hard_rule_refusal('Translate "Where is the nearest train station?" into Spanish.',
+                             'How would you say "Where is the nearest bus station?" in Spanish?') == "symbols_differ"
+    assert hard_rule_refusal('"I will call you tomorrow morning" - in Italian, please.',
+                             "What's the Italian for \"I won't call you tomorrow morning\"?") == "symbols_differ"
+    # one side not a bare request: left to the verifier's other rules
+    assert hard_rule_refusal("Translate into Swedish: Good morning.",
+                             "Translate into Swedish and explain the grammar: Good night.") is None
