@@ -314,6 +314,7 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     ("fresh_everyday_pairs_8.csv", 0.6, 0, (20, 20)),
     ("fresh_everyday_pairs_9.csv", 0.65, 0, (20, 20)),
     ("fresh_everyday_pairs_10.csv", 0.7, 0, (30, 30)),  # written blind by a helper that read none of our code
+    ("fresh_gateway_pairs_3.csv", 0.55, 0, (30, 30)),  # the same, in the gateway's style
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
