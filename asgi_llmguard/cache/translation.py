@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from .wording import _words
 
-__all__ = ["Translation", "translation_request", "translations_differ"]
+__all__ = ["Translation", "translation_difference", "translation_request"]
 
 _LANGUAGES = frozenset(_words(
     "english spanish french german dutch swedish italian portuguese russian chinese mandarin cantonese japanese "
@@ -100,10 +100,16 @@ def translation_request(prompt: str) -> Translation | None:
     return None
 
 
-def translations_differ(query: str, candidate: str) -> bool:
-    """Whether both prompts are bare translation requests that ask for another text or another language."""
+def translation_difference(query: str, candidate: str) -> str | None:
+    """Why two bare translation requests ask for different translations: "direction" when the two languages
+    trade places, "symbols_differ" for another text or another language; None when they do not differ or
+    either prompt is not a bare request."""
     a, b = translation_request(query), translation_request(candidate)
     if a is None or b is None:
-        return False
-    return a.target != b.target or a.text != b.text or (a.source is not None and b.source is not None
-                                                         and a.source != b.source)
+        return None
+    if a.text == b.text and a.source is not None and (a.source, a.target) == (b.target, b.source):
+        return "direction"
+    if a.target != b.target or a.text != b.text or (a.source is not None and b.source is not None
+                                                     and a.source != b.source):
+        return "symbols_differ"
+    return None

@@ -31,7 +31,7 @@ from .same_question import (
     only_synonyms_differ,
     same_question_in_other_words,
 )
-from .translation import translations_differ
+from .translation import translation_difference
 from .wording import (
     _DIRECTION_MARKERS,
     _QWORDS,
@@ -208,12 +208,15 @@ class Verdict:
 
 def hard_rule_refusal(query: str, candidate: str) -> str | None:
     """The reason a hard rule refuses the pair before the combiner sees it, or None: codes, operators,
-    numbers alone or kinds of question that differ."""
+    numbers alone, kinds of question or bare translation requests that differ."""
     if (identifiers_differ(query, candidate) or only_numbers_differ(query, candidate)
             or one_number_replaced(query, candidate) or units_differ(query, candidate)):
         return "numbers_differ"
-    if symbols_differ(query, candidate) or translations_differ(query, candidate):
+    if symbols_differ(query, candidate):
         return "symbols_differ"
+    translation = translation_difference(query, candidate)
+    if translation is not None:
+        return translation
     if asks_differ(query, candidate):
         return "question_type"
     return None

@@ -72,6 +72,9 @@ def test_the_same_translation_is_served_and_another_refused(query: str, cached: 
 
 
 def test_a_translation_of_another_text_is_refused_however_it_is_asked() -> None:
+    assert hard_rule_refusal('Translate "actual" from Spanish to English.',
+                             'Translate "actual" from English to Spanish.') == "direction"
+    assert hard_rule_refusal("Translate into Swedish: Hej.", "Translate into Norwegian: Hej.") == "symbols_differ"
     assert hard_rule_refusal('Translate "Where is the nearest train station?" into Spanish.',
                              'How would you say "Where is the nearest bus station?" in Spanish?') == "symbols_differ"
     assert hard_rule_refusal('"I will call you tomorrow morning" - in Italian, please.',
