@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 
 from .question_frames import _ALTERNATIVE, _AND, frames
-from .translation import translation_request
+from .translation import same_translation
 from .wording import _QWORDS, _RAW_WORD, _parse, _words, symbols_differ
 
 # Words whose presence never changes what a prompt asks: "How many miles are (there) in 5 km?", "(Please)
@@ -220,14 +220,6 @@ def alternatives_swapped(query: str, candidate: str) -> bool:
         return False
     # The negation is compared on every word, articles included: "didn't the bread" skips "the bread".
     return _swapped_around(a, b) or _negation_moved(list(_parse(query).tokens), list(_parse(candidate).tokens))
-
-
-def same_translation(query: str, candidate: str) -> bool:
-    """Whether both prompts are bare requests to translate one text into one language (a source language
-    said on one side only changes nothing: the text says what it is in)."""
-    a, b = translation_request(query), translation_request(candidate)
-    return (a is not None and b is not None and a.target == b.target and a.text == b.text
-            and (a.source is None or b.source is None or a.source == b.source))
 
 
 def same_question_in_other_words(query: str, candidate: str) -> bool:

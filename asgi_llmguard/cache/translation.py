@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from .wording import _words
 
-__all__ = ["Translation", "translation_difference", "translation_request"]
+__all__ = ["Translation", "same_translation", "translation_difference", "translation_request"]
 
 _LANGUAGES = frozenset(_words(
     "english spanish french german dutch swedish italian portuguese russian chinese mandarin cantonese japanese "
@@ -26,10 +26,8 @@ _LANGUAGES = frozenset(_words(
     "bulgarian slovak slovenian estonian latvian lithuanian icelandic irish welsh"))
 _QUOTES = "\"'\u201c\u201d\u2018\u2019"  # straight and curly, double and single
 # Two-word names of one language, read as one.
-_LANGUAGE_NAMES = {"mandarin chinese": "mandarin", "simplified chinese": "simplified chinese",
-                   "chinese (simplified)": "simplified chinese", "traditional chinese": "traditional chinese",
-                   "chinese (traditional)": "traditional chinese", "brazilian portuguese": "brazilian portuguese",
-                   "farsi": "persian"}
+_LANGUAGE_NAMES = {"mandarin chinese": "mandarin", "chinese (simplified)": "simplified chinese",
+                   "chinese (traditional)": "traditional chinese", "farsi": "persian"}
 _LANGUAGE = (r"(?P<{name}>(?:mandarin|simplified|traditional|brazilian) (?:chinese|portuguese)"
              r"|chinese \((?:simplified|traditional)\)|[a-z]+)")
 _OBJECT = r"(?:(?:this|that|it|the following)(?: (?:text|sentence|phrase|line|paragraph|word))?)"
@@ -61,6 +59,18 @@ class Translation(NamedTuple):
     target: str
     source: str | None
     text: str
+
+    def difference(self, other: Translation) -> str | None:
+        """Why ``other`` asks for another translation: "direction" when the two languages trade places,
+        "symbols_differ" for another text or another language; None for the same translation (a source said
+        on one side only changes nothing: the text says what it is in)."""
+        if self.text == other.text and self.source is not None and (self.source, self.target) == (other.target,
+                                                                                                 other.source):
+            return "direction"
+        if self.target != other.target or self.text != other.text or (
+                self.source is not None and other.source is not None and self.source != other.source):
+            return "symbols_differ"
+        return None
 
 
 def _language(name: str | None) -> str | None:
@@ -100,16 +110,19 @@ def translation_request(prompt: str) -> Translation | None:
     return None
 
 
-def translation_difference(query: str, candidate: str) -> str | None:
-    """Why two bare translation requests ask for different translations: "direction" when the two languages
-    trade places, "symbols_differ" for another text or another language; None when they do not differ or
-    either prompt is not a bare request."""
+def _both(query: str, candidate: str) -> tuple[Translation, Translation] | None:
     a, b = translation_request(query), translation_request(candidate)
-    if a is None or b is None:
-        return None
-    if a.text == b.text and a.source is not None and (a.source, a.target) == (b.target, b.source):
-        return "direction"
-    if a.target != b.target or a.text != b.text or (a.source is not None and b.source is not None
-                                                     and a.source != b.source):
-        return "symbols_differ"
-    return None
+    return None if a is None or b is None else (a, b)
+
+
+def same_translation(query: str, candidate: str) -> bool:
+    """Whether both prompts are bare requests for one translation, however each is asked."""
+    both = _both(query, candidate)
+    return both is not None and both[0].difference(both[1]) is None
+
+
+def translation_difference(query: str, candidate: str) -> str | None:
+    """Why two bare translation requests ask for different translations (:meth:`Translation.difference`);
+    None when they do not differ or either prompt is not a bare request."""
+    both = _both(query, candidate)
+    return None if both is None else both[0].difference(both[1])
