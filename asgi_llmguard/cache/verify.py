@@ -40,6 +40,7 @@ from .wording import (
     _parse,
     _words,
     asks_differ,
+    conversion_reversed,
     identifiers_differ,
     one_number_replaced,
     only_numbers_differ,
@@ -217,6 +218,8 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     translation = translation_difference(query, candidate)
     if translation is not None:
         return translation
+    if conversion_reversed(query, candidate):
+        return "direction"
     if asks_differ(query, candidate):
         return "question_type"
     return None

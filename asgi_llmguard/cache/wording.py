@@ -21,6 +21,8 @@ _WORD = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|[^\W\d_]+")
 _RAW_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['\-])*|\d+(?:[.,]\d+)*")
 _CONTRACTIONS = (
     (re.compile(r"\s*(?:->|=>|→)\s*"), " to "),  # "JSON -> YAML" points the way "JSON to YAML" does
+    (re.compile(r"\bw/o\b"), " without "),  # "w/o a tuner" is "without a tuner"
+    (re.compile(r"\bw/(?=\s)"), " with "),
     (re.compile(r"\b(can)'?t\b"), r"\1 not"),
     (re.compile(r"\bwon'?t\b"), "will not"),
     (re.compile(r"n't\b"), " not"),
@@ -481,8 +483,10 @@ def asks_differ(query: str, candidate: str) -> bool:
         return False
     # "How" is asked loosely: "How do I check my refund?" = "Where can I track my refund?", "How do I know
     # it's time for new tires?" = "When should I replace my tires?" (measured: counting "how" against the
-    # others refused as many of our rewordings as traps). A person, a time, a place and a reason stay apart.
-    return "manner" not in (a, b)
+    # others refused as many of our rewordings as traps). A person, a time, a place and a reason stay apart,
+    # and so do a manner and a reason: "How did the Egyptians mummify bodies?" / "Why did they ...?", "How do
+    # I stop procrastinating?" / "Why do I procrastinate?" (over every labelled set: 41 traps, 2 rewordings).
+    return "manner" not in (a, b) or {a, b} == {"manner", "reason"}
 
 
 def symbols_differ(query: str, candidate: str) -> bool:
@@ -577,6 +581,39 @@ def units_differ(query: str, candidate: str) -> bool:
         return False
     units_a, units_b = _amount_units(a.tokens), _amount_units(b.tokens)
     return any(number in units_a and not (units & units_a[number]) for number, units in units_b.items())
+
+
+def _word_after(tokens: tuple[str, ...], number: str) -> str | None:
+    """The word right after the number's first appearance: the unit or the thing it counts."""
+    for i in range(len(tokens) - 1):
+        if tokens[i] == number:
+            following = tokens[i + 1]
+            return None if following[0].isdigit() else following
+    return None
+
+
+def conversion_reversed(query: str, candidate: str) -> bool:
+    """Whether an amount is converted the other way: the words after one number trade places, each named
+    on both sides ("How many km per hour are in 60 knots?" / "60 km per hour equals how many knots?", "40
+    calories in joules" / "40 joules to calories"). Any word counts, not only the units :func:`units_differ`
+    knows, where it follows the amount on one side and is what the amount is converted into on the other
+    ("to", "in", "how many" before it): "5 ideas for a 10-year-old" / "five ideas for a ten year old" is no
+    conversion."""
+    a, b = _parse(query), _parse(candidate)
+    for number in set(a.numbers) & set(b.numbers):
+        after_a, after_b = _word_after(a.tokens, number), _word_after(b.tokens, number)
+        if (after_a is not None and after_b is not None and after_a != after_b
+                and _converted_into(b.tokens, after_a) and _converted_into(a.tokens, after_b)):
+            return True
+    return False
+
+
+# The words before what an amount is converted into: "... to calories", "in miles", "how many knots".
+_INTO = frozenset(_words("to into in many much"))
+
+
+def _converted_into(tokens: tuple[str, ...], word: str) -> bool:
+    return any(tokens[i] == word and tokens[i - 1] in _INTO for i in range(1, len(tokens)))
 
 
 def same_quantities(query: str, candidate: str) -> bool:

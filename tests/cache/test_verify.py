@@ -268,6 +268,39 @@ def test_only_questions_that_open_asking_for_different_things_differ() -> None:
     assert not asks_differ("What causes migraines?", "Why do people get migraines?")  # "what" asks for anything
     assert not asks_differ("When I run, why do my knees hurt?", "Where do my knees hurt when I run?")  # a clause
     assert not asks_differ("How many legs does a spider have?", "Why do spiders have eight legs?")  # a quantity
+    # A manner and a reason are two questions; "how" against a person, a time or a place is asked loosely.
+    assert asks_differ("How did ancient Egyptians mummify bodies?", "Why did ancient Egyptians mummify their dead?")
+    assert asks_differ("How do I stop procrastinating?", "Why do I procrastinate?")
+    assert not asks_differ("How do I check my refund?", "Where can I track my refund?")
+
+
+def test_an_amount_converted_the_other_way_is_refused_as_a_direction() -> None:
+    from asgi_llmguard.cache.verify import hard_rule_refusal
+    from asgi_llmguard.cache.wording import conversion_reversed
+
+    # Units the unit table does not know count too: what follows the amount on one side is its target on the other.
+    for a, b in [("How many km per hour are in 60 knots?", "60 km per hour equals how many knots?"),
+                 ("How many joules are in 40 calories?", "Could you change 40 joules to calories for me?"),
+                 ("what's 12 pints in liters", "12 liters equals how many pints?"),
+                 ("Convert 100 dollars to euros", "Convert 100 euros to dollars")]:
+        assert conversion_reversed(a, b) and conversion_reversed(b, a), (a, b)
+        assert hard_rule_refusal(a, b) in ("direction", "numbers_differ"), (a, b)
+    for a, b in [("How many miles is 5 km?", "5 km in miles"),
+                 ("Give me 5 ideas for a birthday party for a 10-year-old",
+                  "Can you suggest five birthday party ideas for a ten year old?"),  # counted, not converted
+                 ("What is 350 degrees Fahrenheit in Celsius?", "350F to C")]:
+        assert not conversion_reversed(a, b), (a, b)
+    assert hard_rule_refusal("How many joules are in 40 calories?", "Could you change 40 joules to calories?") \
+        == "direction"
+
+
+def test_without_and_with_written_short_read_as_the_words() -> None:
+    from asgi_llmguard.cache.wording import _parse, same_polarity
+
+    assert _parse("tune a guitar w/o a tuner").tokens == _parse("tune a guitar without a tuner").tokens
+    assert _parse("rice w/ beans").tokens == _parse("rice with beans").tokens
+    assert same_polarity("How do I tune a guitar without a tuner?", "how do i tune a guitar w/o a tuner")
+    assert _parse("100 km/h").tokens == ("100", "km", "h")
 
 
 def test_spelling_folds_british_forms_and_leaves_short_and_other_words_alone() -> None:
@@ -440,6 +473,10 @@ TRIP = ("My wife and I are planning a 10-day trip to Italy in May. We like food 
         "Which cities would you recommend?")
 TRIP_RESTATED = ("We're a couple going to Italy for ten days this May. We love history and good food and dislike "
                  "crowded places. What cities should we visit?")
+LESSON = ("I'm teaching my 8th graders about the water cycle tomorrow. Can you explain evaporation, condensation and "
+          "precipitation in a way they'll understand?")
+LESSON_RESTATED = ("Tomorrow I'm teaching the water cycle to my eighth grade class. Could you explain evaporation, "
+                   "condensation, and precipitation at a level they can follow?")
 
 
 def test_a_restatement_keeps_numbers_and_polarity_and_changes_more_than_a_detail() -> None:
@@ -464,17 +501,18 @@ def test_a_restatement_keeps_numbers_and_polarity_and_changes_more_than_a_detail
 def test_a_long_prompt_restated_is_served_at_the_default_point_only_up_to_its_cut(
         verifier: Verifier, cosine: Cosine) -> None:
     """The pair model reads a long prompt told again as many small edits; the default point gives it credit."""
-    sim = cosine(TRIP_RESTATED, TRIP)
+    sim = cosine(LESSON_RESTATED, LESSON)
     assert sim >= verifier.threshold
-    served = verifier.check(TRIP_RESTATED, TRIP, sim)
+    served = verifier.check(LESSON_RESTATED, LESSON, sim)
     assert served.accepted
-    assert verifier.adjustment(TRIP_RESTATED, TRIP, sim) == verifier.restatement.credit > 0  # type: ignore[union-attr]
+    assert verifier.adjustment(LESSON_RESTATED, LESSON, sim) == verifier.restatement.credit > 0  # type: ignore[union-attr]
     # Without the credit the same pair is refused: the strict point and an expert's floor give none.
-    unaided = Verifier(threshold=verifier.threshold).check(TRIP_RESTATED, TRIP, sim)
+    unaided = Verifier(threshold=verifier.threshold).check(LESSON_RESTATED, LESSON, sim)
     assert not unaided.accepted and Verifier(strictness="strict").restatement is None
     # The credit lifts a pair to the point's cut, not past it: a namespace held stricter gets no help.
     assert log_odds(unaided.score) + verifier.restatement.credit > verifier.cut + 0.5  # type: ignore[union-attr]
-    assert not verifier.check(TRIP_RESTATED, TRIP, sim, cut=verifier.cut + 0.5).accepted
+    assert not verifier.check(LESSON_RESTATED, LESSON, sim, cut=verifier.cut + 0.5).accepted
+    assert verifier.check(TRIP_RESTATED, TRIP, cosine(TRIP_RESTATED, TRIP)).accepted
     for trap in (TRIP_RESTATED.replace("ten days", "three days"), TRIP_RESTATED.replace("Italy", "Spain"),
                  TRIP.replace("Italy", "Greece")):
         assert not verifier.check(trap, TRIP, cosine(trap, TRIP)).accepted, trap
