@@ -13,8 +13,9 @@ combiner and do not train it.
 
 The three strictness points are (cosine floor, combiner cut-off) pairs chosen on the same part: the
 one that serves the most rewordings (mean hit rate over our everyday, gateway, question and
-contrast sets) while the traps served (pooled over our near-duplicate sets) and the wrong share
-of hits on MQP and on our question pairs stay within that point's budget.
+contrast sets) while the traps served (pooled over the near-duplicate traps people wrote, and apart
+over the rule-made ones, which are harder and noisier) and the wrong share of hits on MQP and on our
+question pairs stay within that point's budget.
 
 Last, the wrong share of hits at a ladder of cuts (same part, our chat, question and medical sets
 pooled): the calibration from which the error budget picks a namespace's starting cut for a
@@ -56,20 +57,25 @@ INPUTS = ["cos", verify.PAIR_MODEL, "num_diff", "num_one_side", "neg_diff", "dir
           "degree", "cap_sub", "num_unit_diff", "qtype_diff", "contrast_diff", "identical"]
 FIT_FLOOR = 0.65
 REWORDING_SETS = ("everyday", "gateway", "questions", "contrast")
-TRAP_SETS = ("everyday", "gateway", "traps", "contrast", "generated")
+#: Near-duplicate traps people wrote (the kind the outside check holds out) and traps made by rule from a
+#: template (bench/research/data/contrast_*.csv, generated_pairs.py): harder than real ones, with some label
+#: noise ("Can cats give toxoplasmosis to humans?" / "Can all cats ..."), so each has its own budget.
+TRAP_SETS = ("everyday", "gateway", "traps")
+RULE_MADE_TRAP_SETS = ("contrast", "generated")
 
 
 @dataclass(frozen=True)
 class Budget:
-    traps_served: float  # share of near-duplicate traps served
+    traps_served: float  # share of near-duplicate traps served (TRAP_SETS, pooled)
+    rule_made_served: float  # share of rule-made traps served (RULE_MADE_TRAP_SETS, pooled)
     mqp_wrong: float  # wrong share of hits on MQP
     questions_wrong: float  # wrong share of hits on our question pairs
 
 
 BUDGETS = {
-    "strict": Budget(0.01, 0.025, 0.03),
-    "balanced": Budget(0.02, 0.035, 0.045),
-    "loose": Budget(0.04, 0.05, 0.07),
+    "strict": Budget(0.01, 0.015, 0.025, 0.03),
+    "balanced": Budget(0.02, 0.03, 0.025, 0.045),
+    "loose": Budget(0.04, 0.05, 0.05, 0.07),
 }
 THRESHOLDS = [round(0.70 + 0.01 * i, 2) for i in range(19)]
 #: How far under its floor each point judges short prompts (verify.Reach), chosen on the cal part by
@@ -149,6 +155,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1.0) -
 class Measured:
     rewordings: float
     traps_served: float
+    rule_made_served: float
     mqp_wrong: float
     questions_wrong: float
 
@@ -166,9 +173,11 @@ def measure(accept: np.ndarray, pairs: Sequence[_pairs.Pair]) -> Measured:
         return float((same[m] == 0).mean()) if m.any() else 0.0
 
     traps = np.isin(sets, TRAP_SETS) & (same == 0)
+    rule_made = np.isin(sets, RULE_MADE_TRAP_SETS) & (same == 0)
     return Measured(
         rewordings=float(np.mean([hit_rate(s) for s in REWORDING_SETS])),
         traps_served=float(accept[traps].mean()),
+        rule_made_served=float(accept[rule_made].mean()) if rule_made.any() else 0.0,
         mqp_wrong=wrong_share("mqp"),
         questions_wrong=wrong_share("questions"),
     )
@@ -222,7 +231,8 @@ def choose(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, pairs: Sequence[_pa
             continue
         for cut in CUTS:
             m = measure(accepted(z, cos, hard, t, cut, ex), pairs)
-            if (m.traps_served <= budget.traps_served and m.mqp_wrong <= budget.mqp_wrong
+            if (m.traps_served <= budget.traps_served and m.rule_made_served <= budget.rule_made_served
+                    and m.mqp_wrong <= budget.mqp_wrong
                     and m.questions_wrong <= budget.questions_wrong
                     and (best is None or m.rewordings > best[2].rewordings)):
                 best = (t, cut, m)
@@ -318,7 +328,8 @@ def main() -> None:
             t, cut, m = choose(z, cos, hard, pairs, budget, ex)
             points[name] = {"threshold": t, "cut": cut} | ex.to_point()
         print(f"{name:9s} threshold {t:.2f} cut {cut:+.1f}: rewordings {m.rewordings:.1%}, traps served "
-              f"{m.traps_served:.2%}, MQP wrong {m.mqp_wrong:.2%}, questions wrong {m.questions_wrong:.2%} (cal)")
+              f"{m.traps_served:.2%}, rule-made traps {m.rule_made_served:.2%}, MQP wrong {m.mqp_wrong:.2%}, "
+              f"questions wrong {m.questions_wrong:.2%} (cal)")
     data["strictness"] = points
     default = points[verify.DEFAULT_STRICTNESS]
     ex = exceptions(pairs, default.get("reach"), default.get("restatement"))
