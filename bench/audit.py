@@ -51,7 +51,7 @@ import _pairs
 
 SETS = ("everyday", "gateway", "mqp")
 TARGETS = (0.005, 0.01, 0.02)
-STATIC_CUTS = (0.5, 1.0, 1.4, 1.5, 2.0, 2.1, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 4.0)  # the log-odds top out near 4
+STATIC_CUTS = (0.5, 1.0, 1.3, 1.4, 1.5, 2.0, 2.1, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 4.0)  # the log-odds top out near 4
 CHAT = "/v1/chat/completions"
 
 
@@ -73,6 +73,7 @@ def clusters(per_set: int) -> tuple[dict[tuple[str, str], int], list[tuple[str, 
         return x
 
     prompts: list[tuple[str, str]] = []
+    first_of_text: dict[str, tuple[str, str]] = {}
     for name in SETS:
         pairs = [p for p in _pairs.load([name], ("cal", "test")) if p.same in (0, 1)]
         random.Random(7).shuffle(pairs)
@@ -84,6 +85,12 @@ def clusters(per_set: int) -> tuple[dict[tuple[str, str], int], list[tuple[str, 
                 find(x)
             if p.same == 1:
                 parent[find(a)] = find(b)
+    # The mock answers by the prompt's text, so one text is one answer in every set: "How fast does light
+    # travel?" is a rewording of "What is the speed of light?" in the everyday set and of "What's the speed of
+    # light?" in the gateway set, and counting the one answer it gets as wrong in the other set is the
+    # bench's own error, not the cache's.
+    for x in prompts:
+        parent[find(x)] = find(first_of_text.setdefault(x[1], x))
     roots: dict[tuple[str, str], int] = {}
     return {x: roots.setdefault(find(x), len(roots)) for x in prompts}, prompts
 
