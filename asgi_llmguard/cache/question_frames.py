@@ -423,6 +423,32 @@ def _when(tokens: list[str]) -> list[str]:
     return tokens
 
 
+# A thing's temperature asked as how hot or how cold it is: one number answers both.
+_HOW_WARM = frozenset(_words("hot cold warm"))
+_NOT_A_THING = frozenset(_words("too enough hot cold warm should can must"))  # "How hot is too hot for a dog?"
+
+
+def _temperature(tokens: list[str]) -> list[str]:
+    """"What temperature is absolute zero?", "How cold is absolute zero?", "What is the temperature of the
+    Sun?", "How hot does the Sun get?" and "What is the surface temperature of Venus?" / "How hot is the
+    surface of Venus?" all ask one number: read as "temperature of X"."""
+    thing: list[str] = []
+    if tokens[:3] == ["what", "temperature", "is"]:
+        thing = tokens[3:]
+    elif tokens[:4] == ["what", "is", "temperature", "of"]:
+        thing = tokens[4:]
+    elif len(tokens) > 5 and tokens[:2] == ["what", "is"] and tokens[3:5] == ["temperature", "of"]:
+        thing = [tokens[2], "of", *tokens[5:]]  # "the surface temperature of Venus"
+    elif len(tokens) > 3 and tokens[0] == "how" and tokens[1] in _HOW_WARM and tokens[2] == "is":
+        thing = tokens[3:]
+    elif (len(tokens) > 4 and tokens[0] == "how" and tokens[1] in _HOW_WARM and tokens[2] in ("do", "does")
+          and tokens[-1] == "get"):
+        thing = tokens[3:-1]
+    if not thing or any(t in _NOT_A_THING for t in thing):
+        return tokens
+    return ["temperature", "of", *thing]
+
+
 _NUMBER = re.compile(r"(?!1$)\d+(?:\.\d+)?$")  # one of a unit is the unit count's ("How many oz in 1 lb?")
 _CONVERT_OPENINGS = (("convert",), ("what", "is"), ("how", "much", "is"))
 
@@ -541,5 +567,5 @@ def frames(tokens: list[str]) -> list[str]:
         tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
         tokens = [*tokens[:5], *map(_one_tense, tokens[5:])]
         break
-    tokens = _normal(_judgement(_conversion(tokens)))
+    tokens = _temperature(_normal(_judgement(_conversion(tokens))))
     return _definition(_difference(_distance(_asks_what_of(_how_many_units(_when(_how_long(_first_and_why(tokens))))))))

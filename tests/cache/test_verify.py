@@ -826,6 +826,11 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Is it normal for my dog to eat grass?", "My dog does not eat grass, is that normal?", False),
         ("Is it normal for my baby to sleep 16 hours?", "My baby sleeps 18 hours, is that normal?", False),
         ("Is it normal for my eye to twitch?", "Is it common for my eye to twitch?", False),
+        ("What temperature is absolute zero?", "How cold is absolute zero?", True),  # a temperature
+        ("What is the temperature of the sun?", "How hot does the Sun get?", True),
+        ("What is the surface temperature of Venus?", "How hot is the surface of Venus?", True),
+        ("What is the temperature of the sun?", "How hot is the Moon?", False),
+        ("What is the temperature of the sun?", "What is the temperature of the sun's core?", False),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
