@@ -82,10 +82,22 @@ def _language(name: str | None) -> str | None:
         else None
 
 
+# Contractions written out: "I'm allergic to peanuts" and "I am allergic to peanuts" translate alike. Only
+# a pronoun's "'s" is "is"; a noun's is a possessive ("Anna's book").
+_CONTRACTED = tuple((re.compile(pattern), long) for pattern, long in (
+    (r"\b(can)'t\b", r"\1 not"), (r"\bwon't\b", "will not"), (r"n't\b", " not"), (r"\bi'm\b", "i am"),
+    (r"\b(you|we|they)'re\b", r"\1 are"), (r"\b(he|she|it|that|what|there|here|who)'s\b", r"\1 is"),
+    (r"'ve\b", " have"), (r"'ll\b", " will"), (r"\b(i|you|he|she|we|they)'d\b", r"\1 would")))
+
+
 def _plain(text: str) -> str:
-    """The text to translate, compared whole: spaces, case, surrounding quotes and closing punctuation aside."""
-    text = " ".join(text.split()).lower()
-    return text.strip(_QUOTES + " ").rstrip(".!?").strip(_QUOTES + " ")
+    """The text to translate, compared whole: spaces, case, contractions, surrounding quotes and closing
+    punctuation aside."""
+    text = " ".join(text.split()).lower().replace("\u2019", "'")
+    text = text.strip(_QUOTES + " ").rstrip(".!?").strip(_QUOTES + " ")
+    for pattern, long in _CONTRACTED:
+        text = pattern.sub(long, text)
+    return text
 
 
 @lru_cache(maxsize=1024)

@@ -63,6 +63,10 @@ def test_source_and_two_word_language_names() -> None:
     ("Translate into Swedish: Our office will be closed on Friday.",
      "Translate into Norwegian: Our office will be closed on Friday.", False),
     ('Translate "actual" from Spanish to English.', 'Translate "actual" from English to Spanish.', False),
+    ("How do you say 'I'm allergic to peanuts' in Japanese?",
+     "What's the Japanese for 'I am allergic to peanuts'?", True),  # a contraction written out
+    ("Translate 'I don't eat meat' into French", "Translate 'I do eat meat' into French", False),
+    ("Translate 'Anna's book is here' into German", "Translate 'Anna is book is here' into German", False),
 ])
 def test_the_same_translation_is_served_and_another_refused(query: str, cached: str, same: bool) -> None:
     assert same_question_in_other_words(query, cached) is same
