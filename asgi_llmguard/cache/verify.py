@@ -97,7 +97,7 @@ _OPPOSITES = (
     "ascending:descending forward:backward forwards:backwards inside:outside top:bottom "
     "morning:evening morning:night day:night summer:winter upper:lower am:pm "
     "warm:cold warmer:colder warmest:coldest hottest:coldest ok:bad okay:bad fine:bad right:wrong ok:wrong okay:wrong "
-    "necessary:unnecessary necessary:pointless continue:stop continue:pause work:fail "
+    "necessary:unnecessary necessary:pointless continue:stop continue:pause work:fail avoid:help avoid:eat "
     # the two sides of one thing in code and data: "sort a dict by value" / "... by key"
     "key:value row:column width:height client:server input:output read:write horizontal:vertical "
     "uppercase:lowercase singular:plural sync:async synchronous:asynchronous public:private local:remote "

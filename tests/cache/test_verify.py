@@ -117,8 +117,9 @@ TRAPS_BY_CATEGORY = [
     ("Ist es sicher, Ibuprofen mit Alkohol zu nehmen?", "Ist es nicht sicher, Ibuprofen mit Alkohol zu nehmen?",
      "negation"),
     ("When did the Berlin Wall fall?", "Where did the Berlin Wall fall?", "question_type"),
-    # "how" is asked loosely, so the asks rule leaves how/why to the combiner and the pair model.
+    # A manner and a reason: the asks rule refuses "how" against "why" (and leaves "how" against the others).
     ("How should I store fresh basil?", "Why should I store fresh basil?", "question_type"),
+    ("What foods should I avoid if I have acid reflux?", "What foods help if I have acid reflux?", "comparative"),
     # Operators and code: the word features read letters and digits only; the symbol rule reads the rest.
     ("What does this print in Python: print(7 + 2)", "What does this print in Python: print(7 - 2)", "symbols_differ"),
     ("Fix this SQL: SELECT * FROM users WHERE age > 30", "Fix this SQL: SELECT * FROM users WHERE age < 30",
@@ -144,7 +145,7 @@ def test_near_duplicates_with_different_answers_are_refused_with_a_reason(
 
 
 HARD_RULES = ("numbers_differ", "symbols_differ", "question_type")
-LEFT_TO_COMBINER = {"How should I store fresh basil?"}
+LEFT_TO_COMBINER: set[str] = set()
 
 # Spellings of one amount that the hard rules must read alike (checked without the model).
 SAME_AMOUNTS = [
@@ -348,6 +349,8 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     ("fresh_everyday_pairs_9.csv", 0.65, 0, (20, 20)),
     ("fresh_everyday_pairs_10.csv", 0.7, 0, (30, 30)),  # written blind by a helper that read none of our code
     ("fresh_gateway_pairs_3.csv", 0.55, 0, (30, 30)),  # the same, in the gateway's style
+    ("fresh_everyday_pairs_11.csv", 0.6, 0, (40, 30)),  # blind too; "foods to avoid" / "foods that help" served
+    ("fresh_question_pairs.csv", 0.35, 1 / 32, (45, 30)),  # blind, Quora's style; "know if" / "treat" served
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
