@@ -400,7 +400,8 @@ def test_short_rewordings_under_the_floor_are_judged_and_long_ones_are_not(verif
     assert verifier.check(*short, sim).accepted
     # The same pair judged at the floor scores higher: under it the pair pays the reach's penalty.
     assert log_odds(verifier.check(*short, verifier.threshold).score) > log_odds(verifier.check(*short, sim).score)
-    long_query = "Could you give me some practical tips to make my phone's battery last longer during the day?"
+    long_query = ("Could you give me some practical tips to make my phone's battery last a lot longer during a "
+                  "normal working day at the office?")  # more than the reach's 20 words
     assert verifier.floor_for(long_query) == verifier.threshold
     verdict = verifier.check(long_query, short[1], verifier.threshold - 0.01)
     assert not verdict.accepted and verdict.reason == "low_similarity"
