@@ -37,10 +37,15 @@ _ATTRIBUTES = ("capital|population|president|currency|language|languages|flag|an
                "leader|ceo|founder|gdp|climate|economy|motto|birthday|birthplace|nickname|national animal|"
                "prime minister|capital city|official language|time zone|phone number|address|headquarters")
 _POSSESSIVE_END = re.compile(r"\b([^\W\d_]+)'s (" + _ATTRIBUTES + r")(?=\s*[?.!]*\s*$)", re.IGNORECASE)
+# A name put before what it has, anywhere in the question, reads as an "of" too: "Who was the US president in
+# 1995?" = "Who was president of the United States in 1995?". The name capitalised and inside the sentence.
+_NAME_BEFORE = re.compile(r"(?<=[^\W\d_] )(?:the )?([A-Z][\w]*) ((?i:president|prime minister|capital|"
+                          r"currency|population|national anthem|flag|ceo|founder))\b")
 
 
 def _without_filler(text: str) -> list[str]:
     text = _POSSESSIVE_END.sub(r"\2 of \1", _WH_IS.sub(lambda m: (m.group(1) or m.group(2)) + " is", text))
+    text = _NAME_BEFORE.sub(r"\2 of \1", text)
     tokens = list(_parse(text).tokens)
     start, end = 0, len(tokens)
     while start < end and tokens[start] in _GREETING:
