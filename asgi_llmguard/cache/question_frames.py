@@ -510,6 +510,22 @@ def _judgement(tokens: list[str]) -> list[str]:
     return tokens
 
 
+# Taking in a food, a drink or a drug is the thing judged: "Is drinking coffee unhealthy?" asks "Is coffee bad
+# for you?".
+_CONSUME = frozenset(_words("eat drink consume take smoke"))
+
+
+def _thing_judged(tokens: list[str]) -> list[str]:
+    """"is it <judgement> to <eat/drink/...> X", "is X <judgement> (for you)" as "is X <judgement>"."""
+    if (len(tokens) >= 6 and tokens[:2] == ["is", "it"] and tokens[2] in _JUDGEMENT and tokens[3] == "to"
+            and tokens[4] in _CONSUME):
+        return ["is", *tokens[5:], tokens[2]]
+    end = len(tokens) - 1 if tokens[-1:] == ["for"] else len(tokens)
+    if len(tokens) >= 3 and tokens[0] == "is" and end >= 3 and tokens[end - 1] in _JUDGEMENT:
+        return ["is", *tokens[1 : end - 1], _HARM.get(tokens[end - 1], tokens[end - 1])]
+    return tokens
+
+
 _IS_IT_NORMAL = ("is", "it", "normal")
 _NORMAL_AFTER = frozenset({("is", "that", "normal"), ("is", "this", "normal"), ("is", "it", "normal")})
 
@@ -567,5 +583,5 @@ def frames(tokens: list[str]) -> list[str]:
         tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
         tokens = [*tokens[:5], *map(_one_tense, tokens[5:])]
         break
-    tokens = _temperature(_normal(_judgement(_conversion(tokens))))
+    tokens = _temperature(_normal(_thing_judged(_judgement(_conversion(tokens)))))
     return _definition(_difference(_distance(_asks_what_of(_how_many_units(_when(_how_long(_first_and_why(tokens))))))))

@@ -832,6 +832,9 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Is it normal for my eye to twitch?", "Is it common for my eye to twitch?", False),
         ("What temperature is absolute zero?", "How cold is absolute zero?", True),  # a temperature
         ("Who was the US president in 1995?", "Who was president of the United States in 1995?", True),  # a name's
+        ("Is coffee bad for you?", "Is drinking coffee unhealthy?", True),  # the thing taken in is what is judged
+        ("Is it safe to eat raw cookie dough?", "Is raw cookie dough safe?", True),
+        ("Is coffee bad for you?", "Is coffee bad for dogs?", False),
         ("Who is the Apple CEO?", "Who is the CEO of Apple?", True),
         ("Who was the US president in 1995?", "Who was the French president in 1995?", False),
         ("What is the temperature of the sun?", "How hot does the Sun get?", True),
