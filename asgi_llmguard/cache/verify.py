@@ -39,6 +39,7 @@ from .wording import (
     _UNIT_WORDS,
     _parse,
     _words,
+    action_against_diagnosis,
     asks_differ,
     conversion_reversed,
     identifiers_differ,
@@ -220,7 +221,7 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
         return translation
     if conversion_reversed(query, candidate):
         return "direction"
-    if asks_differ(query, candidate):
+    if asks_differ(query, candidate) or action_against_diagnosis(query, candidate):
         return "question_type"
     return None
 

@@ -489,6 +489,23 @@ def asks_differ(query: str, candidate: str) -> bool:
     return "manner" not in (a, b) or {a, b} == {"manner", "reason"}
 
 
+# What to do about a thing against whether it is so, or why: "What should I do if my partner is cheating?" / "How
+# do I know if my partner is cheating?", "Why does my car overheat in traffic?" / "What should I do if my car
+# overheats in traffic?". An action asked for, against a sign or a cause.
+_ACTION = re.compile(r"\bwhat (?:should|can|do|shall) (?:i|we|you) do\b|\bwhat to do\b", re.IGNORECASE)
+_DIAGNOSIS = re.compile(r"\bhow (?:do|can|would|will) (?:i|you|we) (?:know|tell)\b|\bhow to tell\b|\bwhy\b",
+                        re.IGNORECASE)
+
+
+def action_against_diagnosis(query: str, candidate: str) -> bool:
+    """Whether one prompt asks what to do and the other, asking nothing of the kind, how to tell or why."""
+    def one_way(a: str, b: str) -> bool:
+        return (_ACTION.search(a) is not None and _DIAGNOSIS.search(a) is None
+                and _DIAGNOSIS.search(b) is not None and _ACTION.search(b) is None)
+
+    return one_way(query, candidate) or one_way(candidate, query)
+
+
 def symbols_differ(query: str, candidate: str) -> bool:
     """Whether the prompts' operators or code-like tokens differ: "print(7 + 2)" / "print(7 - 2)",
     "age > 30" / "age < 30", "== 0.3" / "=== 0.3", "[::-1]" / "[::1]", "^[a-z]+$" / "^[A-Z]+$".

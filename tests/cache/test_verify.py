@@ -275,6 +275,20 @@ def test_only_questions_that_open_asking_for_different_things_differ() -> None:
     assert not asks_differ("How do I check my refund?", "Where can I track my refund?")
 
 
+def test_what_to_do_against_how_to_tell_or_why_is_another_question() -> None:
+    from asgi_llmguard.cache.verify import hard_rule_refusal
+    from asgi_llmguard.cache.wording import action_against_diagnosis
+
+    for a, b in [("How do I know if my partner is cheating?", "What should I do if my partner is cheating?"),
+                 ("Why does my car overheat in traffic?", "What should I do if my car overheats in traffic?"),
+                 ("What should I do if my baby has a fever of 101?", "How can you tell if a baby has a fever?")]:
+        assert action_against_diagnosis(a, b) and hard_rule_refusal(b, a) == "question_type", (a, b)
+    for a, b in [("What should I do if my car overheats?", "My car overheats in traffic, what can I do?"),
+                 ("Why does my car overheat and what should I do?", "What should I do if my car overheats?"),
+                 ("How do I know if my baby has a fever?", "How can I tell if my baby has a fever?")]:
+        assert not action_against_diagnosis(a, b), (a, b)
+
+
 def test_an_amount_converted_the_other_way_is_refused_as_a_direction() -> None:
     from asgi_llmguard.cache.verify import hard_rule_refusal
     from asgi_llmguard.cache.wording import conversion_reversed
@@ -351,6 +365,9 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     ("fresh_gateway_pairs_3.csv", 0.55, 0, (30, 30)),  # the same, in the gateway's style
     ("fresh_everyday_pairs_11.csv", 0.6, 0, (40, 30)),  # blind too; "foods to avoid" / "foods that help" served
     ("fresh_question_pairs.csv", 0.35, 1 / 32, (45, 30)),  # blind, Quora's style; "know if" / "treat" served
+    # Questions asked in another shape, and close ones that ask another thing; written by helpers from a prompt
+    # that named the shapes the verifier refused (not blind to those), rows reusing our prompts dropped.
+    ("question_shapes.csv", 0.42, 0.02, (400, 250)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
