@@ -230,6 +230,7 @@ _CAUSE_OPENINGS = tuple(sorted(
 # the Western Roman Empire?" = "What caused the Western Roman Empire to fall?". Only a last word moves, so "Why did
 # Rome invade Gaul?" stays apart from "What caused Rome to invade Gaul?": a miss, never a wrong match.
 _WHY_AUX = frozenset(_words("did do does"))
+_HAPPEN = frozenset(_words("happen occur"))
 # What an abbreviation stands for: "What does HTTP stand for?" = "What is HTTP short for?".
 _SHORT_FOR = frozenset(_words("short abbreviation acronym"))
 
@@ -242,6 +243,8 @@ def _asks_what_of(tokens: list[str]) -> list[str]:
             return ["cause", "of", asked[-1], "of", *asked[:-2]]
         return ["cause", "of", *asked]
     if len(tokens) >= 4 and tokens[0] == "why" and tokens[1] in _WHY_AUX:  # "Why did X V?": the cause of X's V
+        if tokens[-1] in _HAPPEN:  # "Why did the French Revolution happen?": what caused it
+            return ["cause", "of", *tokens[2:-1]]
         return ["cause", "of", tokens[-1], "of", *tokens[2:-1]]
     if len(tokens) >= 5 and tokens[-1] == "for" and (
             (tokens[:2] == ["what", "does"] and tokens[-2] == "stand")
@@ -362,6 +365,9 @@ def _past(verb: str) -> str:
     return verb + "ed"
 
 
+_POSSESSORS = frozenset(_words("my our his her their"))
+
+
 def _first_and_why(tokens: list[str]) -> list[str]:
     if (len(tokens) > 6 and tokens[0] == "who" and tokens[1] in ("was", "is") and tokens[2] == "first"
             and tokens[3] in _FIRST_ONE and tokens[4] == "to"):
@@ -372,6 +378,9 @@ def _first_and_why(tokens: list[str]) -> list[str]:
                 if k:
                     return ["why", token, *tokens[:k], *tokens[k + 1 : -1]]
                 break
+        else:  # "My knee hurts when I run. Why?" asks "Why does my knee hurt when I run?" (plurals are folded)
+            if tokens[0] in _POSSESSORS:
+                return ["why", "does", *tokens[:-1]]
     if tokens[:5] in (["how", "long", "does", "it", "take"], ["how", "long", "do", "it", "take"]) and \
             tokens[5:6] == ["for"] and "to" in tokens[7:]:
         k = tokens.index("to", 7)  # "how long does it take for a tattoo to heal": "how long does a tattoo take to heal"

@@ -224,7 +224,8 @@ def alternatives_swapped(query: str, candidate: str) -> bool:
     if a == b or sorted(a) != sorted(b) or len(a) > _MAX_SWAP_TOKENS or _written_apart(query, candidate):
         return False
     # The negation is compared on every word, articles included: "didn't the bread" skips "the bread".
-    return _swapped_around(a, b) or _negation_moved(list(_parse(query).tokens), list(_parse(candidate).tokens))
+    return (_swapped_around(a, b) or _negation_moved(a, b)
+            or _negation_moved(list(_parse(query).tokens), list(_parse(candidate).tokens)))
 
 
 def same_question_in_other_words(query: str, candidate: str) -> bool:

@@ -850,6 +850,11 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("What temperature is absolute zero?", "How cold is absolute zero?", True),  # a temperature
         ("Who was the US president in 1995?", "Who was president of the United States in 1995?", True),  # a name's
         ("Is coffee bad for you?", "Is drinking coffee unhealthy?", True),  # the thing taken in is what is judged
+        ("My knee hurts when I run. Why?", "Why does my knee hurt when I run?", True),  # a statement, then "why"
+        ("My printer won't connect to Wi-Fi. Why?", "Why won't my printer connect to the Wi-Fi?", True),
+        ("My knee hurts when I run. Why?", "Why does my knee hurt when I walk?", False),
+        ("What caused the French Revolution?", "Why did the French Revolution happen?", True),  # what made it happen
+        ("What caused the French Revolution?", "Why did the French Revolution end?", False),
         ("Is it safe to eat raw cookie dough?", "Is raw cookie dough safe?", True),
         ("Is coffee bad for you?", "Is coffee bad for dogs?", False),
         ("Who is the Apple CEO?", "Who is the CEO of Apple?", True),
