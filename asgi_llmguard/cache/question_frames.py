@@ -230,6 +230,7 @@ _CAUSE_OPENINGS = tuple(sorted(
 # the Western Roman Empire?" = "What caused the Western Roman Empire to fall?". Only a last word moves, so "Why did
 # Rome invade Gaul?" stays apart from "What caused Rome to invade Gaul?": a miss, never a wrong match.
 _WHY_AUX = frozenset(_words("did do does"))
+_KIND_OF_NUMBER = frozenset(_words("prime even odd"))
 _HAPPEN = frozenset(_words("happen occur"))
 # What an abbreviation stands for: "What does HTTP stand for?" = "What is HTTP short for?".
 _SHORT_FOR = frozenset(_words("short abbreviation acronym"))
@@ -250,8 +251,8 @@ def _asks_what_of(tokens: list[str]) -> list[str]:
             (tokens[:2] == ["what", "does"] and tokens[-2] == "stand")
             or (tokens[:2] == ["what", "is"] and tokens[-2] in _SHORT_FOR)):
         return ["stand", "for", *tokens[2:-2]]
-    if len(tokens) >= 3 and tokens[0] == "is" and tokens[-2:] == ["prime", "number"]:  # "Is 221 a prime number?"
-        return ["is", *tokens[1:-2], "prime"]
+    if len(tokens) >= 3 and tokens[0] == "is" and tokens[-1] == "number" and tokens[-2] in _KIND_OF_NUMBER:
+        return ["is", *tokens[1:-2], tokens[-2]]  # "Is 221 a prime number?", "Is zero an even number?"
     if len(tokens) >= 3 and tokens[:2] == ["is", "number"] and tokens[-1] == "prime":  # "Is the number 221 prime?"
         return ["is", *tokens[2:]]
     return tokens
@@ -432,6 +433,19 @@ def _when(tokens: list[str]) -> list[str]:
     return tokens
 
 
+# A measure of a thing asked with its adjective: "What is the length of the Great Wall?" = "How long is the Great
+# Wall?", "the height of" = "how tall", "the age of" = "how old" (after "the" is dropped as filler).
+_MEASURE = {"length": "long", "height": "tall", "depth": "deep", "width": "wide", "age": "old", "weight": "heavy",
+            "size": "big"}
+
+
+def _measure(tokens: list[str]) -> list[str]:
+    if len(tokens) > 4 and tokens[:2] in (["what", "is"], ["what", "was"]) and tokens[2] in _MEASURE \
+            and tokens[3] == "of":
+        return ["how", _MEASURE[tokens[2]], tokens[1], *tokens[4:]]
+    return tokens
+
+
 # A thing's temperature asked as how hot or how cold it is: one number answers both.
 _HOW_WARM = frozenset(_words("hot cold warm"))
 _NOT_A_THING = frozenset(_words("too enough hot cold warm should can must"))  # "How hot is too hot for a dog?"
@@ -483,7 +497,7 @@ def _conversion(tokens: list[str]) -> list[str]:
 # something, said with the doing first (a gerund) or last ("it ... to" and the verb).
 _JUDGEMENT = frozenset(_words(
     "bad good safe unsafe okay ok fine healthy unhealthy harmful dangerous normal legal illegal possible "
-    "rude wise smart necessary worth risky"))
+    "rude wise smart necessary worth risky unprofessional appropriate"))
 
 
 def _bare_verb(word: str) -> str:
@@ -521,7 +535,7 @@ def _judgement(tokens: list[str]) -> list[str]:
 
 # Taking in a food, a drink or a drug is the thing judged: "Is drinking coffee unhealthy?" asks "Is coffee bad
 # for you?".
-_CONSUME = frozenset(_words("eat drink consume take smoke"))
+_CONSUME = frozenset(_words("eat drink consume take smoke use"))
 
 
 def _thing_judged(tokens: list[str]) -> list[str]:
@@ -530,7 +544,7 @@ def _thing_judged(tokens: list[str]) -> list[str]:
             and tokens[4] in _CONSUME):
         return ["is", *tokens[5:], tokens[2]]
     end = len(tokens) - 1 if tokens[-1:] == ["for"] else len(tokens)
-    if len(tokens) >= 3 and tokens[0] == "is" and end >= 3 and tokens[end - 1] in _JUDGEMENT:
+    if len(tokens) >= 3 and tokens[0] in ("is", "are") and end >= 3 and tokens[end - 1] in _JUDGEMENT:
         return ["is", *tokens[1 : end - 1], _HARM.get(tokens[end - 1], tokens[end - 1])]
     return tokens
 
@@ -592,5 +606,5 @@ def frames(tokens: list[str]) -> list[str]:
         tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
         tokens = [*tokens[:5], *map(_one_tense, tokens[5:])]
         break
-    tokens = _temperature(_normal(_thing_judged(_judgement(_conversion(tokens)))))
+    tokens = _measure(_temperature(_normal(_thing_judged(_judgement(_conversion(tokens))))))
     return _definition(_difference(_distance(_asks_what_of(_how_many_units(_when(_how_long(_first_and_why(tokens))))))))

@@ -69,7 +69,7 @@ _SYNONYM_GROUPS = (
     "math maths mathematics", "sofa couch",
     "make create", "combine merge", "remove delete", "choose pick select", "photo picture pic",
     "end finish", "help assist", "smart clever intelligent", "colleague coworker", "boss manager",
-    "phone smartphone cellphone", "beginner novice newbie", "truck lorry",
+    "phone smartphone cellphone", "beginner novice newbie", "truck lorry", "maximum max", "minimum min",
     # a verb agreeing with a singular or a plural subject ("does a spider have" / "do spiders have")
     "do does", "is are", "was were", "has have",
 )
@@ -79,7 +79,11 @@ _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "s
                     (("united", "kingdom"), "uk"), (("capital", "city"), "capital"),
                     (("at", "same", "time"), "together"), (("time", "complexity"), "bigo"), (("big", "o"), "bigo"),
                     (("science", "fiction"), "scifi"), (("sci", "fi"), "scifi"),
-                    (("new", "york", "city"), "nyc"), (("new", "york"), "nyc"))
+                    (("new", "york", "city"), "nyc"), (("new", "york"), "nyc"),
+                    # the World Wars, however numbered ("Second" is read as the unit "sec")
+                    (("world", "war", "i"), "ww1"), (("world", "war", "1"), "ww1"), (("first", "world", "war"), "ww1"),
+                    (("ww", "1"), "ww1"), (("world", "war", "ii"), "ww2"), (("world", "war", "2"), "ww2"),
+                    (("sec", "world", "war"), "ww2"), (("ww", "2"), "ww2"))
 
 
 # The generic "you" of a how-to question: "How do you change a tyre?" asks what "How do I change a tyre?"

@@ -851,6 +851,14 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Who was the US president in 1995?", "Who was president of the United States in 1995?", True),  # a name's
         ("Is coffee bad for you?", "Is drinking coffee unhealthy?", True),  # the thing taken in is what is judged
         ("My knee hurts when I run. Why?", "Why does my knee hurt when I run?", True),  # a statement, then "why"
+        ("How long is the Great Wall of China?", "What is the length of the Great Wall of China?", True),  # a measure
+        ("How tall is the Statue of Liberty?", "What is the height of the Statue of Liberty?", True),
+        ("How tall is the Statue of Liberty?", "What is the weight of the Statue of Liberty?", False),
+        ("When did World War II end?", "When did the Second World War end?", True),  # the wars, however numbered
+        ("When did World War I end?", "When did World War II end?", False),
+        ("Is zero an even number?", "Is 0 even?", True),
+        ("Is zero an even number?", "Is zero an odd number?", False),
+        ("Is it unprofessional to use emojis in work emails?", "Are emojis in work emails unprofessional?", True),
         ("My printer won't connect to Wi-Fi. Why?", "Why won't my printer connect to the Wi-Fi?", True),
         ("My knee hurts when I run. Why?", "Why does my knee hurt when I walk?", False),
         ("What caused the French Revolution?", "Why did the French Revolution happen?", True),  # what made it happen
