@@ -44,6 +44,7 @@ from .wording import (
     conversion_reversed,
     identifiers_differ,
     one_number_replaced,
+    only_negation_differs,
     only_numbers_differ,
     symbols_differ,
     units_differ,
@@ -99,6 +100,8 @@ _OPPOSITES = (
     "morning:evening morning:night day:night summer:winter upper:lower am:pm "
     "warm:cold warmer:colder warmest:coldest hottest:coldest ok:bad okay:bad fine:bad right:wrong ok:wrong okay:wrong "
     "necessary:unnecessary necessary:pointless continue:stop continue:pause work:fail avoid:help avoid:eat "
+    # two diets, each excluding what the other allows
+    "vegetarian:vegan "
     # the two sides of one thing in code and data: "sort a dict by value" / "... by key"
     "key:value row:column width:height client:server input:output read:write horizontal:vertical "
     "uppercase:lowercase singular:plural sync:async synchronous:asynchronous public:private local:remote "
@@ -210,12 +213,14 @@ class Verdict:
 
 def hard_rule_refusal(query: str, candidate: str) -> str | None:
     """The reason a hard rule refuses the pair before the combiner sees it, or None: codes, operators,
-    numbers alone, kinds of question or bare translation requests that differ."""
+    numbers alone, a negation alone, kinds of question or bare translation requests that differ."""
     if (identifiers_differ(query, candidate) or only_numbers_differ(query, candidate)
             or one_number_replaced(query, candidate) or units_differ(query, candidate)):
         return "numbers_differ"
     if symbols_differ(query, candidate):
         return "symbols_differ"
+    if only_negation_differs(query, candidate):
+        return "negation"
     translation = translation_difference(query, candidate)
     if translation is not None:
         return translation

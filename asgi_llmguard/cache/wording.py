@@ -633,6 +633,14 @@ def _converted_into(tokens: tuple[str, ...], word: str) -> bool:
     return any(tokens[i] == word and tokens[i - 1] in _INTO for i in range(1, len(tokens)))
 
 
+def only_negation_differs(query: str, candidate: str) -> bool:
+    """Whether the prompts are the same words but for a negation one of them adds ("Vegetables you can freeze
+    raw" / "Vegetables you can't freeze raw"): over every labelled pair set, 50 traps and no rewording."""
+    a, b = _parse(query), _parse(candidate)
+    return a.negations != b.negations and (
+        [t for t in a.tokens if t not in _NEGATIONS] == [t for t in b.tokens if t not in _NEGATIONS])
+
+
 def same_quantities(query: str, candidate: str) -> bool:
     """Whether the two prompts carry the same numbers with the same units, in any order and spelling
     ("two years" = "2 years", "$50" = "50 dollars"): what a restated prompt must keep."""

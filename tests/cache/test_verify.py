@@ -120,6 +120,8 @@ TRAPS_BY_CATEGORY = [
     # A manner and a reason: the asks rule refuses "how" against "why" (and leaves "how" against the others).
     ("How should I store fresh basil?", "Why should I store fresh basil?", "question_type"),
     ("What foods should I avoid if I have acid reflux?", "What foods help if I have acid reflux?", "comparative"),
+    ("Vegetables you can freeze raw", "Vegetables you can't freeze raw", "negation"),  # a negation alone
+    ("Create a 7-day meal plan for a vegetarian", "Create a 7-day meal plan for a vegan", "comparative"),
     # Operators and code: the word features read letters and digits only; the symbol rule reads the rest.
     ("What does this print in Python: print(7 + 2)", "What does this print in Python: print(7 - 2)", "symbols_differ"),
     ("Fix this SQL: SELECT * FROM users WHERE age > 30", "Fix this SQL: SELECT * FROM users WHERE age < 30",
@@ -273,6 +275,16 @@ def test_only_questions_that_open_asking_for_different_things_differ() -> None:
     assert asks_differ("How did ancient Egyptians mummify bodies?", "Why did ancient Egyptians mummify their dead?")
     assert asks_differ("How do I stop procrastinating?", "Why do I procrastinate?")
     assert not asks_differ("How do I check my refund?", "Where can I track my refund?")
+
+
+def test_a_negation_alone_is_refused_by_a_hard_rule() -> None:
+    from asgi_llmguard.cache.verify import hard_rule_refusal
+    from asgi_llmguard.cache.wording import only_negation_differs
+
+    assert hard_rule_refusal("Vegetables you can't freeze raw", "Vegetables you can freeze raw") == "negation"
+    assert only_negation_differs("Is it safe to eat raw eggs?", "Is it not safe to eat raw eggs?")
+    assert not only_negation_differs("Why didn't my bread rise?", "Why did my bread not rise?")  # moved, not added
+    assert not only_negation_differs("How do I unclog a drain?", "How do I unclog a drain without chemicals?")
 
 
 def test_what_to_do_against_how_to_tell_or_why_is_another_question() -> None:
