@@ -38,7 +38,9 @@ _ATTRIBUTES = ("capital|population|president|currency|language|languages|flag|an
                "prime minister|capital city|official language|time zone|phone number|address|headquarters")
 _POSSESSIVE_END = re.compile(r"\b([^\W\d_]+)'s (" + _ATTRIBUTES + r")(?=\s*[?.!]*\s*$)", re.IGNORECASE)
 # A name put before what it has, anywhere in the question, reads as an "of" too: "Who was the US president in
-# 1995?" = "Who was president of the United States in 1995?". The name capitalised and inside the sentence.
+# 1995?" = "Who was president of the United States in 1995?". The name capitalised and inside the sentence, and
+# fewer heads than :data:`_ATTRIBUTES`: before "language", "area" or "age" a name is often the thing itself
+# ("the English language", "the Bay Area", "the Bronze Age"), not its holder.
 _NAME_BEFORE = re.compile(r"(?<=[^\W\d_] )(?:the )?([A-Z][\w]*) ((?i:president|prime minister|capital|"
                           r"currency|population|national anthem|flag|ceo|founder))\b")
 
