@@ -19,8 +19,8 @@ question pairs stay within that point's budget.
 
 Last, the wrong share of hits at a ladder of cuts (same part, our chat, question and medical sets
 pooled): the calibration from which the error budget picks a namespace's starting cut for a
-wrong-rate target (``Verifier.start_cut``). ``--keep-combiner`` keeps the file's combiner and chooses
-the points and the calibration again (after a change to the rules, say); ``--keep-points`` keeps the
+wrong-rate target (``Verifier.start_cut``). ``--keep-combiner`` keeps the packaged file's combiner and
+chooses the points and the calibration again (after a change to the rules, say); ``--keep-points`` keeps the
 points too and writes only the calibration.
 
 Usage: python bench/research/train_verifier.py [--out PATH] [--keep-combiner | --keep-points]
@@ -47,6 +47,7 @@ import _pairs  # noqa: E402
 import generated_pairs  # noqa: E402
 
 from asgi_llmguard.cache import verify  # noqa: E402
+from asgi_llmguard.cache.operating_points import operating_point  # noqa: E402
 
 OUT = _pairs.ROOT / "asgi_llmguard" / "data" / "verifier.json"
 LOGIT_CACHE = _pairs.EMBEDDING_CACHE.with_name("llmguard_pair_logits.pkl")
@@ -199,14 +200,15 @@ class Exceptions:
 
 def exceptions(pairs: Sequence[_pairs.Pair], reach: dict[str, float] | None,
                restatement: dict[str, float] | None) -> Exceptions:
+    # Read as the verifier reads a weight file's point (the floor and cut do not matter here).
+    point = operating_point({"threshold": 1.0, "cut": 0.0, "reach": reach, "restatement": restatement},
+                            "train_verifier", "trial")
     short = np.zeros(len(pairs), dtype=bool)
-    if reach is not None:
-        limit = verify.Reach(reach["floor"], reach["penalty"], int(reach["max_words"]))
-        short = np.array([limit.fits(p.b, p.a) for p in pairs])
+    if point.reach is not None:
+        short = np.array([point.reach.fits(p.b, p.a) for p in pairs])
     restated = np.zeros(len(pairs), dtype=bool)
-    if restatement is not None:
-        rule = verify.Restatement(int(restatement["min_words"]), restatement["min_changed"], restatement["credit"])
-        restated = np.array([rule.admits(p.b, p.a) for p in pairs])
+    if point.restatement is not None:
+        restated = np.array([point.restatement.admits(p.b, p.a) for p in pairs])
     return Exceptions(reach, short, restatement, restated)
 
 
@@ -297,7 +299,8 @@ def main() -> None:
     cos = _pairs.cosines(pairs)
     logits = pair_logits(pairs)
     hard = np.array([verify.hard_rule_refusal(p.b, p.a) is not None for p in pairs])
-    shipped = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    # What is kept comes from the packaged file, wherever --out writes (a trial file need not exist yet).
+    shipped = json.loads(OUT.read_text(encoding="utf-8"))
     if args.keep_combiner or args.keep_points:
         combiner = shipped["combiner"]
     else:
