@@ -24,6 +24,7 @@ two cores):
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import random
@@ -75,14 +76,60 @@ def build(layers: int) -> Any:
     return PairModel()
 
 
+def load_shipped(model: Any, onnx_path: Path) -> None:
+    """Start from a shipped int8 pair model instead of the base weights: every quantised weight is read
+    back (scale times the int8 value less its zero point; MatMul weights are stored transposed), so a
+    fine-tune continues the model that is measured today rather than a recipe no longer reproducible."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(onnx_path)).graph
+    stored = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+
+    def dequantised(base: str) -> np.ndarray:
+        q = stored[base + "_quantized"].astype(np.float32)
+        return (q - stored[base + "_zero_point"].astype(np.float32)) * stored[base + "_scale"].astype(np.float32)
+
+    weights: dict[str, np.ndarray] = {}
+    for name in stored:
+        if name.startswith("bert.") and not name.endswith(("_quantized", "_scale", "_zero_point")):
+            weights[name] = stored[name]
+        elif name.startswith("bert.embeddings.") and name.endswith("_quantized"):
+            weights[name.removesuffix("_quantized")] = dequantised(name.removesuffix("_quantized"))
+    for node in graph.node:
+        if node.op_type == "MatMulInteger":
+            # "/bert/encoder/layer.0/attention/self/query/MatMul_output_0_output_quantized" names the Linear.
+            module = node.output[0].lstrip("/").split("/MatMul")[0].replace("/", ".")
+            weights[module + ".weight"] = dequantised(node.input[1].removesuffix("_quantized")).T
+    weights["head.weight"] = dequantised("head.weight_Transposed").T
+    weights["head.bias"] = stored["head.bias"]
+    own = model.state_dict()
+    missing = [k for k in own if k not in weights and not k.endswith("position_ids") and ".pooler." not in k]
+    if missing:
+        raise SystemExit(f"{onnx_path}: no weights for {missing[:5]}")
+    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items() if k in own},
+                          strict=False)
+
+
 def _key(text: str) -> str:
     return " ".join(text.lower().strip(" ?.!").split())
+
+
+def extra_pairs(path: Path) -> list[_pairs.Pair]:
+    """A contrast-style CSV (base, variant, same_answer, kind) outside bench/_pairs.py's sets, trained on whole
+    (e.g. data/reshapes/: written for a fine-tune that was not shipped; docs/cache-quality.md)."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return [_pairs.Pair(r["base"], r["variant"], int(r["same_answer"]), float(r["same_answer"]), "extra", r["kind"],
+                        "train") for r in rows]
 
 
 def training_pairs(args: argparse.Namespace, rng: random.Random) -> list[_pairs.Pair]:
     """The train part, without any pair that shares a prompt with a test part (common questions such as
     "When did World War II end?" were written by more than one author): the test figures stay held out."""
     pairs = _pairs.load(parts=["train"]) + [p for p in generated_pairs.generated() if p.part == "train"]
+    pairs += [p for path in args.extra for p in extra_pairs(path)]
     held_out = {_key(t) for p in _pairs.load(parts=["test"]) for t in (p.a, p.b)}
     before = len(pairs)
     pairs = [p for p in pairs if _key(p.a) not in held_out and _key(p.b) not in held_out]
@@ -91,6 +138,8 @@ def training_pairs(args: argparse.Namespace, rng: random.Random) -> list[_pairs.
     paws = [p for p in pairs if p.set == "paws"]
     rng.shuffle(paws)
     pairs = [p for p in pairs if p.set != "paws"] + paws[: args.paws]
+    # Kinds a fine-tune is about (e.g. the written question reshapes) may be shown more than once per epoch.
+    pairs += [p for p in pairs if p.kind in args.repeat_kinds] * (args.repeat - 1)
     cos = _pairs.cosines(pairs)
     return [p for p, c in zip(pairs, cos, strict=True) if c >= args.floor or p.target >= 0.5]
 
@@ -106,6 +155,8 @@ def train(args: argparse.Namespace) -> Any:
     print(f"{len(pairs)} training pairs", flush=True)
     tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir()))
     model = build(args.layers)
+    if args.start_from:
+        load_shipped(model, args.start_from)
     model.train()
     total = int(math.ceil(len(pairs) / args.batch) * args.epochs)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
@@ -179,12 +230,17 @@ def main() -> None:
     ap.add_argument("--without", nargs="*", default=[], help="sets of bench/_pairs.py left out (e.g. contrast)")
     ap.add_argument("--chat-edits", action="store_true",
                     help="add single same-meaning edits of the contrasts' prompts (generated_pairs.CHAT_EDITS)")
+    ap.add_argument("--start-from", type=Path, help="continue from this int8 ONNX pair model (e.g. the shipped one)")
+    ap.add_argument("--extra", nargs="*", type=Path, default=[], help="more contrast-style CSVs to train on")
+    ap.add_argument("--repeat-kinds", nargs="*", default=[], help="pair kinds shown --repeat times per epoch")
+    ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--work", type=Path, default=Path("/tmp/llmguard_pair_model"))
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     generated_pairs.CHAT_EDITS = args.chat_edits
     args.work.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     model = train(args)
     export(model, args.work, args.out)
     meta = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("work", "out")}
