@@ -549,6 +549,68 @@ def _thing_judged(tokens: list[str]) -> list[str]:
     return tokens
 
 
+# "Is it worth buying a mechanical keyboard?" asks "Are mechanical keyboards worth it?", and "Is it worth learning
+# Rust in 2024?" asks "Is learning Rust worth it in 2024?": "worth it" (or "worth the money") put last, a verb of
+# getting the thing dropped (not "selling" or "repairing" it: those ask of another act).
+_GETTING = frozenset(_words("buying getting purchasing buy get purchase"))
+_WORTH_WHAT = frozenset(_words("it money price cost"))
+
+
+def _worth(tokens: list[str]) -> list[str]:
+    """"is it worth (it to) (getting) X" and "is X worth it/the money/getting" as "is X worth it"."""
+    if len(tokens) >= 4 and tokens[:3] == ["is", "it", "worth"]:
+        rest = tokens[3:]
+        if rest[:2] == ["it", "to"]:
+            rest = rest[2:]
+    elif len(tokens) >= 4 and tokens[0] in ("is", "are") and "worth" in tokens[2:]:
+        k = tokens.index("worth", 2)
+        if tokens[k + 1 : k + 2] and tokens[k + 1] in _WORTH_WHAT | _GETTING:
+            rest = [*tokens[1:k], *tokens[k + 2 :]]
+        else:
+            return tokens  # "Is gold worth more than silver?"
+    else:
+        return tokens
+    if rest[:1] and rest[0] in _GETTING:
+        rest = rest[1:]
+    if not rest:
+        return tokens
+    return ["is", _bare_verb(rest[0]), *rest[1:], "worth", "it"]
+
+
+# "Why is Python so slow compared to C++?" asks "Why is Python slower than C++?": an adjective "compared to" a
+# thing reads as its comparative "than" the thing, made by the usual rules (so that "bigger" / "larger" still
+# meet as synonyms); a long adjective takes "more" ("more expensive than").
+_IRREGULAR_COMPARATIVE = {"good": "better", "bad": "worse", "far": "farther", "little": "less"}
+_INTENSIFIERS = frozenset(_words("so that really very much"))
+_TAKES_MORE = ("ive", "ous", "ful", "ing", "ed", "ic", "al", "ent", "ant", "ble", "less")
+
+
+def _comparative(word: str) -> list[str]:
+    if word in _IRREGULAR_COMPARATIVE:
+        return [_IRREGULAR_COMPARATIVE[word]]
+    if word.endswith(_TAKES_MORE) or len(word) > 7:
+        return ["more", word]
+    if word.endswith("e"):
+        return [word + "r"]
+    if len(word) > 2 and word.endswith("y") and word[-2] not in _VOWELS:
+        return [word[:-1] + "ier"]
+    if (3 <= len(word) <= 4 and word[-1] not in _VOWELS | {"w", "x", "y"} and word[-2] in _VOWELS
+            and word[-3] not in _VOWELS):
+        return [word + word[-1] + "er"]  # "big" -> "bigger", "hot" -> "hotter"
+    return [word + "er"]
+
+
+def _compared(tokens: list[str]) -> list[str]:
+    for i in range(2, len(tokens) - 2):
+        if tokens[i] == "compared" and tokens[i + 1] in ("to", "with") and tokens[i - 1].isalpha() \
+                and tokens[i - 1] not in _INTENSIFIERS:
+            start = i - 2 if tokens[i - 2] in _INTENSIFIERS else i - 1
+            if start >= 1:
+                return [*tokens[:start], *_comparative(tokens[i - 1]), "than", *tokens[i + 2 :]]
+            return tokens
+    return tokens
+
+
 _IS_IT_NORMAL = ("is", "it", "normal")
 _NORMAL_AFTER = frozenset({("is", "that", "normal"), ("is", "this", "normal"), ("is", "it", "normal")})
 
@@ -606,5 +668,5 @@ def frames(tokens: list[str]) -> list[str]:
         tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
         tokens = [*tokens[:5], *map(_one_tense, tokens[5:])]
         break
-    tokens = _measure(_temperature(_normal(_thing_judged(_judgement(_conversion(tokens))))))
+    tokens = _measure(_temperature(_normal(_thing_judged(_judgement(_worth(_compared(_conversion(tokens))))))))
     return _definition(_difference(_distance(_asks_what_of(_how_many_units(_when(_how_long(_first_and_why(tokens))))))))

@@ -883,6 +883,18 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("What is the surface temperature of Venus?", "How hot is the surface of Venus?", True),
         ("What is the temperature of the sun?", "How hot is the Moon?", False),
         ("What is the temperature of the sun?", "What is the temperature of the sun's core?", False),
+        ("Are mechanical keyboards worth it?", "Is it worth buying a mechanical keyboard?", True),  # worth it
+        ("Is it worth learning Rust in 2024?", "Is learning Rust worth it in 2024?", True),
+        ("Is a used car worth the money?", "Is it worth it to buy a used car?", True),
+        ("Is it worth selling my car?", "Is my car worth it?", False),  # selling it asks of another act
+        ("Is it worth buying a house?", "Is it worth renting a house?", False),
+        ("Is gold worth more than silver?", "Is it worth buying gold?", False),
+        ("Why is Python slower than C++?", "why is python so slow compared to c++", True),  # compared to: than
+        ("Is a Tesla more expensive than a BMW?", "Is a Tesla expensive compared with a BMW?", True),
+        ("Is Australia bigger than the US?", "Is Australia large compared to the US?", True),  # synonyms still meet
+        ("Is Rust easier than C++?", "Is Rust easy compared to C++?", True),
+        ("Why is Python slower than C++?", "Why is Python fast compared to C++?", False),
+        ("Why is Python slower than C++?", "Why is Python slow compared to Java?", False),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
