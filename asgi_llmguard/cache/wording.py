@@ -450,7 +450,8 @@ def _symbols(text: str) -> tuple[str, frozenset[str]]:
 
 
 _ASKS = {"who": "person", "whom": "person", "when": "time", "where": "place", "why": "reason", "how": "manner"}
-_ASKED_AS = {("how", "soon"): "time", ("how", "come"): "reason", ("what", "time"): "time"}
+_ASKED_AS = {("how", "soon"): "time", ("how", "come"): "reason", ("what", "time"): "time"} | {
+    ("how", word): "quantity" for word in _words("many much long high far old tall big deep often")}
 _AUXILIARIES = frozenset(
     _words("is are was were do does did can could should would will shall may might must has have had")
 )
@@ -481,6 +482,8 @@ def asks_differ(query: str, candidate: str) -> bool:
     a, b = _asks_for(_parse(query).tokens), _asks_for(_parse(candidate).tokens)
     if a is None or b is None or a == b:
         return False
+    if "quantity" in (a, b):  # "How high do planes fly?" / "Why do planes fly so high?"; but "How long ago did
+        return {a, b} == {"quantity", "reason"}  # X happen?" asks "When did X happen?"
     # "How" is asked loosely: "How do I check my refund?" = "Where can I track my refund?", "How do I know
     # it's time for new tires?" = "When should I replace my tires?" (measured: counting "how" against the
     # others refused as many of our rewordings as traps). A person, a time, a place and a reason stay apart,
@@ -491,9 +494,18 @@ def asks_differ(query: str, candidate: str) -> bool:
 
 # What to do about a thing against whether it is so, or why: "What should I do if my partner is cheating?" / "How
 # do I know if my partner is cheating?", "Why does my car overheat in traffic?" / "What should I do if my car
-# overheats in traffic?". An action asked for, against a sign or a cause.
-_ACTION = re.compile(r"\bwhat (?:should|can|do|shall) (?:i|we|you) do\b|\bwhat to do\b", re.IGNORECASE)
-_DIAGNOSIS = re.compile(r"\bhow (?:do|can|would|will) (?:i|you|we) (?:know|tell)\b|\bhow to tell\b|\bwhy\b",
+# overheats in traffic?". An action asked for, against a sign or a cause. A remedy is such an action, and "what
+# causes" such a cause: "What causes shin splints?" / "How do you treat shin splints?", "My sink drain smells bad.
+# What causes it?" / "... How do I fix it?".
+_REMEDY = (r"(?:stop|fix|treat|cure|prevent|get rid of|reduce|relieve|ease|soothe|deal with|repair|unclog|"
+           r"remove|lower|overcome|beat|manage)")
+_ACTION = re.compile(r"\bwhat (?:should|can|do|shall) (?:i|we|you) do\b|\bwhat to do\b"
+                     rf"|\bhow (?:do|can|should|would|could) (?:i|we|you) {_REMEDY}\b|\bhow to {_REMEDY}\b"
+                     r"|\bmake (?:it|them|this|that) (?:stop|go away)\b",
+                     re.IGNORECASE)
+_DIAGNOSIS = re.compile(r"\bhow (?:do|can|would|will) (?:i|you|we) (?:know|tell)\b|\bhow to tell\b|\bwhy\b"
+                        r"|\bwhat (?:causes|caused|makes|made|is causing|could cause|can cause)\b"
+                        r"|\bwhat (?:is|are|was|were) the (?:main )?(?:cause|causes|reason|reasons)\b",
                         re.IGNORECASE)
 
 

@@ -270,7 +270,12 @@ def test_only_questions_that_open_asking_for_different_things_differ() -> None:
     assert not asks_differ("How come the sky is blue?", "Why is the sky blue?")
     assert not asks_differ("What causes migraines?", "Why do people get migraines?")  # "what" asks for anything
     assert not asks_differ("When I run, why do my knees hurt?", "Where do my knees hurt when I run?")  # a clause
-    assert not asks_differ("How many legs does a spider have?", "Why do spiders have eight legs?")  # a quantity
+    assert not asks_differ("How many legs does a spider have?", "Why do spiders have eight legs?")  # not opening
+    # An amount asked with its verb ("How high do ...") is another question than a reason, not than a time.
+    assert asks_differ("Why do planes fly so high?", "How high do planes fly?")
+    assert asks_differ("Why was the Eiffel Tower built?", "How long did it take to build the Eiffel Tower?")
+    assert not asks_differ("How long ago did the dinosaurs die out?", "When did the dinosaurs die out?")
+    assert not asks_differ("How long does it take to boil an egg?", "How do I boil an egg?")
     # A manner and a reason are two questions; "how" against a person, a time or a place is asked loosely.
     assert asks_differ("How did ancient Egyptians mummify bodies?", "Why did ancient Egyptians mummify their dead?")
     assert asks_differ("How do I stop procrastinating?", "Why do I procrastinate?")
@@ -293,11 +298,20 @@ def test_what_to_do_against_how_to_tell_or_why_is_another_question() -> None:
 
     for a, b in [("How do I know if my partner is cheating?", "What should I do if my partner is cheating?"),
                  ("Why does my car overheat in traffic?", "What should I do if my car overheats in traffic?"),
-                 ("What should I do if my baby has a fever of 101?", "How can you tell if a baby has a fever?")]:
+                 ("What should I do if my baby has a fever of 101?", "How can you tell if a baby has a fever?"),
+                 # a remedy against a cause
+                 ("What causes shin splints?", "How do you treat shin splints?"),
+                 ("My sink drain smells bad. What causes it?", "My sink drain smells bad. How do I fix it?"),
+                 ("how to stop procrastinating at work", "why do i procrastinate at work"),
+                 ("How do I know if my dog has separation anxiety?", "How do I treat separation anxiety in my dog?"),
+                 ("My eye twitches. Why?", "My eye twitches. How do I make it stop?")]:
         assert action_against_diagnosis(a, b) and hard_rule_refusal(b, a) == "question_type", (a, b)
     for a, b in [("What should I do if my car overheats?", "My car overheats in traffic, what can I do?"),
                  ("Why does my car overheat and what should I do?", "What should I do if my car overheats?"),
-                 ("How do I know if my baby has a fever?", "How can I tell if my baby has a fever?")]:
+                 ("How do I know if my baby has a fever?", "How can I tell if my baby has a fever?"),
+                 ("How do I stop my dog barking?", "Why does my dog bark and how do I stop it?"),  # both asked
+                 ("How do I treat shin splints?", "What is the best way to treat shin splints?"),
+                 ("What causes shin splints?", "Why do I get shin splints?")]:
         assert not action_against_diagnosis(a, b), (a, b)
 
 
