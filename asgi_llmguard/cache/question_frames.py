@@ -389,6 +389,30 @@ def _first_and_why(tokens: list[str]) -> list[str]:
     return tokens
 
 
+# "What is the reason London is so expensive?" asks "Why is London so expensive?", and "What was the reason for
+# building the Eiffel Tower?" asks "Why was the Eiffel Tower built?": the reason asked as "why", its clause put in
+# question order (the auxiliary first) or its "for <verb>ing X" in the passive.
+def _reason(tokens: list[str]) -> list[str]:
+    if len(tokens) < 5 or tokens[0] != "what" or tokens[1] not in ("is", "was") or tokens[2] != "reason":
+        return tokens
+    rest = tokens[4:] if tokens[3] in ("why", "that") else tokens[3:]
+    if len(rest) >= 2 and rest[0] == "for" and rest[1].endswith("ing") and len(rest) > 2:
+        return ["why", tokens[1], *rest[2:], _past(_bare_verb(rest[1]))]
+    for k, token in enumerate(rest):
+        if token in _AUX:
+            return ["why", token, *rest[:k], *rest[k + 1 :]] if k else tokens
+    return tokens
+
+
+# "Which is better to learn, Mandarin or Cantonese?" asks "Is it better to learn Mandarin or Cantonese?": a choice
+# between alternatives asked with "which" ("what" by now) or with "is it".
+def _which_better(tokens: list[str]) -> list[str]:
+    if (len(tokens) >= 6 and tokens[:2] == ["what", "is"] and tokens[2].endswith("er") and len(tokens[2]) > 4
+            and _ALTERNATIVE & set(tokens[3:])):
+        return ["is", "it", *tokens[2:]]
+    return tokens
+
+
 # "What's the best way to X?" asks "How do I X?"; "the fastest way" asks it done quickly, "the easiest way"
 # done easily (the adverb kept, so "How do I X?" is not "What's the fastest way to X?").
 _WAY = {"best": None, "good": None, "fastest": "quickly", "quickest": "quickly", "easiest": "easily",
@@ -668,5 +692,12 @@ def frames(tokens: list[str]) -> list[str]:
         tokens = ["does" if t == "will" and tokens[k + 1 : k + 2] == ["not"] else t for k, t in enumerate(tokens)]
         tokens = [*tokens[:5], *map(_one_tense, tokens[5:])]
         break
-    tokens = _measure(_temperature(_normal(_thing_judged(_judgement(_worth(_compared(_conversion(tokens))))))))
-    return _definition(_difference(_distance(_asks_what_of(_how_many_units(_when(_how_long(_first_and_why(tokens))))))))
+    for frame in _LAST_FRAMES:
+        tokens = frame(tokens)
+    return tokens
+
+
+#: The frames :func:`frames` applies last, in this order (each reads what the one before wrote).
+_LAST_FRAMES = (_conversion, _compared, _worth, _judgement, _thing_judged, _normal, _temperature, _measure,
+                _which_better, _reason, _first_and_why, _how_long, _when, _how_many_units, _asks_what_of,
+                _distance, _difference, _definition)

@@ -909,6 +909,11 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Is Rust easier than C++?", "Is Rust easy compared to C++?", True),
         ("Why is Python slower than C++?", "Why is Python fast compared to C++?", False),
         ("Why is Python slower than C++?", "Why is Python slow compared to Java?", False),
+        ("Why is London so expensive?", "What is the reason London is so expensive?", True),  # the reason: why
+        ("Why was the Eiffel Tower built?", "What was the reason for building the Eiffel Tower?", True),
+        ("Why was the Eiffel Tower built?", "What was the reason for painting the Eiffel Tower brown?", False),
+        ("Is it better to learn Mandarin or Cantonese?", "Which is better to learn, Mandarin or Cantonese?", True),
+        ("Is it better to rent or buy?", "Which is cheaper, renting or buying?", False),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
