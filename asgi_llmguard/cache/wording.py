@@ -460,9 +460,9 @@ _ALWAYS_ASKS = frozenset(_words("who whom why"))  # "when" and "where" also open
 
 def _asks_for(tokens: tuple[str, ...]) -> str | None:
     """What kind of answer a question that opens with a question word and a verb asks for: a person, a
-    time, a place, a reason or a manner ("When did ...", "Where is ...", "How do ...", "How soon can
-    ...", "How come ..."). None for other openings: "how many/much/long ..." (a quantity), and "when"
-    as a conjunction ("When I run, ...")."""
+    time, a place, a reason, a manner or an amount ("When did ...", "Where is ...", "How do ...", "How soon
+    can ...", "How come ...", "How high do ..."). None for other openings: an amount asked of a noun
+    ("How many legs does ..."), and "when" as a conjunction ("When I run, ...")."""
     if len(tokens) < 2:
         return None
     kind = _ASKED_AS.get((tokens[0], tokens[1]))
