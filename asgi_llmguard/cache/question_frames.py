@@ -404,6 +404,20 @@ def _reason(tokens: list[str]) -> list[str]:
     return tokens
 
 
+# "How safe is Colombia?" asks "Is Colombia safe?", and "How hard is it to learn Japanese?" asks "Is it hard to
+# learn Japanese?": a judgement asked by degree (an amount, "how expensive", is not among these).
+_JUDGED_BY_DEGREE = frozenset(_words(
+    "safe dangerous risky healthy unhealthy bad legal illegal hard difficult easy normal common"))
+
+
+def _how_judged(tokens: list[str]) -> list[str]:
+    if len(tokens) >= 4 and tokens[0] == "how" and tokens[1] in _JUDGED_BY_DEGREE and tokens[2] in ("is", "are"):
+        if tokens[3] == "it":
+            return ["is", "it", tokens[1], *tokens[4:]]
+        return ["is", *tokens[3:], tokens[1]]
+    return tokens
+
+
 # "Which is better to learn, Mandarin or Cantonese?" asks "Is it better to learn Mandarin or Cantonese?": a choice
 # between alternatives asked with "which" ("what" by now) or with "is it".
 def _which_better(tokens: list[str]) -> list[str]:
@@ -698,6 +712,6 @@ def frames(tokens: list[str]) -> list[str]:
 
 
 #: The frames :func:`frames` applies last, in this order (each reads what the one before wrote).
-_LAST_FRAMES = (_conversion, _compared, _worth, _judgement, _thing_judged, _normal, _temperature, _measure,
+_LAST_FRAMES = (_conversion, _compared, _worth, _how_judged, _judgement, _thing_judged, _normal, _temperature, _measure,
                 _which_better, _reason, _first_and_why, _how_long, _when, _how_many_units, _asks_what_of,
                 _distance, _difference, _definition)

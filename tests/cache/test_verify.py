@@ -914,6 +914,10 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Why was the Eiffel Tower built?", "What was the reason for painting the Eiffel Tower brown?", False),
         ("Is it better to learn Mandarin or Cantonese?", "Which is better to learn, Mandarin or Cantonese?", True),
         ("Is it better to rent or buy?", "Which is cheaper, renting or buying?", False),
+        ("Is Colombia safe?", "How safe is Colombia?", True),  # a judgement asked by degree
+        ("Is it hard to learn Japanese?", "How hard is it to learn Japanese?", True),
+        ("Is Colombia safe?", "How dangerous is Colombia?", False),
+        ("Is Tokyo expensive?", "How expensive is Tokyo?", False),  # an amount
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
