@@ -45,7 +45,22 @@ _NAME_BEFORE = re.compile(r"(?<=[^\W\d_] )(?:the )?([A-Z][\w]*) ((?i:president|p
                           r"currency|population|national anthem|flag|ceo|founder))\b")
 
 
+# A choice asked with "which", its alternatives after a comma: "Which language should I learn first, Python or
+# JavaScript?" = "Should I learn Python or JavaScript first?" (the chooser's noun is the alternatives' kind).
+# Each part of the pattern reads a distinct run of characters, so a long prompt costs one pass.
+_WHICH_SHOULD = re.compile(r"^\s*which(?: [\w-]+)? should (i|we) ([\w-]+)((?: [\w-]+)*?), ([^,?!.]+)[?.!]*\s*$",
+                           re.IGNORECASE)
+
+
+def _choice_as_should(match: re.Match[str]) -> str:
+    verb, rest, alternatives = match.group(2), match.group(3), match.group(4)
+    if " or " not in alternatives:
+        return match.group(0)
+    return f"should {match.group(1)} {verb} {alternatives.strip()}{rest}"
+
+
 def _without_filler(text: str) -> list[str]:
+    text = _WHICH_SHOULD.sub(_choice_as_should, text)
     text = _POSSESSIVE_END.sub(r"\2 of \1", _WH_IS.sub(lambda m: (m.group(1) or m.group(2)) + " is", text))
     text = _NAME_BEFORE.sub(r"\2 of \1", text)
     tokens = list(_parse(text).tokens)

@@ -918,6 +918,12 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Is it hard to learn Japanese?", "How hard is it to learn Japanese?", True),
         ("Is Colombia safe?", "How dangerous is Colombia?", False),
         ("Is Tokyo expensive?", "How expensive is Tokyo?", False),  # an amount
+        ("Should I learn Python or JavaScript first?", "Which language should I learn first, Python or JavaScript?",
+         True),  # a choice asked with "which", its alternatives after a comma
+        ("Should I use a credit card or a debit card?", "Which should I use, a credit card or a debit card?",
+         True),
+        ("Should I buy a Kindle or a Kobo?", "Which e-reader should I buy, a Kindle or a Nook?", False),
+        ("Should I buy a Kindle?", "Which e-reader should I buy, a cheap one?", False),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
