@@ -596,10 +596,11 @@ _WORTH_WHAT = frozenset(_words("it money price cost"))
 
 def _worth(tokens: list[str]) -> list[str]:
     """"is it worth (it to) (getting) X" and "is X worth it/the money/getting" as "is X worth it"."""
+    verb = False  # whether the rest opens with a verb ("to learn", "learning"), cut to its stem below
     if len(tokens) >= 4 and tokens[:3] == ["is", "it", "worth"]:
         rest = tokens[3:]
         if rest[:2] == ["it", "to"]:
-            rest = rest[2:]
+            rest, verb = rest[2:], True
     elif len(tokens) >= 4 and tokens[0] in ("is", "are") and "worth" in tokens[2:]:
         k = tokens.index("worth", 2)
         if tokens[k + 1 : k + 2] and tokens[k + 1] in _WORTH_WHAT | _GETTING:
@@ -609,10 +610,12 @@ def _worth(tokens: list[str]) -> list[str]:
     else:
         return tokens
     if rest[:1] and rest[0] in _GETTING:
-        rest = rest[1:]
+        rest, verb = rest[1:], False
     if not rest:
         return tokens
-    return ["is", _bare_verb(rest[0]), *rest[1:], "worth", "it"]
+    # A noun keeps its form, so that synonyms still meet ("a house" / "a home"); a verb is cut to its stem.
+    first = _bare_verb(rest[0]) if verb or rest[0].endswith("ing") else rest[0]
+    return ["is", first, *rest[1:], "worth", "it"]
 
 
 # "Why is Python so slow compared to C++?" asks "Why is Python slower than C++?": an adjective "compared to" a
