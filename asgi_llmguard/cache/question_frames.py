@@ -369,19 +369,28 @@ def _past(verb: str) -> str:
 _POSSESSORS = frozenset(_words("my our his her their"))
 
 
+def _first_aux(clause: list[str]) -> int | None:
+    """Where the clause's first auxiliary stands ("my starter is not bubbling": 2), or None."""
+    return next((k for k, token in enumerate(clause) if token in _AUX), None)
+
+
+def _why_of(clause: list[str], k: int) -> list[str]:
+    """"Why" and the clause in question order, its auxiliary at ``k`` put first: "why is my starter not bubbling"."""
+    return ["why", clause[k], *clause[:k], *clause[k + 1 :]]
+
+
 def _first_and_why(tokens: list[str]) -> list[str]:
     if (len(tokens) > 6 and tokens[0] == "who" and tokens[1] in ("was", "is") and tokens[2] == "first"
             and tokens[3] in _FIRST_ONE and tokens[4] == "to"):
         return ["who", "first", _past(tokens[5]), *tokens[6:]]
     if len(tokens) >= 4 and tokens[-1] == "why" and "why" not in tokens[:-1]:
-        for k, token in enumerate(tokens[:-1]):
-            if token in _AUX:
-                if k:
-                    return ["why", token, *tokens[:k], *tokens[k + 1 : -1]]
-                break
-        else:  # "My knee hurts when I run. Why?" asks "Why does my knee hurt when I run?" (plurals are folded)
-            if tokens[0] in _POSSESSORS:
-                return ["why", "does", *tokens[:-1]]
+        clause = tokens[:-1]
+        k = _first_aux(clause)
+        if k:
+            return _why_of(clause, k)
+        if k is None and tokens[0] in _POSSESSORS:
+            # "My knee hurts when I run. Why?" asks "Why does my knee hurt when I run?" (plurals are folded)
+            return ["why", "does", *clause]
     if tokens[:5] in (["how", "long", "does", "it", "take"], ["how", "long", "do", "it", "take"]) and \
             tokens[5:6] == ["for"] and "to" in tokens[7:]:
         k = tokens.index("to", 7)  # "how long does it take for a tattoo to heal": "how long does a tattoo take to heal"
@@ -396,12 +405,10 @@ def _reason(tokens: list[str]) -> list[str]:
     if len(tokens) < 5 or tokens[0] != "what" or tokens[1] not in ("is", "was") or tokens[2] != "reason":
         return tokens
     rest = tokens[4:] if tokens[3] in ("why", "that") else tokens[3:]
-    if len(rest) >= 2 and rest[0] == "for" and rest[1].endswith("ing") and len(rest) > 2:
+    if len(rest) > 2 and rest[0] == "for" and rest[1].endswith("ing"):
         return ["why", tokens[1], *rest[2:], _past(_bare_verb(rest[1]))]
-    for k, token in enumerate(rest):
-        if token in _AUX:
-            return ["why", token, *rest[:k], *rest[k + 1 :]] if k else tokens
-    return tokens
+    k = _first_aux(rest)
+    return _why_of(rest, k) if k else tokens
 
 
 # "How safe is Colombia?" asks "Is Colombia safe?", and "How hard is it to learn Japanese?" asks "Is it hard to

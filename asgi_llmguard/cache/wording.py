@@ -509,13 +509,16 @@ _DIAGNOSIS = re.compile(r"\bhow (?:do|can|would|will) (?:i|you|we) (?:know|tell)
                         re.IGNORECASE)
 
 
+def _action_or_diagnosis(text: str) -> str | None:
+    """"action" or "diagnosis" when the prompt asks for one of them alone, else None."""
+    action, diagnosis = _ACTION.search(text) is not None, _DIAGNOSIS.search(text) is not None
+    return None if action == diagnosis else ("action" if action else "diagnosis")
+
+
 def action_against_diagnosis(query: str, candidate: str) -> bool:
     """Whether one prompt asks what to do and the other, asking nothing of the kind, how to tell or why."""
-    def one_way(a: str, b: str) -> bool:
-        return (_ACTION.search(a) is not None and _DIAGNOSIS.search(a) is None
-                and _DIAGNOSIS.search(b) is not None and _ACTION.search(b) is None)
-
-    return one_way(query, candidate) or one_way(candidate, query)
+    a = _action_or_diagnosis(query)
+    return a is not None and {a, _action_or_diagnosis(candidate)} == {"action", "diagnosis"}
 
 
 def symbols_differ(query: str, candidate: str) -> bool:
