@@ -451,7 +451,7 @@ def _symbols(text: str) -> tuple[str, frozenset[str]]:
 
 _ASKS = {"who": "person", "whom": "person", "when": "time", "where": "place", "why": "reason", "how": "manner"}
 _ASKED_AS = {("how", "soon"): "time", ("how", "come"): "reason", ("what", "time"): "time"} | {
-    ("how", word): "quantity" for word in _words("many much long high far old tall big deep often")}
+    ("how", word): "quantity" for word in _words("many much long high far old tall big deep often fast quickly")}
 _AUXILIARIES = frozenset(
     _words("is are was were do does did can could should would will shall may might must has have had")
 )
@@ -645,7 +645,15 @@ _INTO = frozenset(_words("to into in many much"))
 
 
 def _converted_into(tokens: tuple[str, ...], word: str) -> bool:
-    return any(tokens[i] == word and tokens[i - 1] in _INTO for i in range(1, len(tokens)))
+    """Whether ``word`` is what the amount is converted into, a rate read as its base unit: "mph" is
+    converted into where "... in miles per hour" is asked."""
+    base = _unit_base(word)
+    return any(_unit_base(tokens[i]) == base and tokens[i - 1] in _INTO for i in range(1, len(tokens)))
+
+
+def _unit_base(word: str) -> str:
+    rate = _RATE_UNITS.get(word)
+    return word if rate is None else rate[0]
 
 
 def only_negation_differs(query: str, candidate: str) -> bool:

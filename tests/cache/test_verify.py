@@ -122,6 +122,8 @@ TRAPS_BY_CATEGORY = [
     ("What foods should I avoid if I have acid reflux?", "What foods help if I have acid reflux?", "comparative"),
     ("Vegetables you can freeze raw", "Vegetables you can't freeze raw", "negation"),  # a negation alone
     ("Create a 7-day meal plan for a vegetarian", "Create a 7-day meal plan for a vegan", "comparative"),
+    ("ibuprofen dose child", "ibuprofen dose adult", "comparative"),  # who it is for
+    ("Name three animals that live in the Arctic", "Name three animals that live in the Antarctic", "comparative"),
     # Operators and code: the word features read letters and digits only; the symbol rule reads the rest.
     ("What does this print in Python: print(7 + 2)", "What does this print in Python: print(7 - 2)", "symbols_differ"),
     ("Fix this SQL: SELECT * FROM users WHERE age > 30", "Fix this SQL: SELECT * FROM users WHERE age < 30",
@@ -273,6 +275,7 @@ def test_only_questions_that_open_asking_for_different_things_differ() -> None:
     assert not asks_differ("How many legs does a spider have?", "Why do spiders have eight legs?")  # not opening
     # An amount asked with its verb ("How high do ...") is another question than a reason, not than a time.
     assert asks_differ("Why do planes fly so high?", "How high do planes fly?")
+    assert asks_differ("Why is the Dead Sea shrinking?", "How fast is the Dead Sea shrinking?")  # a rate
     assert asks_differ("Why was the Eiffel Tower built?", "How long did it take to build the Eiffel Tower?")
     assert not asks_differ("How long ago did the dinosaurs die out?", "When did the dinosaurs die out?")
     assert not asks_differ("How long does it take to boil an egg?", "How do I boil an egg?")
@@ -323,13 +326,16 @@ def test_an_amount_converted_the_other_way_is_refused_as_a_direction() -> None:
     for a, b in [("How many km per hour are in 60 knots?", "60 km per hour equals how many knots?"),
                  ("How many joules are in 40 calories?", "Could you change 40 joules to calories for me?"),
                  ("what's 12 pints in liters", "12 liters equals how many pints?"),
-                 ("Convert 100 dollars to euros", "Convert 100 euros to dollars")]:
+                 ("Convert 100 dollars to euros", "Convert 100 euros to dollars"),
+                 # a rate is converted into its base unit: "mph" where "... in miles per hour" is asked
+                 ("Convert 45 mph to meters per second.", "What is 45 metres per second in miles per hour?")]:
         assert conversion_reversed(a, b) and conversion_reversed(b, a), (a, b)
         assert hard_rule_refusal(a, b) in ("direction", "numbers_differ"), (a, b)
     for a, b in [("How many miles is 5 km?", "5 km in miles"),
                  ("Give me 5 ideas for a birthday party for a 10-year-old",
                   "Can you suggest five birthday party ideas for a ten year old?"),  # counted, not converted
-                 ("What is 350 degrees Fahrenheit in Celsius?", "350F to C")]:
+                 ("What is 350 degrees Fahrenheit in Celsius?", "350F to C"),
+                 ("Convert 60 mph to km/h", "What is 60 miles per hour in kilometres per hour?")]:
         assert not conversion_reversed(a, b), (a, b)
     assert hard_rule_refusal("How many joules are in 40 calories?", "Could you change 40 joules to calories?") \
         == "direction"
