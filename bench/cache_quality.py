@@ -117,8 +117,11 @@ def main() -> None:
 
 def _reach(verifier: Verifier) -> str:
     reach, restatement = verifier.reach, verifier.restatement
-    out = "" if reach is None else (f"; prompts of ≤ {reach.max_words} words from cosine {reach.floor:.2f} "
-                                    f"at cut {verifier.cut + reach.penalty:+.1f}")
+    out = ""
+    if reach is not None:
+        near = "" if reach.near is None else f"from cosine {reach.near:.2f} at cut {verifier.cut:+.1f}, "
+        out = (f"; prompts of ≤ {reach.max_words} words {near}from cosine {reach.floor:.2f} "
+               f"at cut {verifier.cut + reach.penalty:+.1f}")
     return out + ("" if restatement is None else (
         f"; prompts of ≥ {restatement.min_words} words restated ({restatement.min_changed:.0%} of words changed, "
         f"numbers and negations kept) at cut {verifier.cut - restatement.credit:+.1f}"))

@@ -21,11 +21,19 @@ class Reach:
     science fiction book" / "Can you suggest a good sci-fi novel?" meet at cosine 0.80, while two of a
     doctor's questions about one drug that differ in what they ask meet at 0.84. Down to ``floor``, a pair
     of prompts of at most ``max_words`` words each is judged as usual, its log-odds lowered by ``penalty``
-    (so it must be that much surer). Measured in docs/cache-quality.md."""
+    (so it must be that much surer); from ``near`` (when set) up to the point's floor it pays no penalty:
+    most short rewordings under the floor sit just under it ("How do tides work?" / "What causes ocean
+    tides?", cosine 0.80), while the long doctors' questions the floor keeps apart are out of reach anyway.
+    Measured in docs/cache-quality.md."""
 
     floor: float
     penalty: float
     max_words: int
+    near: float | None = None
+
+    def penalty_at(self, similarity: float) -> float:
+        """What a short pair at ``similarity`` (under the point's floor, at or over the reach's) pays."""
+        return 0.0 if self.near is not None and similarity >= self.near else self.penalty
 
     def short(self, text: str) -> bool:
         return len(text.split()) <= self.max_words
@@ -90,10 +98,15 @@ def operating_point(data: Any, where: str, name: str) -> OperatingPoint:
     reach = None
     if data.get("reach") is not None:
         r = _numbers(data["reach"], ("floor", "penalty", "max_words"), where, f"strictness {name!r} reach")
+        near = data["reach"].get("near")
+        if near is not None and (not isinstance(near, int | float) or isinstance(near, bool)
+                                 or not r["floor"] <= near <= threshold):
+            raise ValueError(f"verifier weights {where}: strictness {name!r} reach needs floor <= near <= "
+                             "threshold")
         if not 0.0 < r["floor"] <= threshold or r["penalty"] < 0 or r["max_words"] < 1:
             raise ValueError(f"verifier weights {where}: strictness {name!r} reach needs 0 < floor <= threshold, "
                              "penalty >= 0 and max_words >= 1")
-        reach = Reach(r["floor"], r["penalty"], int(r["max_words"]))
+        reach = Reach(r["floor"], r["penalty"], int(r["max_words"]), None if near is None else float(near))
     restatement = None
     if data.get("restatement") is not None:
         s = _numbers(data["restatement"], ("min_words", "min_changed", "credit"), where,

@@ -597,12 +597,14 @@ class Verifier:
 
     def adjustment(self, query: str, candidate: str, similarity: float) -> float | None:
         """What the point adds to the pair's log-odds before the cut: minus the reach's penalty under the
-        floor, the restatement's credit for a restated long prompt over it (up to the point's cut, not past
-        it: :meth:`check`), else 0; None where the pair is not judged at all (under the floor and out of
-        reach)."""
+        floor (none from its ``near`` step up), the restatement's credit for a restated long prompt over it
+        (up to the point's cut, not past it: :meth:`check`), else 0; None where the pair is not judged at all
+        (under the floor and out of reach)."""
         if similarity < self.threshold:
             reach = self.reach
-            return -reach.penalty if reach is not None and reach.admits(query, candidate, similarity) else None
+            if reach is None or not reach.admits(query, candidate, similarity):
+                return None
+            return -reach.penalty_at(similarity)
         restatement = self.restatement
         return restatement.credit if restatement is not None and restatement.admits(query, candidate) else 0.0
 

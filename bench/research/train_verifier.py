@@ -83,8 +83,8 @@ THRESHOLDS = [round(0.70 + 0.01 * i, 2) for i in range(19)]
 #: hand from a small grid (docs/cache-quality.md): the strict point looks no lower than its floor.
 REACH: dict[str, dict[str, float] | None] = {
     "strict": None,
-    "balanced": {"floor": 0.78, "penalty": 1.5, "max_words": 20},
-    "loose": {"floor": 0.78, "penalty": 1.5, "max_words": 20},
+    "balanced": {"floor": 0.78, "penalty": 1.5, "max_words": 20, "near": 0.80},
+    "loose": {"floor": 0.78, "penalty": 1.5, "max_words": 20, "near": 0.80},
 }
 #: What a long prompt restated in other words earns over the floor (verify.Restatement), chosen on the cal
 #: part from a small grid (docs/cache-quality.md, "Long prompts restated"): both points then serve one from
@@ -221,7 +221,9 @@ def accepted(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, threshold: float,
     lifted = np.where(credit > 0, np.maximum(z, np.minimum(z + credit, cut if point_cut is None else point_cut)), z)
     served = (cos >= threshold) & (lifted >= cut)
     if ex.reach is not None:
-        served |= (cos >= ex.reach["floor"]) & (cos < threshold) & ex.short & (z - ex.reach["penalty"] >= cut)
+        near = ex.reach.get("near", threshold)
+        penalty = np.where(cos >= near, 0.0, ex.reach["penalty"])
+        served |= (cos >= ex.reach["floor"]) & (cos < threshold) & ex.short & (z - penalty >= cut)
     return served & ~hard
 
 

@@ -447,8 +447,14 @@ def test_short_rewordings_under_the_floor_are_judged_and_long_ones_are_not(verif
     assert reach.floor <= sim < verifier.threshold
     assert verifier.floor_for(short[0]) == reach.floor
     assert verifier.check(*short, sim).accepted
-    # The same pair judged at the floor scores higher: under it the pair pays the reach's penalty.
-    assert log_odds(verifier.check(*short, verifier.threshold).score) > log_odds(verifier.check(*short, sim).score)
+    # Just under the floor (from the reach's near step up) a short pair is judged as over it; further down it pays
+    # the reach's penalty.
+    assert reach.near is not None and reach.floor < reach.near < verifier.threshold
+    at_near, under_near = (log_odds(verifier.check(*short, sim).score) for sim in (reach.near, reach.near - 1e-4))
+    step = at_near - under_near
+    assert step == pytest.approx(reach.penalty, abs=0.01)
+    assert log_odds(verifier.check(*short, verifier.threshold).score) == pytest.approx(
+        log_odds(verifier.check(*short, verifier.threshold - 1e-4).score), abs=0.01)
     long_query = ("Could you give me some practical tips to make my phone's battery last a lot longer during a "
                   "normal working day at the office?")  # more than the reach's 20 words
     assert verifier.floor_for(long_query) == verifier.threshold
@@ -506,7 +512,10 @@ def test_an_experts_floor_replaces_the_points_and_looks_no_lower() -> None:
 
 @pytest.mark.parametrize(("point", "part", "value"), [
     *(("balanced", "reach", v) for v in ({"floor": 0.9, "penalty": 1, "max_words": 11}, {"floor": 0.7},
-                                         {"floor": 0.7, "penalty": -1, "max_words": 11}, "far")),
+                                         {"floor": 0.7, "penalty": -1, "max_words": 11}, "far",
+                                         {"floor": 0.78, "penalty": 1.5, "max_words": 20, "near": 0.9},
+                                         {"floor": 0.78, "penalty": 1.5, "max_words": 20, "near": 0.7},
+                                         {"floor": 0.78, "penalty": 1.5, "max_words": 20, "near": "close"})),
     *(("loose", "restatement", v) for v in ({"min_words": 12, "min_changed": 0.0, "credit": 2},
                                             {"min_words": 12, "min_changed": 0.25},
                                             {"min_words": 0, "min_changed": 0.3, "credit": 2},
