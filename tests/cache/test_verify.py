@@ -397,6 +397,9 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     ("fresh_gateway_pairs_3.csv", 0.55, 0, (30, 30)),  # the same, in the gateway's style
     ("fresh_everyday_pairs_11.csv", 0.6, 0, (40, 30)),  # blind too; "foods to avoid" / "foods that help" served
     ("fresh_question_pairs.csv", 0.35, 1 / 32, (45, 30)),  # blind, Quora's style; "know if" / "treat" served
+    # Blind, written after the reach's near step: "What does 'petrichor' mean?" / "Where does it come from?" served
+    ("fresh_everyday_pairs_12.csv", 0.68, 1 / 45, (60, 40)),
+    ("fresh_question_pairs_2.csv", 0.42, 0, (45, 30)),
     # Questions asked in another shape, and close ones that ask another thing; written by helpers from a prompt
     # that named the shapes the verifier refused (not blind to those), rows reusing our prompts dropped.
     ("question_shapes.csv", 0.42, 0.02, (400, 250)),
