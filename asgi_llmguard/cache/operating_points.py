@@ -98,14 +98,14 @@ def operating_point(data: Any, where: str, name: str) -> OperatingPoint:
     reach = None
     if data.get("reach") is not None:
         r = _numbers(data["reach"], ("floor", "penalty", "max_words"), where, f"strictness {name!r} reach")
+        if not 0.0 < r["floor"] <= threshold or r["penalty"] < 0 or r["max_words"] < 1:
+            raise ValueError(f"verifier weights {where}: strictness {name!r} reach needs 0 < floor <= threshold, "
+                             "penalty >= 0 and max_words >= 1")
         near = data["reach"].get("near")
         if near is not None and (not isinstance(near, int | float) or isinstance(near, bool)
                                  or not r["floor"] <= near <= threshold):
             raise ValueError(f"verifier weights {where}: strictness {name!r} reach needs floor <= near <= "
                              "threshold")
-        if not 0.0 < r["floor"] <= threshold or r["penalty"] < 0 or r["max_words"] < 1:
-            raise ValueError(f"verifier weights {where}: strictness {name!r} reach needs 0 < floor <= threshold, "
-                             "penalty >= 0 and max_words >= 1")
         reach = Reach(r["floor"], r["penalty"], int(r["max_words"]), None if near is None else float(near))
     restatement = None
     if data.get("restatement") is not None:

@@ -221,7 +221,8 @@ def accepted(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, threshold: float,
     lifted = np.where(credit > 0, np.maximum(z, np.minimum(z + credit, cut if point_cut is None else point_cut)), z)
     served = (cos >= threshold) & (lifted >= cut)
     if ex.reach is not None:
-        near = ex.reach.get("near", threshold)
+        near = ex.reach.get("near")
+        near = threshold if near is None else near  # no near step: the penalty all the way up to the floor
         penalty = np.where(cos >= near, 0.0, ex.reach["penalty"])
         served |= (cos >= ex.reach["floor"]) & (cos < threshold) & ex.short & (z - penalty >= cut)
     return served & ~hard
