@@ -190,6 +190,7 @@ class Exceptions:
 
     reach: dict[str, float] | None
     short: np.ndarray  # pairs the reach judges under the floor (verify.Reach.fits: short, asking alike)
+    penalty: np.ndarray  # what each pair would pay under the floor (verify.Reach.penalty_at its cosine)
     restatement: dict[str, float] | None
     restated: np.ndarray  # a long prompt restated (verify.Restatement.admits)
 
@@ -198,18 +199,20 @@ class Exceptions:
             {"restatement": self.restatement} if self.restatement is not None else {})
 
 
-def exceptions(pairs: Sequence[_pairs.Pair], reach: dict[str, float] | None,
+def exceptions(pairs: Sequence[_pairs.Pair], cos: np.ndarray, reach: dict[str, float] | None,
                restatement: dict[str, float] | None) -> Exceptions:
     # Read as the verifier reads a weight file's point (the floor and cut do not matter here).
     point = operating_point({"threshold": 1.0, "cut": 0.0, "reach": reach, "restatement": restatement},
                             "train_verifier", "trial")
     short = np.zeros(len(pairs), dtype=bool)
+    penalty = np.zeros(len(pairs))
     if point.reach is not None:
         short = np.array([point.reach.fits(p.b, p.a) for p in pairs])
+        penalty = np.array([point.reach.penalty_at(float(c)) for c in cos])
     restated = np.zeros(len(pairs), dtype=bool)
     if point.restatement is not None:
         restated = np.array([point.restatement.admits(p.b, p.a) for p in pairs])
-    return Exceptions(reach, short, restatement, restated)
+    return Exceptions(reach, short, penalty, restatement, restated)
 
 
 def accepted(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, threshold: float, cut: float,
@@ -221,10 +224,7 @@ def accepted(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, threshold: float,
     lifted = np.where(credit > 0, np.maximum(z, np.minimum(z + credit, cut if point_cut is None else point_cut)), z)
     served = (cos >= threshold) & (lifted >= cut)
     if ex.reach is not None:
-        near = ex.reach.get("near")
-        near = threshold if near is None else near  # no near step: the penalty all the way up to the floor
-        penalty = np.where(cos >= near, 0.0, ex.reach["penalty"])
-        served |= (cos >= ex.reach["floor"]) & (cos < threshold) & ex.short & (z - penalty >= cut)
+        served |= (cos >= ex.reach["floor"]) & (cos < threshold) & ex.short & (z - ex.penalty >= cut)
     return served & ~hard
 
 
@@ -326,11 +326,11 @@ def main() -> None:
     points = shipped["strictness"] if args.keep_points else {}
     for name, budget in BUDGETS.items():
         if args.keep_points:
-            ex = exceptions(pairs, points[name].get("reach"), points[name].get("restatement"))
+            ex = exceptions(pairs, cos, points[name].get("reach"), points[name].get("restatement"))
             t, cut = points[name]["threshold"], points[name]["cut"]
             m = measure(accepted(z, cos, hard, t, cut, ex), pairs)
         else:
-            ex = exceptions(pairs, REACH[name], RESTATEMENT[name])
+            ex = exceptions(pairs, cos, REACH[name], RESTATEMENT[name])
             t, cut, m = choose(z, cos, hard, pairs, budget, ex)
             points[name] = {"threshold": t, "cut": cut} | ex.to_point()
         print(f"{name:9s} threshold {t:.2f} cut {cut:+.1f}: rewordings {m.rewordings:.1%}, traps served "
@@ -338,7 +338,7 @@ def main() -> None:
               f"questions wrong {m.questions_wrong:.2%} (cal)")
     data["strictness"] = points
     default = points[verify.DEFAULT_STRICTNESS]
-    ex = exceptions(pairs, default.get("reach"), default.get("restatement"))
+    ex = exceptions(pairs, cos, default.get("reach"), default.get("restatement"))
     data["calibration"] = calibration(z, cos, hard, pairs, default["threshold"], default["cut"], ex)
     args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     print(f"calibration {data['calibration']}\nwrote {args.out}")
