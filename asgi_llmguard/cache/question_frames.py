@@ -356,14 +356,17 @@ def _one_tense(word: str) -> str:
     return word
 
 
+def _with_ending(word: str, ending: str) -> str:
+    """``word`` with "ed" or "er" spelled on: "bake" -> "baked", "carry" -> "carried", "easy" -> "easier"."""
+    if word.endswith("e"):
+        return word + ending[1:]
+    if len(word) > 2 and word.endswith("y") and word[-2] not in _VOWELS:
+        return word[:-1] + "i" + ending
+    return word + ending
+
+
 def _past(verb: str) -> str:
-    if verb in _IRREGULAR_PAST:
-        return _IRREGULAR_PAST[verb]
-    if verb.endswith("e"):
-        return verb + "d"
-    if len(verb) > 2 and verb.endswith("y") and verb[-2] not in _VOWELS:
-        return verb[:-1] + "ied"
-    return verb + "ed"
+    return _IRREGULAR_PAST.get(verb) or _with_ending(verb, "ed")
 
 
 _POSSESSORS = frozenset(_words("my our his her their"))
@@ -638,14 +641,10 @@ def _comparative(word: str) -> list[str]:
         return [_IRREGULAR_COMPARATIVE[word]]
     if word.endswith(_TAKES_MORE) or len(word) > 7:
         return ["more", word]
-    if word.endswith("e"):
-        return [word + "r"]
-    if len(word) > 2 and word.endswith("y") and word[-2] not in _VOWELS:
-        return [word[:-1] + "ier"]
     if (3 <= len(word) <= 4 and word[-1] not in _VOWELS | {"w", "x", "y"} and word[-2] in _VOWELS
             and word[-3] not in _VOWELS):
         return [word + word[-1] + "er"]  # "big" -> "bigger", "hot" -> "hotter"
-    return [word + "er"]
+    return [_with_ending(word, "er")]
 
 
 def _compared(tokens: list[str]) -> list[str]:
