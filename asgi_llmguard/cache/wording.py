@@ -474,12 +474,55 @@ def _asks_for(tokens: tuple[str, ...]) -> str | None:
     return kind if tokens[0] in _ALWAYS_ASKS or tokens[1] in _AUXILIARIES else None
 
 
+_BE = frozenset(_words("is are was were"))
+_ARTICLE = frozenset(_words("a an the"))
+_NAMING = frozenset(_words("word term phrase expression"))
+#: Words that make a "what is ..." or "which ..." question ask for a reason after all: "What is the reason
+#: flamingos are pink?", "What is causing Venice to sink?", "Which factors led to ...?".
+_REASON_WORDS = frozenset(_words("reason reasons cause causes causing caused point purpose factor factors psychology "
+                                 "science meaning origin history story explanation behind making happening"))
+_MAX_DEFINED_WORDS = 4
+
+
+def _defined(tokens: tuple[str, ...]) -> bool:
+    """Whether the prompt only asks what a thing is or what a word means: "What is a hat trick?", "What was the
+    Cold War?", "What does the word 'petrichor' mean?". The thing named in a few topic words, nothing about it
+    asked (no "of", "for", "best", no second question): "What is the capital of France?" asks something else."""
+    if len(tokens) < 2 or tokens[0] != "what":
+        return False
+    if tokens[1] in _AUXILIARIES - _BE and tokens[-1] == "mean":
+        rest = list(tokens[2:-1])
+    else:
+        rest = list(tokens[2:] if tokens[1] in _BE else tokens[1:])  # "What's a ..." parses as "what a ..."
+    while rest and (rest[0] in _ARTICLE or rest[0] in _NAMING):
+        rest.pop(0)
+    return (0 < len(rest) <= _MAX_DEFINED_WORDS
+            and not any(t in _STOP or t in _QWORDS or t in _DIRECTION_MARKERS or t in _REASON_WORDS
+                    or t[0].isdigit() for t in rest))
+
+
+def _selects(tokens: tuple[str, ...]) -> bool:
+    """Whether the prompt asks which things of a kind: "Which countries have compulsory voting?" (not "Which is
+    ...", nor "Which factors led to ...", which ask a reason)."""
+    return (len(tokens) > 2 and tokens[0] == "which" and tokens[1] not in _STOP
+            and tokens[1] not in _REASON_WORDS)
+
+
 def asks_differ(query: str, candidate: str) -> bool:
     """Whether both prompts open by asking for different kinds of answer: "When did the Berlin Wall fall?"
     and "Where did the Berlin Wall fall?", "How should I store basil?" and "Why should I store basil?".
     "What" and "which" ask for anything and are left to the heads: "what causes migraines?" and "why do
     people get migraines?" are one question."""
-    a, b = _asks_for(_parse(query).tokens), _asks_for(_parse(candidate).tokens)
+    qt, ct = _parse(query).tokens, _parse(candidate).tokens
+    a, b = _asks_for(qt), _asks_for(ct)
+    # What a thing is, against who, when, where, why or how much of it: "What is a hat trick?" / "Why is it
+    # called a hat trick?", "What was the Cold War?" / "Who won the Cold War?"; and which things of a kind,
+    # against why: "Which countries have compulsory voting?" / "Why do some countries ...?". A manner stays loose,
+    # as below ("What is Bitcoin?" / "How does Bitcoin work?" is left to the heads).
+    if (_defined(qt) and b not in (None, "manner")) or (_defined(ct) and a not in (None, "manner")):
+        return True
+    if (_selects(qt) and b == "reason") or (_selects(ct) and a == "reason"):
+        return True
     if a is None or b is None or a == b:
         return False
     if "quantity" in (a, b):  # "How high do planes fly?" / "Why do planes fly so high?"; but "How long ago did

@@ -285,6 +285,23 @@ def test_only_questions_that_open_asking_for_different_things_differ() -> None:
     assert not asks_differ("How do I check my refund?", "Where can I track my refund?")
 
 
+def test_what_a_thing_is_against_who_when_where_why_or_how_much_is_another_question() -> None:
+    from asgi_llmguard.cache.verify import asks_differ
+
+    assert asks_differ("Why is it called a hat trick?", "What is a hat trick?")
+    assert asks_differ("What's a hat trick?", "Why is it called a hat trick?")
+    assert asks_differ("What was the Cold War?", "Who won the Cold War?")
+    assert asks_differ("What does the word 'petrichor' mean?", "Where does the word 'petrichor' come from?")
+    # Which things of a kind, against why.
+    assert asks_differ("Why do some countries have compulsory voting?", "Which countries have compulsory voting?")
+    # A reason asked with "what" is still a reason; a thing's attribute is not what the thing is; a manner is loose.
+    assert not asks_differ("Why do volcanoes erupt?", "What is the reason volcanoes erupt?")
+    assert not asks_differ("Why is Venice sinking?", "What's causing Venice to sink?")
+    assert not asks_differ("Where is the capital of France?", "What is the capital of France?")
+    assert not asks_differ("What is Bitcoin?", "How does Bitcoin work?")
+    assert not asks_differ("Why did Rome fall?", "Which factors led to the fall of Rome?")
+
+
 def test_a_negation_alone_is_refused_by_a_hard_rule() -> None:
     from asgi_llmguard.cache.verify import hard_rule_refusal
     from asgi_llmguard.cache.wording import only_negation_differs
