@@ -46,6 +46,7 @@ from .wording import (
     one_number_replaced,
     only_negation_differs,
     only_numbers_differ,
+    permission_against_obligation,
     symbols_differ,
     units_differ,
 )
@@ -229,7 +230,8 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
         return translation
     if conversion_reversed(query, candidate):
         return "direction"
-    if asks_differ(query, candidate) or action_against_diagnosis(query, candidate):
+    if (asks_differ(query, candidate) or action_against_diagnosis(query, candidate)
+            or permission_against_obligation(query, candidate)):
         return "question_type"
     return None
 

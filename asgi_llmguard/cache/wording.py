@@ -515,11 +515,14 @@ def asks_differ(query: str, candidate: str) -> bool:
     people get migraines?" are one question."""
     qt, ct = _parse(query).tokens, _parse(candidate).tokens
     a, b = _asks_for(qt), _asks_for(ct)
-    # What a thing is, against who, when, where, why or how much of it: "What is a hat trick?" / "Why is it
-    # called a hat trick?", "What was the Cold War?" / "Who won the Cold War?"; and which things of a kind,
+    # What a thing is, against who, when, where, why or how much of it, or whether it is so: "What is a hat trick?"
+    # / "Why is it called a hat trick?", "What was the Cold War?" / "Who won the Cold War?", "What is Occam's
+    # razor?" / "Is Occam's razor always right?"; and which things of a kind,
     # against why: "Which countries have compulsory voting?" / "Why do some countries ...?". A manner stays loose,
     # as below ("What is Bitcoin?" / "How does Bitcoin work?" is left to the heads).
-    if (_defined(qt) and b not in (None, "manner")) or (_defined(ct) and a not in (None, "manner")):
+    if _defined(qt) and (b not in (None, "manner") or asks_yes_or_no(candidate)):
+        return True
+    if _defined(ct) and (a not in (None, "manner") or asks_yes_or_no(query)):
         return True
     if (_selects(qt) and b == "reason") or (_selects(ct) and a == "reason"):
         return True
@@ -562,6 +565,26 @@ def action_against_diagnosis(query: str, candidate: str) -> bool:
     """Whether one prompt asks what to do and the other, asking nothing of the kind, how to tell or why."""
     a = _action_or_diagnosis(query)
     return a is not None and {a, _action_or_diagnosis(candidate)} == {"action", "diagnosis"}
+
+
+# Whether something may be done against whether it must be: "Can I roll over my 401(k) into an IRA?" / "Do I have
+# to roll my 401(k) into an IRA?", "Do I need to refrigerate ketchup after opening?" / "Can I leave ketchup out
+# ...?". With a negation on one side only the two may be one question ("Do you need to play the earlier games
+# first?" / "Can I start without playing them?"), so the negations must be alike.
+_MAY = re.compile(r"^\s*(?:can|could|may) (?:i|we|you|one|any|a|an|the|my|our)\b", re.IGNORECASE)
+_MUST = re.compile(r"^\s*(?:must\b|do (?:i|we|you) (?:have|need) to\b|does (?:it|one|he|she) (?:have|need) to\b"
+                   r"|is it (?:necessary|mandatory|required|compulsory) to\b|am i (?:required|obliged) to\b)",
+                   re.IGNORECASE)
+
+
+def permission_against_obligation(query: str, candidate: str) -> bool:
+    """Whether one prompt asks whether something may be done and the other whether it must be."""
+    def kind(text: str) -> str | None:
+        return "may" if _MAY.match(text) else ("must" if _MUST.match(text) else None)
+
+    a, b = kind(query), kind(candidate)
+    return ({a, b} == {"may", "must"}
+            and _parse(query).negations == _parse(candidate).negations)
 
 
 def symbols_differ(query: str, candidate: str) -> bool:

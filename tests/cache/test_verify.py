@@ -300,6 +300,23 @@ def test_what_a_thing_is_against_who_when_where_why_or_how_much_is_another_quest
     assert not asks_differ("Where is the capital of France?", "What is the capital of France?")
     assert not asks_differ("What is Bitcoin?", "How does Bitcoin work?")
     assert not asks_differ("Why did Rome fall?", "Which factors led to the fall of Rome?")
+    assert asks_differ("What is Occam's razor?", "Is Occam's razor always right?")  # whether it is so
+
+
+def test_whether_one_may_against_whether_one_must_is_another_question() -> None:
+    from asgi_llmguard.cache.verify import hard_rule_refusal
+    from asgi_llmguard.cache.wording import permission_against_obligation
+
+    assert hard_rule_refusal("Do I have to roll my 401(k) into an IRA?", "Can I roll over my 401(k) into an IRA?") == (
+        "question_type")
+    assert permission_against_obligation("Do I need to refrigerate ketchup after opening?",
+                                         "Can I leave ketchup out after opening?")
+    assert permission_against_obligation("Must I stop breastfeeding while taking antibiotics?",
+                                         "Can I take antibiotics while breastfeeding?")
+    # A negation on one side: the same question asked the other way round.
+    assert not permission_against_obligation("Do you need to play the earlier Zelda games first?",
+                                             "Can I start with Breath of the Wild without playing the earlier ones?")
+    assert not permission_against_obligation("Can I pay by card?", "Could I pay with a credit card?")
 
 
 def test_a_negation_alone_is_refused_by_a_hard_rule() -> None:
