@@ -508,6 +508,9 @@ def _selects(tokens: tuple[str, ...]) -> bool:
             and tokens[1] not in _REASON_WORDS)
 
 
+_ASKED_OF_A_FACT = frozenset({"time", "place", "person", "quantity"})
+
+
 def asks_differ(query: str, candidate: str) -> bool:
     """Whether both prompts open by asking for different kinds of answer: "When did the Berlin Wall fall?"
     and "Where did the Berlin Wall fall?", "How should I store basil?" and "Why should I store basil?".
@@ -525,6 +528,10 @@ def asks_differ(query: str, candidate: str) -> bool:
     if _defined(ct) and (a not in (None, "manner") or asks_yes_or_no(query)):
         return True
     if (_selects(qt) and b == "reason") or (_selects(ct) and a == "reason"):
+        return True
+    # A time, a place, a person or an amount, against whether something is so: "How long does it take to learn
+    # piano at 40?" / "Is it too late to learn piano at 40?".
+    if (a in _ASKED_OF_A_FACT and asks_yes_or_no(candidate)) or (b in _ASKED_OF_A_FACT and asks_yes_or_no(query)):
         return True
     if a is None or b is None or a == b:
         return False

@@ -301,6 +301,8 @@ def test_what_a_thing_is_against_who_when_where_why_or_how_much_is_another_quest
     assert not asks_differ("What is Bitcoin?", "How does Bitcoin work?")
     assert not asks_differ("Why did Rome fall?", "Which factors led to the fall of Rome?")
     assert asks_differ("What is Occam's razor?", "Is Occam's razor always right?")  # whether it is so
+    assert asks_differ("Is it too late to learn piano at 40?", "How long does it take to learn piano at 40?")
+    assert not asks_differ("Is it safe to eat raw cookie dough?", "Why is raw cookie dough unsafe?")  # a reason: loose
 
 
 def test_whether_one_may_against_whether_one_must_is_another_question() -> None:
