@@ -113,13 +113,38 @@ _OPPOSITES = (
     "prefix:suffix frontend:backend "
     # qualities of a thing: "an egg with a runny yolk" / "... a fully hard yolk"
     "soft:hard runny:hard wet:dry thick:thin loose:tight raw:cooked full:empty clean:dirty strong:weak "
-    "easy:hard simple:complex light:dark"
+    "easy:hard simple:complex light:dark "
+    # who or what a request is for: "a birthday poem for my wife" / "... for my husband", "a junior analyst" / "a
+    # senior analyst", "explain it to a beginner" / "to an expert", "a shallow copy" / "a deep copy"
+    "newer:older newest:oldest junior:senior husband:wife beginner:expert beginner:experienced "
+    "beginner:advanced shallow:deep synonym:antonym single:multiple single:every"
 )
+# Verbs whose opposite is met in any form: "StrictMode is enabled" / "... disabled", "announcing our opening" /
+# "... our closing", "uploads a file" / "downloads a file" (the plain pairs above match as written).
+_OPPOSITE_VERBS = (
+    "enable:disable open:close upload:download encode:decode encrypt:decrypt import:export push:pull "
+    "compress:decompress serialize:deserialize buy:sell send:receive add:remove start:stop win:lose "
+    "increase:decrease accept:reject accept:decline allow:block continue:stop begin:end"
+)
+
+
+def _forms(verb: str) -> frozenset[str]:
+    """The verb as the parse may meet it: "enable", "enables", "enabled", "enabling"; "stop", "stopped"."""
+    forms = {verb, verb + "s", verb + "es", verb + "ed", verb + "ing"}
+    if verb.endswith("e"):
+        forms |= {verb + "d", verb[:-1] + "ing"}
+    if len(verb) > 2 and verb[-1] not in "aeiouwxy" and verb[-2] in "aeiou" and verb[-3] not in "aeiou":
+        forms |= {verb + verb[-1] + "ed", verb + verb[-1] + "ing"}  # "stopped", "stopping"
+    return frozenset(forms)
+
+
 _OPPOSITE: dict[str, frozenset[str]] = {}
-for _pair in _OPPOSITES.split():
-    _a, _b = _pair.split(":")
-    _OPPOSITE[_a] = _OPPOSITE.get(_a, frozenset()) | {_b}
-    _OPPOSITE[_b] = _OPPOSITE.get(_b, frozenset()) | {_a}
+for _pairs, _as_met in ((_OPPOSITES, lambda w: frozenset({w})), (_OPPOSITE_VERBS, _forms)):
+    for _pair in _pairs.split():
+        _a, _b = _pair.split(":")
+        for _x, _y in ((_a, _b), (_b, _a)):
+            for _form in _as_met(_x):
+                _OPPOSITE[_form] = _OPPOSITE.get(_form, frozenset()) | _as_met(_y)
 _DEGREE = frozenset(
     _words(
         "more less fewer most least best worst better worse max maximum min minimum highest lowest "

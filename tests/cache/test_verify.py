@@ -1012,3 +1012,18 @@ def test_the_verifier_serves_swapped_alternatives_and_synonyms_without_the_pair_
         assert verifier.pair_logit(query, cached) < 0  # the pair model alone distrusts these
         assert not verifier.needs_pair_model(query, cached)
         assert verifier.check(query, cached, 0.97).accepted
+
+
+def test_opposite_verbs_are_read_in_any_form_and_who_a_request_is_for() -> None:
+    from asgi_llmguard.cache.verify import FEATURE_NAMES, pair_features
+
+    def opposite(a: str, b: str) -> float:
+        return dict(zip(FEATURE_NAMES, pair_features(a, b, 0.9), strict=True))["opposite"]
+
+    assert opposite("React 18, StrictMode is enabled. Why?", "React 18 with StrictMode disabled. Why?") == 1.0
+    assert opposite("Draft a tweet to announce the opening of our shop", "Write a tweet announcing our shop closing")
+    assert opposite("Compose a birthday poem for my wife", "Write a birthday poem for my husband") == 1.0
+    assert opposite("python shallow copy a list", "How do I make a deep copy of a list in Python?") == 1.0
+    # Nouns and adjectives match only as written: "days" is not "day" against "night".
+    assert opposite("I had sex two days before", "I had sex again at night") == 0.0
+    assert opposite("Why is Kant so hard to read?", "What makes Kant's writing so difficult?") == 0.0
