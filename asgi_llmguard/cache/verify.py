@@ -284,6 +284,54 @@ def _marker_objects(tokens: tuple[str, ...]) -> dict[str, set[str]]:
     return out
 
 
+#: Markers whose two ends, read a few words out, say which way a request goes: "turn a pdf into a word doc" /
+#: "convert a Word document to a PDF", "Does a kilogram weigh more than a pound?" / "Is a pound heavier than a
+#: kilogram?". "To" and "into" count only where one side asks to convert (most "to"s open a verb: "to learn").
+_ENDS_MARKERS = {"to": "into", "into": "into", "than": "than"}
+_CONVERTING = frozenset(_words("convert converting converted conversion turn turning change changing transform cast "
+                               "parse converter"))
+_ENDS_WINDOW = 2
+
+
+def _ends(tokens: tuple[str, ...], converting: bool) -> dict[str, list[tuple[set[str], set[str]]]]:
+    """For each kind of end marker, the topic words just before it and just after it (up to another marker)."""
+    out: dict[str, list[tuple[set[str], set[str]]]] = {}
+    for i, tok in enumerate(tokens):
+        kind = _ENDS_MARKERS.get(tok)
+        if kind is None or (kind == "into" and not converting):
+            continue
+        window = _ENDS_WINDOW + (kind == "than")  # "a kilogram weigh more than": the thing is three words back
+        left: set[str] = set()
+        for t in reversed(tokens[:i]):
+            if t in _DIRECTION_MARKERS or len(left) == window:
+                break
+            if t not in _STOP and t not in _QWORDS and t not in _CONVERTING:
+                left.add(t)
+        right: set[str] = set()
+        for t in tokens[i + 1:]:
+            if t in _DIRECTION_MARKERS or len(right) == window:
+                break
+            if t not in _STOP and t not in _QWORDS:
+                right.add(t)
+        out.setdefault(kind, []).append((left, right))
+    return out
+
+
+def _ends_swapped(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whether a word before a marker on one side is after it on the other, and a word after it before it,
+    with other words between them: the neighbours :func:`_marker_pairs` compares may differ ("pdf into word"
+    / "document to a pdf")."""
+    converting = any(t in _CONVERTING for t in a) or any(t in _CONVERTING for t in b)
+    ends_b = _ends(b, converting)
+    for kind, ends_a in _ends(a, converting).items():
+        for left_a, right_a in ends_a:
+            for left_b, right_b in ends_b.get(kind, ()):
+                back, forth = (left_a & right_b) - right_a - left_b, (right_a & left_b) - left_a - right_b
+                if back and forth and back != forth:
+                    return True
+    return False
+
+
 def _direction_swapped(a: tuple[str, ...], b: tuple[str, ...]) -> float:
     """1 when the two prompts go opposite ways: "A to B" vs "B to A", "from X" vs "into X"."""
     pairs_b = _marker_pairs(b)
@@ -299,7 +347,7 @@ def _direction_swapped(a: tuple[str, ...], b: tuple[str, ...]) -> float:
             moved = targets & obj_b.get(other, set())
             if moved and not moved & obj_b.get(marker, set()):
                 return 1.0
-    return 0.0
+    return 1.0 if _ends_swapped(a, b) else 0.0
 
 
 def _order_inversions(a: tuple[str, ...], b: tuple[str, ...], shared: frozenset[str]) -> float:

@@ -1027,3 +1027,18 @@ def test_opposite_verbs_are_read_in_any_form_and_who_a_request_is_for() -> None:
     # Nouns and adjectives match only as written: "days" is not "day" against "night".
     assert opposite("I had sex two days before", "I had sex again at night") == 0.0
     assert opposite("Why is Kant so hard to read?", "What makes Kant's writing so difficult?") == 0.0
+
+
+def test_a_conversion_or_comparison_read_the_other_way_round_is_a_direction() -> None:
+    from asgi_llmguard.cache.verify import FEATURE_NAMES, pair_features
+
+    def direction(a: str, b: str) -> float:
+        return dict(zip(FEATURE_NAMES, pair_features(a, b, 0.9), strict=True))["direction"]
+
+    # The words next to the marker differ ("word doc" / "Word document"); the ends still trade places.
+    assert direction("how to turn a pdf into a word doc", "How do I convert a Word document to a PDF?") == 1.0
+    assert direction("JS: unix timestamp to Date object", "How do I convert a date to a Unix timestamp in JS?") == 1.0
+    assert direction("Does a kilogram weigh more than a pound?", "Is a pound heavier than a kilogram?") == 1.0
+    # "To" opening a verb is no direction; nor is a route told in another order.
+    assert direction("Is German harder to learn than French?", "Which is more difficult to learn, German or French?") == 0
+    assert direction("Send money from the US to the UK", "How do I transfer money to the UK from the US") == 0.0
