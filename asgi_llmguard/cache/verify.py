@@ -38,6 +38,7 @@ from .wording import (
     _STOP,
     _UNIT_WORDS,
     _parse,
+    _word_after,
     _words,
     action_against_diagnosis,
     asks_differ,
@@ -350,6 +351,17 @@ def _direction_swapped(a: tuple[str, ...], b: tuple[str, ...]) -> float:
     return 1.0 if _ends_swapped(a, b) else 0.0
 
 
+def _numbers_traded(a: tuple[str, ...], b: tuple[str, ...], numbers: tuple[str, ...]) -> bool:
+    """Whether two of the numbers trade what follows them ("5 km to 8 miles" / "8 km to 5 miles", "10 by 2" / "2
+    by 10"). Numbers that keep their units and only come in another order are the same request told another
+    way: "$1,000 at 5% ... after 10 years" / "$1000 ... in 10 years at 5%", "Parse ... into ISO 8601: March 5,
+    2024" / "Convert 'March 5, 2024' to ISO 8601"."""
+    after_a = {n: _word_after(a, n) for n in set(numbers)}
+    after_b = {n: _word_after(b, n) for n in set(numbers)}
+    return any(x != y and after_a[x] == after_b[y] and after_a[y] == after_b[x] and after_a[x] != after_a[y]
+               for x in after_a for y in after_a)
+
+
 def _order_inversions(a: tuple[str, ...], b: tuple[str, ...], shared: frozenset[str]) -> float:
     """Share of shared-word pairs that appear in opposite order: "A to B" vs "B to A"."""
     pos_a: dict[str, int] = {}
@@ -532,7 +544,8 @@ def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
     objects_a = _marker_objects(a.tokens)
     same_targets = bool(objects_a) and objects_a == _marker_objects(b.tokens)
     same_words_moved = not da and not db and not same_targets and _exchanged(a.stems, b.stems, shared) and not symmetric
-    numbers_moved = a.numbers == b.numbers and a.number_order != b.number_order
+    numbers_moved = (a.numbers == b.numbers and a.number_order != b.number_order
+                     and _numbers_traded(a.tokens, b.tokens, a.number_order))
     swap = 1.0 if same_words_moved or numbers_moved else 0.0
     direction = max(direction, swap)
     qtype_diff = 1.0 if a.qtype != b.qtype else 0.0

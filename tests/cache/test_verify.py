@@ -1042,3 +1042,18 @@ def test_a_conversion_or_comparison_read_the_other_way_round_is_a_direction() ->
     # "To" opening a verb is no direction; nor is a route told in another order.
     assert direction("Is German harder to learn than French?", "Which is harder to learn, German or French?") == 0
     assert direction("Send money from the US to the UK", "How do I transfer money to the UK from the US") == 0.0
+
+
+def test_numbers_in_another_order_are_a_swap_only_when_they_trade_what_follows_them() -> None:
+    from asgi_llmguard.cache.verify import FEATURE_NAMES, pair_features
+
+    def swap(a: str, b: str) -> float:
+        return dict(zip(FEATURE_NAMES, pair_features(a, b, 0.9), strict=True))["swap"]
+
+    assert swap("Divide 10 by 2", "Divide 2 by 10") == 1.0
+    assert swap("How many miles is 5 km to 8 miles", "How many miles is 8 km to 5 miles") == 1.0
+    # Each number keeps its unit; only the order of the request's parts changed.
+    assert swap("What is the probability of rolling a sum of 7 with two dice?",
+                "Two dice are rolled. What's the chance the total is 7?") == 0.0
+    assert swap("Summarize in one sentence: Sales rose 12% in Q3.",
+                "Sales rose 12% in Q3. Give me a one-sentence summary.") == 0.0
