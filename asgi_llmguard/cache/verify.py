@@ -118,7 +118,9 @@ _OPPOSITES = (
     # who or what a request is for: "a birthday poem for my wife" / "... for my husband", "a junior analyst" / "a
     # senior analyst", "explain it to a beginner" / "to an expert", "a shallow copy" / "a deep copy"
     "newer:older newest:oldest junior:senior husband:wife beginner:expert beginner:experienced "
-    "beginner:advanced shallow:deep synonym:antonym single:multiple single:every"
+    "beginner:advanced shallow:deep synonym:antonym single:multiple single:every "
+    # how often: "the most common side effects" / "the rarest side effects"
+    "common:rare common:rarest common:uncommon commonest:rarest frequent:rare"
 )
 # Verbs whose opposite is met in any form: "StrictMode is enabled" / "... disabled", "announcing our opening" /
 # "... our closing", "uploads a file" / "downloads a file" (the plain pairs above match as written).
