@@ -587,7 +587,9 @@ _MUST = re.compile(r"^\s*(?:must\b|do (?:i|we|you) (?:have|need) to\b|does (?:it
 def permission_against_obligation(query: str, candidate: str) -> bool:
     """Whether one prompt asks whether something may be done and the other whether it must be."""
     def kind(text: str) -> str | None:
-        return "may" if _MAY.match(text) else ("must" if _MUST.match(text) else None)
+        if _MAY.match(text):  # "Can you tell me if I have to ...?" is a request, not a permission asked
+            return "may" if asks_yes_or_no(text) else None
+        return "must" if _MUST.match(text) else None
 
     a, b = kind(query), kind(candidate)
     return ({a, b} == {"may", "must"}

@@ -319,6 +319,8 @@ def test_whether_one_may_against_whether_one_must_is_another_question() -> None:
     assert not permission_against_obligation("Do you need to play the earlier Zelda games first?",
                                              "Can I start with Breath of the Wild without playing the earlier ones?")
     assert not permission_against_obligation("Can I pay by card?", "Could I pay with a credit card?")
+    assert not permission_against_obligation("Can you tell me if I have to pay tax on gifts?",
+                                             "Do I have to pay tax on gifts?")  # a request put politely
 
 
 def test_a_negation_alone_is_refused_by_a_hard_rule() -> None:
