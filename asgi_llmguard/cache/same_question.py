@@ -87,6 +87,8 @@ _SYNONYM_GROUPS = (
     "make create", "combine merge", "remove delete", "choose pick select", "photo picture pic",
     "end finish", "help assist", "smart clever intelligent", "colleague coworker", "boss manager",
     "phone smartphone cellphone", "beginner novice newbie", "truck lorry", "maximum max", "minimum min",
+    "made created", "home house", "display screen", "company corporation", "goalkeeper goalie",
+    "javascript js",
     # a verb agreeing with a singular or a plural subject ("does a spider have" / "do spiders have")
     "do does", "is are", "was were", "has have",
 )

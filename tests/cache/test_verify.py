@@ -1016,6 +1016,15 @@ def test_the_verifier_serves_swapped_alternatives_and_synonyms_without_the_pair_
         assert verifier.check(query, cached, 0.97).accepted
 
 
+def test_everyday_synonyms_meet_in_the_same_question_shortcut() -> None:
+    from asgi_llmguard.cache.same_question import only_synonyms_differ
+
+    assert only_synonyms_differ("Who made you?", "Who created you?")
+    assert only_synonyms_differ("should i buy or rent a home", "Should I buy or rent a house?")
+    assert only_synonyms_differ("should i learn python or js first", "Should I learn Python or JavaScript first?")
+    assert not only_synonyms_differ("Who made you?", "Who trained you?")
+
+
 def test_opposite_verbs_are_read_in_any_form_and_who_a_request_is_for() -> None:
     from asgi_llmguard.cache.verify import FEATURE_NAMES, pair_features
 
