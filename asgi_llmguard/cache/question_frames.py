@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .wording import _AUX_START, _DIRECTION_MARKERS, _QWORDS, _UNIT_WORDS, _UNITS, _words
+from .wording import _AUX_START, _DIRECTION_MARKERS, _QWORDS, _STOP, _UNIT_WORDS, _UNITS, _words
 
 __all__ = ["frames"]
 
@@ -720,7 +720,21 @@ def frames(tokens: list[str]) -> list[str]:
     return tokens
 
 
+# What a piece of writing is measured in, when its size is put before it ("a 100-word story", "a 3-paragraph essay")
+# or after it ("a story in 100 words"): the size is read after the piece, as "in N words".
+_PIECE_UNITS = frozenset(_words("word sentence paragraph line page bullet verse stanza slide"))
+
+
+def _size_after(tokens: list[str]) -> list[str]:
+    """ "Write a 100-word story about a lost key" as "Write a story about a lost key in 100 words"."""
+    for i in range(1, len(tokens) - 2):
+        if (tokens[i][0].isdigit() and tokens[i + 1] in _PIECE_UNITS and tokens[i + 2] not in _STOP
+                and tokens[i + 2] not in _PIECE_UNITS and tokens[i - 1] not in ("in", "of", "under", "than")):
+            return [*tokens[:i], *tokens[i + 2:], "in", tokens[i], tokens[i + 1]]
+    return tokens
+
+
 #: The frames :func:`frames` applies last, in this order (each reads what the one before wrote).
 _LAST_FRAMES = (_conversion, _compared, _worth, _how_judged, _judgement, _thing_judged, _normal, _temperature, _measure,
                 _which_better, _reason, _first_and_why, _how_long, _when, _how_many_units, _asks_what_of,
-                _distance, _difference, _definition)
+                _distance, _difference, _definition, _size_after)

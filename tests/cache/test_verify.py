@@ -1023,6 +1023,12 @@ def test_everyday_synonyms_meet_in_the_same_question_shortcut() -> None:
     assert only_synonyms_differ("should i buy or rent a home", "Should I buy or rent a house?")
     assert only_synonyms_differ("should i learn python or js first", "Should I learn Python or JavaScript first?")
     assert not only_synonyms_differ("Who made you?", "Who trained you?")
+    # The size of a piece of writing, before it or after it.
+    assert only_synonyms_differ("Write a 100-word story about a lost key",
+                                "Write a story about a lost key in one hundred words")
+    assert not only_synonyms_differ("Write a 100-word story about a lost key", "Write a 200-word story about a key")
+    assert not only_synonyms_differ("Write a 100-word story about a lost key",
+                                    "Write a story about a lost key in under 100 words")
 
 
 def test_opposite_verbs_are_read_in_any_form_and_who_a_request_is_for() -> None:
