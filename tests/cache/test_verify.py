@@ -1026,7 +1026,8 @@ def test_everyday_synonyms_meet_in_the_same_question_shortcut() -> None:
     # The size of a piece of writing, before it or after it.
     assert only_synonyms_differ("Write a 100-word story about a lost key",
                                 "Write a story about a lost key in one hundred words")
-    assert not only_synonyms_differ("Write a 100-word story about a lost key", "Write a 200-word story about a key")
+    assert not only_synonyms_differ("Write a 100-word story about a lost key",
+                                    "Write a 200-word story about a lost key")
     assert not only_synonyms_differ("Write a 100-word story about a lost key",
                                     "Write a story about a lost key in under 100 words")
 
