@@ -475,6 +475,7 @@ def _asks_for(tokens: tuple[str, ...]) -> str | None:
 
 
 _BE = frozenset(_words("is are was were"))
+_DO = _AUXILIARIES - _BE  # "What does X mean?"
 _ARTICLE = frozenset(_words("a an the"))
 _NAMING = frozenset(_words("word term phrase expression"))
 #: Words that make a "what is ..." or "which ..." question ask for a reason after all: "What is the reason
@@ -490,7 +491,7 @@ def _defined(tokens: tuple[str, ...]) -> bool:
     asked (no "of", "for", "best", no second question): "What is the capital of France?" asks something else."""
     if len(tokens) < 2 or tokens[0] != "what":
         return False
-    if tokens[1] in _AUXILIARIES - _BE and tokens[-1] == "mean":
+    if tokens[1] in _DO and tokens[-1] == "mean":
         rest = list(tokens[2:-1])
     else:
         rest = list(tokens[2:] if tokens[1] in _BE else tokens[1:])  # "What's a ..." parses as "what a ..."
@@ -513,16 +514,17 @@ _ASKED_OF_A_FACT = frozenset({"time", "place", "person", "quantity"})
 
 def asks_differ(query: str, candidate: str) -> bool:
     """Whether both prompts open by asking for different kinds of answer: "When did the Berlin Wall fall?"
-    and "Where did the Berlin Wall fall?", "How should I store basil?" and "Why should I store basil?".
-    "What" and "which" ask for anything and are left to the heads: "what causes migraines?" and "why do
-    people get migraines?" are one question."""
+    and "Where did the Berlin Wall fall?", "How should I store basil?" and "Why should I store basil?"; what
+    a thing is against anything else asked of it but how; which things against why; a time, a place, a
+    person or an amount against whether something is so. Otherwise "what" and "which" ask for anything and
+    are left to the heads: "what causes migraines?" and "why do people get migraines?" are one question."""
     qt, ct = _parse(query).tokens, _parse(candidate).tokens
     a, b = _asks_for(qt), _asks_for(ct)
-    # What a thing is, against who, when, where, why or how much of it, or whether it is so: "What is a hat trick?"
-    # / "Why is it called a hat trick?", "What was the Cold War?" / "Who won the Cold War?", "What is Occam's
-    # razor?" / "Is Occam's razor always right?"; and which things of a kind,
-    # against why: "Which countries have compulsory voting?" / "Why do some countries ...?". A manner stays loose,
-    # as below ("What is Bitcoin?" / "How does Bitcoin work?" is left to the heads).
+    # What a thing is, against who, when, where, why or how much of it, or whether it is so: "What is a hat
+    # trick?" / "Why is it called a hat trick?", "What was the Cold War?" / "Who won the Cold War?", "What is
+    # Occam's razor?" / "Is Occam's razor always right?". A manner stays loose, as below ("What is Bitcoin?" /
+    # "How does Bitcoin work?" is left to the heads). Which things of a kind, against why: "Which countries have
+    # compulsory voting?" / "Why do some countries have compulsory voting?".
     if _defined(qt) and (b not in (None, "manner") or asks_yes_or_no(candidate)):
         return True
     if _defined(ct) and (a not in (None, "manner") or asks_yes_or_no(query)):
