@@ -50,6 +50,7 @@ from .wording import (
     permission_against_obligation,
     symbols_differ,
     units_differ,
+    with_against_without,
 )
 
 __all__ = [
@@ -251,7 +252,7 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
         return "numbers_differ"
     if symbols_differ(query, candidate):
         return "symbols_differ"
-    if only_negation_differs(query, candidate):
+    if only_negation_differs(query, candidate) or with_against_without(query, candidate):
         return "negation"
     translation = translation_difference(query, candidate)
     if translation is not None:

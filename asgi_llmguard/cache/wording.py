@@ -741,6 +741,36 @@ def only_negation_differs(query: str, candidate: str) -> bool:
         [t for t in a.tokens if t not in _NEGATIONS] == [t for t in b.tokens if t not in _NEGATIONS])
 
 
+def _objects_of(tokens: tuple[str, ...]) -> tuple[set[str], set[str]]:
+    """The first topic word after each "with", and after each "without", "no" or "not have": what the prompt has
+    and what it goes without ("bread with yeast", "if I don't have a plunger")."""
+    having: set[str] = set()
+    lacking: set[str] = set()
+    for i, t in enumerate(tokens):
+        if t == "with" and tokens[i + 1 : i + 2] in (("and",), ("or",)) and "without" in tokens[i + 2 : i + 4]:
+            return set(), set()  # "with and without contrast" asks both ways
+        if t == "with" and not (tokens[i + 1 : i + 2] and tokens[i + 1] in _NEGATIONS):  # "with no yeast": "no"
+            into = having
+        elif t in ("without", "no") or (t == "have" and i > 0 and tokens[i - 1] == "not"):
+            into = lacking
+        else:
+            continue
+        for u in tokens[i + 1 : i + 3]:
+            if u not in _STOP and u not in _NEGATIONS:
+                into.add(u)
+                break
+    return having, lacking
+
+
+def with_against_without(query: str, candidate: str) -> bool:
+    """Whether one prompt has a thing the other goes without: "How do I make bread with yeast?" / "Recipe for bread
+    with no yeast", "how to unclog a drain if I don't have a plunger" / "... with a plunger". Over every labelled
+    set and the cross traps, 10 traps and no rewording."""
+    has_a, lacks_a = _objects_of(_parse(query).tokens)
+    has_b, lacks_b = _objects_of(_parse(candidate).tokens)
+    return bool(((has_a & lacks_b) - lacks_a - has_b) or ((has_b & lacks_a) - lacks_b - has_a))
+
+
 def same_quantities(query: str, candidate: str) -> bool:
     """Whether the two prompts carry the same numbers with the same units, in any order and spelling
     ("two years" = "2 years", "$50" = "50 dollars"): what a restated prompt must keep."""

@@ -333,6 +333,17 @@ def test_a_negation_alone_is_refused_by_a_hard_rule() -> None:
     assert not only_negation_differs("How do I unclog a drain?", "How do I unclog a drain without chemicals?")
 
 
+def test_a_thing_had_against_a_thing_gone_without_is_refused_by_a_hard_rule() -> None:
+    from asgi_llmguard.cache.verify import hard_rule_refusal
+    from asgi_llmguard.cache.wording import with_against_without
+
+    assert hard_rule_refusal("How do I make bread with yeast?", "Recipe for bread with no yeast") == "negation"
+    assert with_against_without("how to unclog a drain if I don't have a plunger",
+                                "How do I unclog a drain with a plunger?")
+    assert not with_against_without("CT scan with and without contrast", "CT scan with contrast and without it")
+    assert not with_against_without("How do I cook rice without a rice cooker?", "rice cooking with no rice cooker")
+
+
 def test_what_to_do_against_how_to_tell_or_why_is_another_question() -> None:
     from asgi_llmguard.cache.verify import hard_rule_refusal
     from asgi_llmguard.cache.wording import action_against_diagnosis
