@@ -37,6 +37,7 @@ from .wording import (
     _QWORDS,
     _STOP,
     _UNIT_WORDS,
+    _norm_word,
     _parse,
     _word_after,
     _words,
@@ -97,7 +98,7 @@ _OPPOSITES = (
     "biggest:smallest large:small larger:smaller largest:smallest fast:slow faster:slower "
     "fastest:slowest cheap:expensive cheaper:pricier cheapest:priciest long:short longer:shorter "
     "longest:shortest old:young older:younger oldest:youngest hot:cold warm:cool heavy:light "
-    "north:south east:west left:right positive:negative true:false safe:dangerous good:bad "
+    "north:south east:west left:right positive:negative true:false good:bad "
     "pros:cons advantage:disadvantage benefit:risk allow:block accept:reject accept:decline "
     "accepting:declining backup:restore adult:child adults:children adult:kid adults:kids arctic:antarctic "
     "start:end begin:end beginning:end starts:ends reduce:raise reduce:increase international:domestic "
@@ -123,6 +124,12 @@ _OPPOSITES = (
     # how often: "the most common side effects" / "the rarest side effects"
     "common:rare common:rarest common:uncommon commonest:rarest frequent:rare"
 )
+# Two measures of one thing, met as the parse writes them ("radius" is read as "radiu"): "the area of a circle with a
+# radius of 5 cm" / "... with a diameter of 5 cm".
+_OPPOSITE_MEASURES = (
+    "radius:diameter perimeter:area circumference:area area:volume mean:median median:mode mean:mode "
+    "sum:product numerator:denominator sine:cosine"
+)
 # Verbs whose opposite is met in any form: "StrictMode is enabled" / "... disabled", "announcing our opening" /
 # "... our closing", "uploads a file" / "downloads a file" (the plain pairs above match as written).
 _OPPOSITE_VERBS = (
@@ -143,7 +150,8 @@ def _forms(verb: str) -> frozenset[str]:
 
 
 _OPPOSITE: dict[str, frozenset[str]] = {}
-for _pairs, _as_met in ((_OPPOSITES, lambda w: frozenset({w})), (_OPPOSITE_VERBS, _forms)):
+for _pairs, _as_met in ((_OPPOSITES, lambda w: frozenset({w})), (_OPPOSITE_VERBS, _forms),
+                        (_OPPOSITE_MEASURES, lambda w: frozenset({_norm_word(w)}))):
     for _pair in _pairs.split():
         _a, _b = _pair.split(":")
         for _x, _y in ((_a, _b), (_b, _a)):
