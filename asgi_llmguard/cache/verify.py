@@ -44,6 +44,7 @@ from .wording import (
     action_against_diagnosis,
     asks_differ,
     conversion_reversed,
+    frequencies_differ,
     identifiers_differ,
     one_number_replaced,
     only_negation_differs,
@@ -256,7 +257,8 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     """The reason a hard rule refuses the pair before the combiner sees it, or None: codes, operators,
     numbers alone, a negation alone, kinds of question or bare translation requests that differ."""
     if (identifiers_differ(query, candidate) or only_numbers_differ(query, candidate)
-            or one_number_replaced(query, candidate) or units_differ(query, candidate)):
+            or one_number_replaced(query, candidate) or units_differ(query, candidate)
+            or frequencies_differ(query, candidate)):
         return "numbers_differ"
     if symbols_differ(query, candidate):
         return "symbols_differ"

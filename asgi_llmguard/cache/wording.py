@@ -771,6 +771,27 @@ def with_against_without(query: str, candidate: str) -> bool:
     return bool(((has_a & lacks_b) - lacks_a - has_b) or ((has_b & lacks_a) - lacks_b - has_a))
 
 
+# How often, where it is unmistakable: "daily", "weekly", "every day", "once a week", "three times a month". ("A
+# month" alone is as often a span, "for a month", as a rate.)
+_FREQUENCY = re.compile(r"\b(?:(daily|nightly|everyday)|(weekly)|(monthly)|(yearly|annually)|(hourly)"
+                        r"|(?:every|each|per|once a|twice a|times a|times per) (day|night|week|month|year|hour))\b",
+                        re.IGNORECASE)
+_PERIOD = {"daily": "day", "nightly": "day", "everyday": "day", "night": "day", "weekly": "week", "monthly": "month",
+           "yearly": "year", "annually": "year", "hourly": "hour"}
+
+
+def _frequencies(text: str) -> set[str]:
+    return {_PERIOD.get(word.lower(), word.lower()) for match in _FREQUENCY.finditer(text)
+            for word in match.groups() if word}
+
+
+def frequencies_differ(query: str, candidate: str) -> bool:
+    """Whether the prompts ask about something done at different rates: "Is it OK to water succulents once a
+    week?" / "... every day?" (over every labelled set and the cross traps, 5 traps and no rewording)."""
+    a, b = _frequencies(query), _frequencies(candidate)
+    return bool(a and b and a.isdisjoint(b))
+
+
 def same_quantities(query: str, candidate: str) -> bool:
     """Whether the two prompts carry the same numbers with the same units, in any order and spelling
     ("two years" = "2 years", "$50" = "50 dollars"): what a restated prompt must keep."""

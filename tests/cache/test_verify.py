@@ -333,6 +333,17 @@ def test_a_negation_alone_is_refused_by_a_hard_rule() -> None:
     assert not only_negation_differs("How do I unclog a drain?", "How do I unclog a drain without chemicals?")
 
 
+def test_something_done_at_another_rate_is_refused_by_a_hard_rule() -> None:
+    from asgi_llmguard.cache.verify import hard_rule_refusal
+    from asgi_llmguard.cache.wording import frequencies_differ
+
+    assert hard_rule_refusal("Is it OK to water succulents every day?", "Can I water my succulents once weekly?") == (
+        "numbers_differ")
+    assert frequencies_differ("Should I walk my dog every day?", "Should I walk my dog once a week?")
+    assert not frequencies_differ("How much water should I drink daily?", "How much water should I drink every day?")
+    assert not frequencies_differ("I've had heartburn every night for a month", "For a month I get heartburn nightly")
+
+
 def test_a_thing_had_against_a_thing_gone_without_is_refused_by_a_hard_rule() -> None:
     from asgi_llmguard.cache.verify import hard_rule_refusal
     from asgi_llmguard.cache.wording import with_against_without
