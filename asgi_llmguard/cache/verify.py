@@ -364,6 +364,17 @@ def _direction_swapped(a: tuple[str, ...], b: tuple[str, ...]) -> float:
     return 1.0 if _ends_swapped(a, b) else 0.0
 
 
+def _opposite_in(only_a: set[str], only_b: set[str]) -> bool:
+    return any(_OPPOSITE.get(t, frozenset()) & only_b for t in only_a)
+
+
+def opposite_named(query: str, candidate: str) -> bool:
+    """Whether a word of one prompt has its opposite in the other (each word in one prompt only): "uploads" /
+    "downloads", "a beginner" / "an experienced developer", "perimeter" / "area"."""
+    a, b = set(_parse(query).tokens), set(_parse(candidate).tokens)
+    return _opposite_in(a - b, b - a)
+
+
 def _numbers_traded(a: tuple[str, ...], b: tuple[str, ...], numbers: tuple[str, ...]) -> bool:
     """Whether two of the numbers trade what follows them ("5 km to 8 miles" / "8 km to 5 miles", "10 by 2" / "2
     by 10"). Numbers that keep their units and only come in another order are the same request told another
@@ -547,11 +558,7 @@ def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
     order_inv = 0.0 if symmetric or phrase_moved else _order_inversions(a.stems, b.stems, shared)
     set_a, set_b = set(a.tokens), set(b.tokens)
     only_a, only_b = set_a - set_b, set_b - set_a
-    opposite = 0.0
-    for t in only_a:
-        if _OPPOSITE.get(t, frozenset()) & only_b:
-            opposite = 1.0
-            break
+    opposite = 1.0 if _opposite_in(only_a, only_b) else 0.0
     degree = 1.0 if any(_is_degree(t) for t in only_a | only_b) else 0.0
     # Words that moved are a swap unless "and"/"vs" joins them or every marker still points the same way.
     objects_a = _marker_objects(a.tokens)
@@ -707,7 +714,11 @@ class Verifier:
                 return None
             return -reach.penalty_at(similarity)
         restatement = self.restatement
-        return restatement.credit if restatement is not None and restatement.admits(query, candidate) else 0.0
+        # A restated prompt that names the opposite of something in the other earns nothing: "Write a function
+        # that uploads a file object ..." retold as "... downloads the file ..." is the classic restated trap.
+        restated = (restatement is not None and restatement.admits(query, candidate)
+                    and not opposite_named(query, candidate))
+        return restatement.credit if restated and restatement is not None else 0.0
 
     @property
     def cut(self) -> float:

@@ -211,7 +211,8 @@ def exceptions(pairs: Sequence[_pairs.Pair], cos: np.ndarray, reach: dict[str, f
         penalty = np.array([point.reach.penalty_at(float(c)) for c in cos])
     restated = np.zeros(len(pairs), dtype=bool)
     if point.restatement is not None:
-        restated = np.array([point.restatement.admits(p.b, p.a) for p in pairs])
+        restated = np.array([point.restatement.admits(p.b, p.a) and not verify.opposite_named(p.b, p.a)
+                             for p in pairs])
     return Exceptions(reach, short, penalty, restatement, restated)
 
 

@@ -646,6 +646,14 @@ def test_a_long_prompt_restated_is_served_at_the_default_point_only_up_to_its_cu
                  "How long should I boil an egg for a fully hard yolk?")
     assert verifier.restatement.admits(hard, egg)  # type: ignore[union-attr]
     assert not verifier.check(hard, egg, cosine(hard, egg)).accepted
+    # Restated with an opposite named, it earns no credit at all.
+    upload = ("Flask app, files live in S3. Can you write a boto3 function that uploads a given file object to the "
+              "'user-files' bucket and returns the key?")
+    download = ("I'm building a Flask app that stores user files in S3. Write a function that takes an object key "
+                "and downloads the file from the bucket 'user-files' using boto3, and returns the bytes.")
+    assert verifier.restatement.admits(download, upload)  # type: ignore[union-attr]
+    assert verifier.adjustment(download, upload, 0.9) == 0.0
+    assert not verifier.check(download, upload, cosine(download, upload)).accepted
 
 
 def test_packaged_weights_are_small_and_load() -> None:
