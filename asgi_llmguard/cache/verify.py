@@ -122,6 +122,9 @@ _OPPOSITES = (
     # senior analyst", "explain it to a beginner" / "to an expert", "a shallow copy" / "a deep copy"
     "newer:older newest:oldest junior:senior husband:wife beginner:expert beginner:experienced "
     "beginner:advanced shallow:deep synonym:antonym single:multiple single:every "
+    # the two sides of a relation: "a recommendation letter for my former student" / "... former employee"
+    "student:employee student:teacher employer:employee landlord:tenant doctor:patient host:guest "
+    "buyer:seller customer:employee "
     # how often: "the most common side effects" / "the rarest side effects"
     "common:rare common:rarest common:uncommon commonest:rarest frequent:rare"
 )

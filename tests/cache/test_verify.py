@@ -1074,6 +1074,7 @@ def test_opposite_verbs_are_read_in_any_form_and_who_a_request_is_for() -> None:
     assert opposite("python shallow copy a list", "How do I make a deep copy of a list in Python?") == 1.0
     assert opposite("Most common side effects of the flu vaccine", "Rarest side effects of the flu vaccine") == 1.0
     assert opposite("Area of a circle whose radius is 5 cm", "Area of a circle with a diameter of 5 cm") == 1.0
+    assert opposite("A recommendation letter for my former student", "A recommendation letter for my former employee")
     # Nouns and adjectives match only as written: "days" is not "day" against "night".
     assert opposite("I had sex two days before", "I had sex again at night") == 0.0
     assert opposite("Why is Kant so hard to read?", "What makes Kant's writing so difficult?") == 0.0
