@@ -15,7 +15,7 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
-from .wording import _words
+from .wording import _parse, _words
 
 __all__ = ["Translation", "same_translation", "translation_difference", "translation_request"]
 
@@ -131,6 +131,23 @@ def same_translation(query: str, candidate: str) -> bool:
     """Whether both prompts are bare requests for one translation, however each is asked."""
     both = _both(query, candidate)
     return both is not None and both[0].difference(both[1]) is None
+
+
+#: Names of one language, folded; English is left out (a request names it or not, "from English to French" /
+#: "to French", with no change to what is asked).
+_SAME_LANGUAGE = {"mandarin": "chinese", "cantonese": "chinese"}
+
+
+def _languages_named(prompt: str) -> frozenset[str]:
+    return frozenset(_SAME_LANGUAGE.get(w, w) for w in _parse(prompt).tokens if w in _LANGUAGES and w != "english")
+
+
+def languages_differ(query: str, candidate: str) -> bool:
+    """Whether both prompts name languages and not the same ones: "What is 'apple' in French, German, and
+    Spanish?" / "Translate the word 'apple' into French and German" (over every labelled set and the cross
+    traps, 52 traps, 51 of them refused already, and no rewording)."""
+    a, b = _languages_named(query), _languages_named(candidate)
+    return bool(a and b and a != b)
 
 
 def translation_difference(query: str, candidate: str) -> str | None:

@@ -31,7 +31,7 @@ from .same_question import (
     only_synonyms_differ,
     same_question_in_other_words,
 )
-from .translation import translation_difference
+from .translation import languages_differ, translation_difference
 from .wording import (
     _DIRECTION_MARKERS,
     _QWORDS,
@@ -270,6 +270,8 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     translation = translation_difference(query, candidate)
     if translation is not None:
         return translation
+    if languages_differ(query, candidate):
+        return "symbols_differ"
     if conversion_reversed(query, candidate):
         return "direction"
     if (asks_differ(query, candidate) or action_against_diagnosis(query, candidate)

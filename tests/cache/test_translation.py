@@ -86,3 +86,15 @@ def test_a_translation_of_another_text_is_refused_however_it_is_asked() -> None:
     # one side not a bare request: left to the verifier's other rules
     assert hard_rule_refusal("Translate into Swedish: Good morning.",
                              "Translate into Swedish and explain the grammar: Good night.") is None
+
+
+def test_prompts_that_name_other_languages_are_refused() -> None:
+    from asgi_llmguard.cache.translation import languages_differ
+    from asgi_llmguard.cache.verify import hard_rule_refusal
+
+    assert hard_rule_refusal("Translate the word 'apple' into French and German",
+                             "What is 'apple' in French, German, and Spanish?") == "symbols_differ"
+    # English said or not, Mandarin for Chinese: the same languages.
+    assert not languages_differ("Translate 'thank you' from English to French", "How do I say thank you in French?")
+    assert not languages_differ("Translate 'Happy birthday' into Chinese", "How do you say happy birthday in Mandarin?")
+    assert not languages_differ("What is 'apple' in French?", "Give me a recipe for apple pie")  # one names none
