@@ -380,6 +380,13 @@ def opposite_named(query: str, candidate: str) -> bool:
     return _opposite_in(a - b, b - a)
 
 
+def earns_credit(restatement: Restatement, query: str, candidate: str) -> bool:
+    """Whether a pair over the floor earns ``restatement``'s credit: a long prompt restated
+    (:meth:`Restatement.admits`) that names no opposite of something in the other. "Write a function that uploads
+    a file object ..." retold as "... downloads the file ..." is the classic restated trap."""
+    return restatement.admits(query, candidate) and not opposite_named(query, candidate)
+
+
 def _numbers_traded(a: tuple[str, ...], b: tuple[str, ...], numbers: tuple[str, ...]) -> bool:
     """Whether two of the numbers trade what follows them ("5 km to 8 miles" / "8 km to 5 miles", "10 by 2" / "2
     by 10"). Numbers that keep their units and only come in another order are the same request told another
@@ -719,11 +726,7 @@ class Verifier:
                 return None
             return -reach.penalty_at(similarity)
         restatement = self.restatement
-        # A restated prompt that names the opposite of something in the other earns nothing: "Write a function
-        # that uploads a file object ..." retold as "... downloads the file ..." is the classic restated trap.
-        restated = (restatement is not None and restatement.admits(query, candidate)
-                    and not opposite_named(query, candidate))
-        return restatement.credit if restated and restatement is not None else 0.0
+        return restatement.credit if restatement is not None and earns_credit(restatement, query, candidate) else 0.0
 
     @property
     def cut(self) -> float:

@@ -192,7 +192,7 @@ class Exceptions:
     short: np.ndarray  # pairs the reach judges under the floor (verify.Reach.fits: short, asking alike)
     penalty: np.ndarray  # what each pair would pay under the floor (verify.Reach.penalty_at its cosine)
     restatement: dict[str, float] | None
-    restated: np.ndarray  # a long prompt restated (verify.Restatement.admits)
+    restated: np.ndarray  # a long prompt restated that earns the credit (verify.earns_credit)
 
     def to_point(self) -> dict[str, dict[str, float]]:
         return ({"reach": self.reach} if self.reach is not None else {}) | (
@@ -211,8 +211,7 @@ def exceptions(pairs: Sequence[_pairs.Pair], cos: np.ndarray, reach: dict[str, f
         penalty = np.array([point.reach.penalty_at(float(c)) for c in cos])
     restated = np.zeros(len(pairs), dtype=bool)
     if point.restatement is not None:
-        restated = np.array([point.restatement.admits(p.b, p.a) and not verify.opposite_named(p.b, p.a)
-                             for p in pairs])
+        restated = np.array([verify.earns_credit(point.restatement, p.b, p.a) for p in pairs])
     return Exceptions(reach, short, penalty, restatement, restated)
 
 
