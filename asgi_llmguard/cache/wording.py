@@ -773,16 +773,16 @@ def with_against_without(query: str, candidate: str) -> bool:
 
 # How often, where it is unmistakable: "daily", "weekly", "every day", "once a week", "three times a month". ("A
 # month" alone is as often a span, "for a month", as a rate.)
-_FREQUENCY = re.compile(r"\b(?:(daily|nightly|everyday)|(weekly)|(monthly)|(yearly|annually)|(hourly)"
+_PERIOD = {"daily": "day", "nightly": "day", "everyday": "day", "weekly": "week", "monthly": "month",
+           "yearly": "year", "annually": "year", "hourly": "hour", "night": "day"}
+_FREQUENCY = re.compile(r"\b(?:(daily|nightly|everyday|weekly|monthly|yearly|annually|hourly)"
                         r"|(?:every|each|per|once a|twice a|times a|times per) (day|night|week|month|year|hour))\b",
                         re.IGNORECASE)
-_PERIOD = {"daily": "day", "nightly": "day", "everyday": "day", "night": "day", "weekly": "week", "monthly": "month",
-           "yearly": "year", "annually": "year", "hourly": "hour"}
 
 
 def _frequencies(text: str) -> set[str]:
-    return {_PERIOD.get(word.lower(), word.lower()) for match in _FREQUENCY.finditer(text)
-            for word in match.groups() if word}
+    return {_PERIOD.get(word, word) for match in _FREQUENCY.finditer(text)
+            for word in [(match.group(1) or match.group(2)).lower()]}
 
 
 def frequencies_differ(query: str, candidate: str) -> bool:
