@@ -421,6 +421,11 @@ def test_spelling_folds_british_forms_and_leaves_short_and_other_words_alone() -
         assert _norm_word(word) == word
 
 
+def _feature(name: str, query: str, candidate: str) -> float:
+    """One of :func:`pair_features`, by name, at a cosine that no feature depends on here."""
+    return dict(zip(FEATURE_NAMES, pair_features(query, candidate, 0.9), strict=True))[name]
+
+
 def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float, int, int]:
     """Rewordings served, traps served, and how many of each, for one pair file (second prompt asked)."""
     with (DATA / file).open(newline="", encoding="utf-8") as fh:
@@ -1063,10 +1068,8 @@ def test_everyday_synonyms_meet_in_the_same_question_shortcut() -> None:
 
 
 def test_opposite_verbs_are_read_in_any_form_and_who_a_request_is_for() -> None:
-    from asgi_llmguard.cache.verify import FEATURE_NAMES, pair_features
-
     def opposite(a: str, b: str) -> float:
-        return dict(zip(FEATURE_NAMES, pair_features(a, b, 0.9), strict=True))["opposite"]
+        return _feature("opposite", a, b)
 
     assert opposite("React 18, StrictMode is enabled. Why?", "React 18 with StrictMode disabled. Why?") == 1.0
     assert opposite("Draft a tweet to announce the opening of our shop", "Write a tweet announcing our shop closing")
@@ -1081,10 +1084,8 @@ def test_opposite_verbs_are_read_in_any_form_and_who_a_request_is_for() -> None:
 
 
 def test_a_conversion_or_comparison_read_the_other_way_round_is_a_direction() -> None:
-    from asgi_llmguard.cache.verify import FEATURE_NAMES, pair_features
-
     def direction(a: str, b: str) -> float:
-        return dict(zip(FEATURE_NAMES, pair_features(a, b, 0.9), strict=True))["direction"]
+        return _feature("direction", a, b)
 
     # The words next to the marker differ ("word doc" / "Word document"); the ends still trade places.
     assert direction("how to turn a pdf into a word doc", "How do I convert a Word document to a PDF?") == 1.0
@@ -1096,10 +1097,8 @@ def test_a_conversion_or_comparison_read_the_other_way_round_is_a_direction() ->
 
 
 def test_numbers_in_another_order_are_a_swap_only_when_they_trade_what_follows_them() -> None:
-    from asgi_llmguard.cache.verify import FEATURE_NAMES, pair_features
-
     def swap(a: str, b: str) -> float:
-        return dict(zip(FEATURE_NAMES, pair_features(a, b, 0.9), strict=True))["swap"]
+        return _feature("swap", a, b)
 
     assert swap("Divide 10 by 2", "Divide 2 by 10") == 1.0
     assert swap("How many miles is 5 km to 8 miles", "How many miles is 8 km to 5 miles") == 1.0
