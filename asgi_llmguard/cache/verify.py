@@ -126,7 +126,9 @@ _OPPOSITES = (
     "student:employee student:teacher employer:employee landlord:tenant doctor:patient host:guest "
     "buyer:seller customer:employee "
     # how often: "the most common side effects" / "the rarest side effects"
-    "common:rare common:rarest common:uncommon commonest:rarest frequent:rare"
+    "common:rare common:rarest common:uncommon commonest:rarest frequent:rare "
+    # when: "conjugate être in the present tense" / "... in the future tense", "pre-workout" / "post-workout"
+    "future:past future:present pre:post"
 )
 # Two measures of one thing, met as the parse writes them ("radius" is read as "radiu"): "the area of a circle with a
 # radius of 5 cm" / "... with a diameter of 5 cm".
@@ -369,15 +371,34 @@ def _direction_swapped(a: tuple[str, ...], b: tuple[str, ...]) -> float:
     return 1.0 if _ends_swapped(a, b) else 0.0
 
 
-def _opposite_in(only_a: set[str], only_b: set[str]) -> bool:
-    return any(_OPPOSITE.get(t, frozenset()) & only_b for t in only_a)
+# Prefixes that make a word its own opposite ("block" / "unblock", "staged" / "unstaged", "legal" / "illegal",
+# "synchronously" / "asynchronously"), with the shortest word each may prefix: shorter stems meet other words
+# ("til" / "until", "form" / "inform"). "de" and "anti" are left out: "deduplicate" is "remove duplicates".
+_NEGATING_PREFIXES = (("un", 4), ("non", 3), ("dis", 5), ("in", 5), ("im", 5), ("ir", 5), ("il", 5), ("a", 7))
+
+
+def _negated_by_prefix(word: str, only_other: set[str], only_own: set[str], own_negated: bool) -> bool:
+    """Whether the other prompt has ``word`` with a negating prefix while this one says it plainly: not where this
+    prompt negates it itself ("hasn't paid" is "unpaid", "can't agree" is "disagree") or writes the prefix apart
+    ("non-stick" is read as "non stick", the same as "nonstick")."""
+    return not own_negated and any(
+        len(word) >= shortest and prefix + word in only_other and prefix not in only_own
+        for prefix, shortest in _NEGATING_PREFIXES)
+
+
+def _opposite_in(only_a: set[str], only_b: set[str], negated_a: bool = False, negated_b: bool = False) -> bool:
+    """Whether a word of one side has its opposite in the other: a pair of :data:`_OPPOSITE` or a word and its
+    negating prefix (the ``negated_*`` flags: that side has a negation of its own)."""
+    return any(_OPPOSITE.get(t, frozenset()) & only_b or _negated_by_prefix(t, only_b, only_a, negated_a)
+               for t in only_a) or any(_negated_by_prefix(t, only_a, only_b, negated_b) for t in only_b)
 
 
 def opposite_named(query: str, candidate: str) -> bool:
     """Whether a word of one prompt has its opposite in the other (each word in one prompt only): "uploads" /
     "downloads", "a beginner" / "an experienced developer", "perimeter" / "area"."""
-    a, b = set(_parse(query).tokens), set(_parse(candidate).tokens)
-    return _opposite_in(a - b, b - a)
+    pa, pb = _parse(query), _parse(candidate)
+    a, b = set(pa.tokens), set(pb.tokens)
+    return _opposite_in(a - b, b - a, pa.negations > 0, pb.negations > 0)
 
 
 def earns_credit(restatement: Restatement, query: str, candidate: str) -> bool:
@@ -570,7 +591,7 @@ def pair_features(query: str, candidate: str, similarity: float) -> list[float]:
     order_inv = 0.0 if symmetric or phrase_moved else _order_inversions(a.stems, b.stems, shared)
     set_a, set_b = set(a.tokens), set(b.tokens)
     only_a, only_b = set_a - set_b, set_b - set_a
-    opposite = 1.0 if _opposite_in(only_a, only_b) else 0.0
+    opposite = 1.0 if _opposite_in(only_a, only_b, a.negations > 0, b.negations > 0) else 0.0
     degree = 1.0 if any(_is_degree(t) for t in only_a | only_b) else 0.0
     # Words that moved are a swap unless "and"/"vs" joins them or every marker still points the same way.
     objects_a = _marker_objects(a.tokens)

@@ -1080,6 +1080,26 @@ def test_opposite_verbs_are_read_in_any_form_and_who_a_request_is_for() -> None:
     assert opposite("A recommendation letter for my former student", "A recommendation letter for my former employee")
     # Nouns and adjectives match only as written: "days" is not "day" against "night".
     assert opposite("I had sex two days before", "I had sex again at night") == 0.0
+
+
+def test_a_negating_prefix_names_the_opposite_unless_the_plain_side_negates_it_itself() -> None:
+    def opposite(a: str, b: str) -> float:
+        return _feature("opposite", a, b)
+
+    assert opposite("How can I block someone's number on my iPhone?", "How do I unblock a number on iPhone?") == 1.0
+    assert opposite("Node.js: read a file synchronously", "How do I read a file asynchronously in Node.js?") == 1.0
+    assert opposite("Why does Python say 'IndentationError: unexpected indent'?",
+                    "Python throws 'IndentationError: expected an indented block'. Why?") == 1.0
+    assert opposite("Is it legal to drive barefoot in the UK?", "Is it illegal to drive barefoot in the UK?") == 1.0
+    assert opposite("present tense conjugation of être", "How do I conjugate être in the future tense?") == 1.0
+    # "hasn't paid" is "unpaid"; "non-stick" is "nonstick"; short stems meet other words ("til" / "until").
+    assert opposite("Write a polite email to a client who hasn't paid their invoice",
+                    "Draft a polite reminder email to a client with an unpaid invoice") == 0.0
+    assert opposite("Is it safe to put a non-stick pan in the dishwasher?",
+                    "Can nonstick pans go in the dishwasher?") == 0.0
+    assert opposite("Remove duplicates from a Python list", "Deduplicate a Python list") == 0.0
+    assert opposite("My feet throb til they go numb", "My feet throb until they go numb") == 0.0
+    assert opposite("How do I unzip a file on Mac?", "How do you open a zip file on a Mac?") == 0.0
     assert opposite("Why is Kant so hard to read?", "What makes Kant's writing so difficult?") == 0.0
 
 
