@@ -44,6 +44,7 @@ from .wording import (
     action_against_diagnosis,
     asks_differ,
     conversion_reversed,
+    date_replaced,
     frequencies_differ,
     identifiers_differ,
     one_number_replaced,
@@ -114,7 +115,7 @@ _OPPOSITES = (
     "key:value row:column width:height client:server input:output read:write horizontal:vertical "
     "uppercase:lowercase singular:plural sync:async synchronous:asynchronous public:private local:remote "
     "absolute:relative compress:decompress serialize:deserialize parent:child inner:outer even:odd "
-    "prefix:suffix frontend:backend "
+    "prefix:suffix frontend:backend singly:doubly "
     # qualities of a thing: "an egg with a runny yolk" / "... a fully hard yolk"
     "soft:hard runny:hard wet:dry thick:thin loose:tight raw:cooked full:empty clean:dirty strong:weak "
     "easy:hard simple:complex light:dark "
@@ -263,7 +264,7 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     numbers alone, a negation alone, kinds of question or bare translation requests that differ."""
     if (identifiers_differ(query, candidate) or only_numbers_differ(query, candidate)
             or one_number_replaced(query, candidate) or units_differ(query, candidate)
-            or frequencies_differ(query, candidate)):
+            or frequencies_differ(query, candidate) or date_replaced(query, candidate)):
         return "numbers_differ"
     if symbols_differ(query, candidate):
         return "symbols_differ"

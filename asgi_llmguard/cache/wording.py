@@ -27,6 +27,7 @@ _CONTRACTIONS = (
     (re.compile(r"\bwon'?t\b"), "will not"),
     (re.compile(r"n't\b"), " not"),
     (re.compile(r"'(s|re|m|ll|ve|d)\b"), ""),
+    (re.compile(r"\bat once\b"), "together"),  # "take four ibuprofen at once": no number, as "once a week" is
 )
 
 # Function words carry no topic; wording changes among them rarely change an answer.
@@ -77,6 +78,7 @@ _NUMBER_WORDS.update(
         "million": "1000000",
         "dozen": "12",
         "half": "0.5",
+        "quarter": "0.25",
         "twice": "2",
         "once": "1",
         "single": "1",
@@ -790,6 +792,19 @@ def frequencies_differ(query: str, candidate: str) -> bool:
     week?" / "... every day?" (over every labelled set and the cross traps, 5 traps and no rewording)."""
     a, b = _frequencies(query), _frequencies(candidate)
     return bool(a and b and a.isdisjoint(b))
+
+
+# Named days and months, which are dates as numbers are; "may" is left out, being a verb far more often.
+_DATES = frozenset(_words(
+    "monday tuesday wednesday thursday friday saturday sunday january february march april june july august "
+    "september october november december"))
+
+
+def date_replaced(query: str, candidate: str) -> bool:
+    """Whether the one day or month a prompt names was replaced by another, however the rest was reworded: "down
+    for maintenance on Saturday" / "... on Sunday", "flights to Seoul in March" / "... in June"."""
+    a, b = _DATES.intersection(_parse(query).tokens), _DATES.intersection(_parse(candidate).tokens)
+    return len(a) == 1 and len(b) == 1 and a != b
 
 
 def same_quantities(query: str, candidate: str) -> bool:

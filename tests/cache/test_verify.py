@@ -1042,6 +1042,30 @@ def test_ordinals_are_numbers(query: str, cached: str) -> None:
     assert hard_rule_refusal(query, cached) == "numbers_differ"
 
 
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        # "at once" is no number: the two counts of pills are the numbers that differ
+        ("Is it OK to take 2 ibuprofen at the same time?", "Can I take four ibuprofen at once?"),
+        ("half cup to ml", "How much is a quarter cup in ml?"),
+        # a named day or month replaced, the rest reworded
+        ("Draft a customer email: the service will be down for maintenance Saturday night",
+         "Write an email to our customers saying the service will be down for maintenance on Sunday night"),
+        ("cheap flights from Tokyo to Seoul in March", "How much is a flight from Tokyo to Seoul in June?"),
+    ],
+)
+def test_a_count_a_fraction_or_a_date_replaced_is_a_number_that_differs(query: str, cached: str) -> None:
+    assert hard_rule_refusal(query, cached) == "numbers_differ"
+
+
+def test_a_date_kept_or_may_the_verb_is_no_date_replaced() -> None:
+    from asgi_llmguard.cache.wording import date_replaced
+
+    assert not date_replaced("What should I do in Rome on Sunday?", "Things to do in Rome on a Sunday")
+    assert not date_replaced("May I bring a dog to the office in June?", "Can I bring my dog to work in June?")
+    assert not date_replaced("What happened on Monday and Friday?", "What happened on Friday?")
+
+
 @pytest.mark.model
 def test_the_verifier_serves_swapped_alternatives_and_synonyms_without_the_pair_model(verifier: Verifier) -> None:
     for query, cached in [("Is tomato a vegetable or a fruit?", "Is a tomato a fruit or a vegetable?"),
@@ -1100,6 +1124,7 @@ def test_a_negating_prefix_names_the_opposite_unless_the_plain_side_negates_it_i
     assert opposite("Remove duplicates from a Python list", "Deduplicate a Python list") == 0.0
     assert opposite("My feet throb til they go numb", "My feet throb until they go numb") == 0.0
     assert opposite("How do I unzip a file on Mac?", "How do you open a zip file on a Mac?") == 0.0
+    assert opposite("java code to reverse a singly linked list", "How do I reverse a doubly linked list in Java?")
     assert opposite("Why is Kant so hard to read?", "What makes Kant's writing so difficult?") == 0.0
 
 
