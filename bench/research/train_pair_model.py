@@ -125,11 +125,32 @@ def extra_pairs(path: Path) -> list[_pairs.Pair]:
                         "train") for r in rows]
 
 
+def transitive_pairs(pairs: list[_pairs.Pair], rng: random.Random, traps_each: int) -> list[_pairs.Pair]:
+    """Pairs read across one base prompt's variants: two rewordings of it are rewordings of each other (the pair
+    model then meets two prompts that both differ from the base, as a stored rewording and a new one do), and a
+    rewording against one of the base's traps is a trap asked against a reworded stored prompt (the cross traps of
+    docs/cache-quality.md); ``traps_each`` of those per rewording, drawn at random."""
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for p in pairs:
+        same, other = groups.setdefault(p.a, ([], []))
+        (same if p.same == 1 else other).append(p.b)
+    out = []
+    for rewordings, traps in groups.values():
+        for i, x in enumerate(rewordings):
+            out += [_pairs.Pair(x, y, 1, 1.0, "transitive", "rewording", "train") for y in rewordings[i + 1:]]
+            for y in rng.sample(traps, min(traps_each, len(traps))):
+                out.append(_pairs.Pair(x, y, 0, 0.0, "transitive", "cross", "train"))
+    print(f"{len(out)} transitive pairs", flush=True)
+    return out
+
+
 def training_pairs(args: argparse.Namespace, rng: random.Random) -> list[_pairs.Pair]:
     """The train part, without any pair that shares a prompt with a test part (common questions such as
     "When did World War II end?" were written by more than one author): the test figures stay held out."""
     pairs = _pairs.load(parts=["train"]) + [p for p in generated_pairs.generated() if p.part == "train"]
     pairs += [p for path in args.extra for p in extra_pairs(path)]
+    if args.transitive:
+        pairs += transitive_pairs([p for p in pairs if p.set in ("contrast", "extra")], rng, args.transitive)
     held_out = {_key(t) for p in _pairs.load(parts=["test"]) for t in (p.a, p.b)}
     before = len(pairs)
     pairs = [p for p in pairs if _key(p.a) not in held_out and _key(p.b) not in held_out]
@@ -234,6 +255,9 @@ def main() -> None:
     ap.add_argument("--extra", nargs="*", type=Path, default=[], help="more contrast-style CSVs to train on")
     ap.add_argument("--repeat-kinds", nargs="*", default=[], help="pair kinds shown --repeat times per epoch")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--transitive", type=int, default=0,
+                    help="also train on rewording / rewording and rewording / trap pairs across each base prompt of "
+                         "the contrast and --extra files, this many traps per rewording")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--work", type=Path, default=Path("/tmp/llmguard_pair_model"))
     ap.add_argument("--out", type=Path, default=OUT)
@@ -243,7 +267,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     model = train(args)
     export(model, args.work, args.out)
-    meta = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("work", "out")}
+    meta = {k: ([str(x) for x in v] if isinstance(v, list) else str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items() if k not in ("work", "out")}
     (args.work / "pair_model.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     print(f"wrote {args.out / 'pair_model.onnx'} ({(args.out / 'pair_model.onnx').stat().st_size / 1e6:.1f} MB)")
 
