@@ -313,6 +313,9 @@ _ENDS_MARKERS = {"to": "into", "into": "into", "than": "than"}
 _CONVERTING = frozenset(_words("convert converting converted conversion turn turning change changing transform cast "
                                "parse converter"))
 _ENDS_WINDOW = 2
+# A type's short name and its full one are one end: "turn a string into an int" / "convert an integer to a string".
+_END_ALIASES = {"int": "integer", "str": "string", "dict": "dictionary", "arr": "array", "obj": "object",
+                "num": "number", "doc": "document"}
 
 
 def _ends(tokens: tuple[str, ...], converting: bool) -> dict[str, list[tuple[set[str], set[str]]]]:
@@ -328,13 +331,13 @@ def _ends(tokens: tuple[str, ...], converting: bool) -> dict[str, list[tuple[set
             if t in _DIRECTION_MARKERS or len(left) == window:
                 break
             if t not in _STOP and t not in _QWORDS and t not in _CONVERTING:
-                left.add(t)
+                left.add(_END_ALIASES.get(t, t))
         right: set[str] = set()
         for t in tokens[i + 1:]:
             if t in _DIRECTION_MARKERS or len(right) == window:
                 break
             if t not in _STOP and t not in _QWORDS:
-                right.add(t)
+                right.add(_END_ALIASES.get(t, t))
         out.setdefault(kind, []).append((left, right))
     return out
 

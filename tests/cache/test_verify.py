@@ -1136,6 +1136,7 @@ def test_a_conversion_or_comparison_read_the_other_way_round_is_a_direction() ->
     assert direction("how to turn a pdf into a word doc", "How do I convert a Word document to a PDF?") == 1.0
     assert direction("JS: unix timestamp to Date object", "How do I convert a date to a Unix timestamp in JS?") == 1.0
     assert direction("Does a kilogram weigh more than a pound?", "Is a pound heavier than a kilogram?") == 1.0
+    assert direction("JS: turn a string into an int", "How do I convert an integer to a string in JavaScript?") == 1.0
     # "To" opening a verb is no direction; nor is a route told in another order.
     assert direction("Is German harder to learn than French?", "Which is harder to learn, German or French?") == 0
     assert direction("Send money from the US to the UK", "How do I transfer money to the UK from the US") == 0.0
