@@ -280,6 +280,11 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     if (asks_differ(query, candidate) or action_against_diagnosis(query, candidate)
             or permission_against_obligation(query, candidate)):
         return "question_type"
+    # An opposite named on each side ("vegetarian" / "vegan", "unblock" / "block") weighs -3 in the combiner, and
+    # over every labelled set no pair that names one was a rewording served; one trap was ("a recipe for vegetarian
+    # lasagna" / "a vegan lasagna recipe", the pair model sure at +4). So it refuses outright.
+    if opposite_named(query, candidate):
+        return "comparative"
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from asgi_llmguard.cache.same_question import same_question_in_other_words
-from asgi_llmguard.cache.translation import Translation, translation_request
+from asgi_llmguard.cache.translation import Translation, translation_difference, translation_request
 from asgi_llmguard.cache.verify import hard_rule_refusal
 
 OFFICE = Translation("swedish", None, "our office will be closed on friday")
@@ -83,9 +83,11 @@ def test_a_translation_of_another_text_is_refused_however_it_is_asked() -> None:
                              'How would you say "Where is the nearest bus station?" in Spanish?') == "symbols_differ"
     assert hard_rule_refusal('"I will call you tomorrow morning" - in Italian, please.',
                              "What's the Italian for \"I won't call you tomorrow morning\"?") == "symbols_differ"
-    # one side not a bare request: left to the verifier's other rules
+    # one side not a bare request: left to the verifier's other rules (here the opposites, morning / night)
+    assert translation_difference("Translate into Swedish: Good morning.",
+                                  "Translate into Swedish and explain the grammar: Good night.") is None
     assert hard_rule_refusal("Translate into Swedish: Good morning.",
-                             "Translate into Swedish and explain the grammar: Good night.") is None
+                             "Translate into Swedish and explain the grammar: Good night.") == "comparative"
 
 
 def test_prompts_that_name_other_languages_are_refused() -> None:

@@ -1106,6 +1106,16 @@ def test_opposite_verbs_are_read_in_any_form_and_who_a_request_is_for() -> None:
     assert opposite("I had sex two days before", "I had sex again at night") == 0.0
 
 
+def test_an_opposite_named_on_each_side_refuses_outright() -> None:
+    assert hard_rule_refusal("Give me a vegan lasagna recipe",
+                             "Can you give me a recipe for vegetarian lasagna?") == "comparative"
+    assert hard_rule_refusal("How do I unblock a number on iPhone?",
+                             "How can I block someone's number?") == "comparative"
+    # Both named on both sides is a question about the two, not a swap.
+    assert hard_rule_refusal("What's the difference between vegan and vegetarian?",
+                             "How is a vegetarian diet different from a vegan one?") is None
+
+
 def test_a_negating_prefix_names_the_opposite_unless_the_plain_side_negates_it_itself() -> None:
     def opposite(a: str, b: str) -> float:
         return _feature("opposite", a, b)
