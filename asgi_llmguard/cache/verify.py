@@ -115,7 +115,7 @@ _OPPOSITES = (
     "key:value row:column width:height client:server input:output read:write horizontal:vertical "
     "uppercase:lowercase singular:plural sync:async synchronous:asynchronous public:private local:remote "
     "absolute:relative compress:decompress serialize:deserialize parent:child inner:outer even:odd "
-    "prefix:suffix frontend:backend singly:doubly "
+    "prefix:suffix frontend:backend singly:doubly formal:casual "
     # qualities of a thing: "an egg with a runny yolk" / "... a fully hard yolk"
     "soft:hard runny:hard wet:dry thick:thin loose:tight raw:cooked full:empty clean:dirty strong:weak "
     "easy:hard simple:complex light:dark "
@@ -135,8 +135,13 @@ _OPPOSITES = (
 # radius of 5 cm" / "... with a diameter of 5 cm".
 _OPPOSITE_MEASURES = (
     "radius:diameter perimeter:area circumference:area area:volume mean:median median:mode mean:mode "
-    "sum:product numerator:denominator sine:cosine"
+    "sum:product numerator:denominator sine:cosine "
+    # the unit an answer is asked in: "the freezing point of water in °F" / "... in Celsius"
+    "fahrenheit:celsius kilometer:mile kilogram:pound liter:gallon"
 )
+# Formats a text is asked in or turned into, each against every other: "Make a markdown table from this list" / "Turn
+# this list into an HTML table".
+_FORMATS = ("json", "yaml", "xml", "csv", "html", "markdown", "toml", "latex")
 # Verbs whose opposite is met in any form: "StrictMode is enabled" / "... disabled", "announcing our opening" /
 # "... our closing", "uploads a file" / "downloads a file" (the plain pairs above match as written).
 _OPPOSITE_VERBS = (
@@ -156,7 +161,7 @@ def _forms(verb: str) -> frozenset[str]:
     return frozenset(forms)
 
 
-_OPPOSITE: dict[str, frozenset[str]] = {}
+_OPPOSITE: dict[str, frozenset[str]] = {_f: frozenset(_FORMATS) - {_f} for _f in _FORMATS}
 for _pairs, _as_met in ((_OPPOSITES, lambda w: frozenset({w})), (_OPPOSITE_VERBS, _forms),
                         (_OPPOSITE_MEASURES, lambda w: frozenset({_norm_word(w)}))):
     for _pair in _pairs.split():

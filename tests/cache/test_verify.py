@@ -1135,6 +1135,11 @@ def test_a_negating_prefix_names_the_opposite_unless_the_plain_side_negates_it_i
     assert opposite("My feet throb til they go numb", "My feet throb until they go numb") == 0.0
     assert opposite("How do I unzip a file on Mac?", "How do you open a zip file on a Mac?") == 0.0
     assert opposite("java code to reverse a singly linked list", "How do I reverse a doubly linked list in Java?")
+    # the unit, the format or the register an answer is asked in
+    assert opposite("What's the freezing point of water in °F?", "At what temperature does water freeze in Celsius?")
+    assert opposite("Make a markdown table from this list: a, b", "Turn this list into an HTML table: a, b")
+    assert opposite('Make this more formal: "Hey"', 'Rewrite this sentence to sound more casual: "Hey"')
+    assert opposite("Convert this JSON to YAML: {}", "{} -> YAML please") == 0.0
     assert opposite("Why is Kant so hard to read?", "What makes Kant's writing so difficult?") == 0.0
 
 
