@@ -126,6 +126,8 @@ _OPPOSITES = (
     # the two sides of a relation: "a recommendation letter for my former student" / "... former employee"
     "student:employee student:teacher employer:employee landlord:tenant doctor:patient host:guest "
     "buyer:seller customer:employee "
+    # kin: "a birthday message for my grandma" / "... for my grandpa"
+    "grandma:grandpa grandmother:grandfather mom:dad mother:father boyfriend:girlfriend brother:sister "
     # how often: "the most common side effects" / "the rarest side effects"
     "common:rare common:rarest common:uncommon commonest:rarest frequent:rare "
     # when: "conjugate être in the present tense" / "... in the future tense", "pre-workout" / "post-workout"
@@ -142,6 +144,8 @@ _OPPOSITE_MEASURES = (
 # Formats a text is asked in or turned into, each against every other: "Make a markdown table from this list" / "Turn
 # this list into an HTML table".
 _FORMATS = ("json", "yaml", "xml", "csv", "html", "markdown", "toml", "latex")
+# Kinds of writing asked for, each against every other: "Write a funny poem about my cat" / "... a funny song ...".
+_WRITINGS = ("poem", "song", "story", "essay", "haiku", "limerick", "joke", "riddle", "speech", "tweet")
 # Verbs whose opposite is met in any form: "StrictMode is enabled" / "... disabled", "announcing our opening" /
 # "... our closing", "uploads a file" / "downloads a file" (the plain pairs above match as written).
 _OPPOSITE_VERBS = (
@@ -161,7 +165,8 @@ def _forms(verb: str) -> frozenset[str]:
     return frozenset(forms)
 
 
-_OPPOSITE: dict[str, frozenset[str]] = {_f: frozenset(_FORMATS) - {_f} for _f in _FORMATS}
+_OPPOSITE: dict[str, frozenset[str]] = {
+    _f: frozenset(_kinds) - {_f} for _kinds in (_FORMATS, _WRITINGS) for _f in _kinds}
 for _pairs, _as_met in ((_OPPOSITES, lambda w: frozenset({w})), (_OPPOSITE_VERBS, _forms),
                         (_OPPOSITE_MEASURES, lambda w: frozenset({_norm_word(w)}))):
     for _pair in _pairs.split():

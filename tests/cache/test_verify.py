@@ -1140,6 +1140,9 @@ def test_a_negating_prefix_names_the_opposite_unless_the_plain_side_negates_it_i
     assert opposite("Make a markdown table from this list: a, b", "Turn this list into an HTML table: a, b")
     assert opposite('Make this more formal: "Hey"', 'Rewrite this sentence to sound more casual: "Hey"')
     assert opposite("Convert this JSON to YAML: {}", "{} -> YAML please") == 0.0
+    # who a message is for, and what kind of writing is asked for
+    assert opposite("Write a birthday message for my grandma", "My grandpa is turning 90. Write him a birthday message")
+    assert opposite("Write a funny poem about my cat", "Can you write a funny song about my cat?")
     assert opposite("Why is Kant so hard to read?", "What makes Kant's writing so difficult?") == 0.0
 
 
