@@ -514,13 +514,28 @@ def _selects(tokens: tuple[str, ...]) -> bool:
 _ASKED_OF_A_FACT = frozenset({"time", "place", "person", "quantity"})
 
 
+_CLAUSE_END = re.compile(r"[.:;!?]\s+")
+_MIN_CLAUSE_WORDS = 4
+
+
+def _question_clause(text: str) -> str:
+    """The question a prompt ends on, after what it tells first: "My kid asked me this and I had no idea: how were
+    the pyramids built?" asks "how were the pyramids built?". The whole prompt when it asks nothing at its end, or
+    only a few words that lean on what came before ("My PC can't get on the Wi-Fi. What's wrong?")."""
+    text = text.strip()
+    if not text.endswith("?"):
+        return text
+    clause = _CLAUSE_END.split(text)[-1]
+    return clause if len(clause.split()) >= _MIN_CLAUSE_WORDS else text
+
+
 def asks_differ(query: str, candidate: str) -> bool:
     """Whether both prompts open by asking for different kinds of answer: "When did the Berlin Wall fall?"
     and "Where did the Berlin Wall fall?", "How should I store basil?" and "Why should I store basil?"; what
     a thing is against anything else asked of it but how; which things against why; a time, a place, a
     person or an amount against whether something is so. Otherwise "what" and "which" ask for anything and
     are left to the heads: "what causes migraines?" and "why do people get migraines?" are one question."""
-    qt, ct = _parse(query).tokens, _parse(candidate).tokens
+    qt, ct = _parse(_question_clause(query)).tokens, _parse(_question_clause(candidate)).tokens
     a, b = _asks_for(qt), _asks_for(ct)
     # What a thing is, against who, when, where, why or how much of it, or whether it is so: "What is a hat
     # trick?" / "Why is it called a hat trick?", "What was the Cold War?" / "Who won the Cold War?", "What is

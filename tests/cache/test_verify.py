@@ -1171,3 +1171,12 @@ def test_numbers_in_another_order_are_a_swap_only_when_they_trade_what_follows_t
                 "Two dice are rolled. What's the chance the total is 7?") == 0.0
     assert swap("Summarize in one sentence: Sales rose 12% in Q3.",
                 "Sales rose 12% in Q3. Give me a one-sentence summary.") == 0.0
+
+
+def test_the_kind_of_question_is_read_in_the_question_a_prompt_ends_on() -> None:
+    told = "My kid asked me this and I had no idea:"
+    assert hard_rule_refusal(f"{told} how were the pyramids of Giza built?",
+                             f"{told} why were the pyramids of Giza built?") == "question_type"
+    # A few words leaning on what came before are no question of their own.
+    assert hard_rule_refusal("Why won't my computer connect to Wi-Fi?",
+                             "My PC can't get on the Wi-Fi. What's wrong?") is None
