@@ -115,7 +115,7 @@ _OPPOSITES = (
     "key:value row:column width:height client:server input:output read:write horizontal:vertical "
     "uppercase:lowercase singular:plural sync:async synchronous:asynchronous public:private local:remote "
     "absolute:relative compress:decompress serialize:deserialize parent:child inner:outer even:odd "
-    "prefix:suffix frontend:backend singly:doubly formal:casual "
+    "prefix:suffix frontend:backend singly:doubly formal:casual simple:technical simply:technical "
     # qualities of a thing: "an egg with a runny yolk" / "... a fully hard yolk"
     "soft:hard runny:hard wet:dry thick:thin loose:tight raw:cooked full:empty clean:dirty strong:weak "
     "easy:hard simple:complex light:dark "

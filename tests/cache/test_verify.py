@@ -1144,6 +1144,7 @@ def test_a_negating_prefix_names_the_opposite_unless_the_plain_side_negates_it_i
     assert opposite("Write a birthday message for my grandma", "My grandpa is turning 90. Write him a birthday message")
     assert opposite("Write a funny poem about my cat", "Can you write a funny song about my cat?")
     assert opposite("Extract all email addresses from this text: T", "Extract all phone numbers from this text: T")
+    assert opposite("Can you explain quantum computing simply?", "Explain quantum computing in full technical detail")
     assert opposite("Why is Kant so hard to read?", "What makes Kant's writing so difficult?") == 0.0
 
 
