@@ -146,6 +146,9 @@ _OPPOSITE_MEASURES = (
 _FORMATS = ("json", "yaml", "xml", "csv", "html", "markdown", "toml", "latex")
 # Kinds of writing asked for, each against every other: "Write a funny poem about my cat" / "... a funny song ...".
 _WRITINGS = ("poem", "song", "story", "essay", "haiku", "limerick", "joke", "riddle", "speech", "tweet")
+# What a food is rich or poor in: "a list of high-protein vegetarian foods" / "... high-fiber ...".
+_NUTRIENTS = ("protein", "fiber", "carb", "carbohydrate", "sugar", "sodium", "calcium", "potassium",
+              "magnesium", "caffeine", "cholesterol")
 # Verbs whose opposite is met in any form: "StrictMode is enabled" / "... disabled", "announcing our opening" /
 # "... our closing", "uploads a file" / "downloads a file" (the plain pairs above match as written).
 _OPPOSITE_VERBS = (
@@ -166,7 +169,7 @@ def _forms(verb: str) -> frozenset[str]:
 
 
 _OPPOSITE: dict[str, frozenset[str]] = {
-    _f: frozenset(_kinds) - {_f} for _kinds in (_FORMATS, _WRITINGS) for _f in _kinds}
+    _f: frozenset(_kinds) - {_f} for _kinds in (_FORMATS, _WRITINGS, _NUTRIENTS) for _f in _kinds}
 for _pairs, _as_met in ((_OPPOSITES, lambda w: frozenset({w})), (_OPPOSITE_VERBS, _forms),
                         (_OPPOSITE_MEASURES, lambda w: frozenset({_norm_word(w)}))):
     for _pair in _pairs.split():

@@ -454,6 +454,11 @@ def _symbols(text: str) -> tuple[str, frozenset[str]]:
 _ASKS = {"who": "person", "whom": "person", "when": "time", "where": "place", "why": "reason", "how": "manner"}
 _ASKED_AS = {("how", "soon"): "time", ("how", "come"): "reason", ("what", "time"): "time"} | {
     ("how", word): "quantity" for word in _words("many much long high far old tall big deep often fast quickly")}
+#: "At what ..." and "In what ..." questions ask for an amount or a time: "At what temperature does the Maillard
+#: reaction start?", "At what age can I ...?", "In what year did ...?".
+_ASKED_AT = {"temperature": "quantity", "speed": "quantity", "price": "quantity", "point": "quantity",
+             "rate": "quantity", "size": "quantity", "age": "time", "time": "time", "hour": "time", "year": "time",
+             "month": "time", "century": "time", "decade": "time"}
 _AUXILIARIES = frozenset(
     _words("is are was were do does did can could should would will shall may might must has have had")
 )
@@ -467,6 +472,12 @@ def _asks_for(tokens: tuple[str, ...]) -> str | None:
     ("How many legs does ..."), and "when" as a conjunction ("When I run, ...")."""
     if len(tokens) < 2:
         return None
+    if len(tokens) > 3 and tokens[0] in ("at", "in") and tokens[1] in ("what", "which"):
+        # "At what temperature does ...", "In what year did ..."; not when the prompt offers the answer itself,
+        # which asks whether it is right: "At what temperature should I bake kale, 180 degrees?"
+        kind = _ASKED_AT.get(tokens[2])
+        offered = any(t[0].isdigit() for t in tokens)
+        return kind if kind is not None and tokens[3] in _AUXILIARIES and not offered else None
     kind = _ASKED_AS.get((tokens[0], tokens[1]))
     if kind is not None:
         return kind if tokens[1] == "come" or (len(tokens) > 2 and tokens[2] in _AUXILIARIES) else None

@@ -1145,6 +1145,7 @@ def test_a_negating_prefix_names_the_opposite_unless_the_plain_side_negates_it_i
     assert opposite("Write a funny poem about my cat", "Can you write a funny song about my cat?")
     assert opposite("Extract all email addresses from this text: T", "Extract all phone numbers from this text: T")
     assert opposite("Can you explain quantum computing simply?", "Explain quantum computing in full technical detail")
+    assert opposite("Give me a list of high-protein vegetarian foods", "Give me a list of high-fiber vegetarian foods")
     assert opposite("Why is Kant so hard to read?", "What makes Kant's writing so difficult?") == 0.0
 
 
@@ -1182,3 +1183,13 @@ def test_the_kind_of_question_is_read_in_the_question_a_prompt_ends_on() -> None
     # A few words leaning on what came before are no question of their own.
     assert hard_rule_refusal("Why won't my computer connect to Wi-Fi?",
                              "My PC can't get on the Wi-Fi. What's wrong?") is None
+
+
+def test_at_what_or_in_what_asks_for_an_amount_or_a_time_unless_the_prompt_offers_one() -> None:
+    assert hard_rule_refusal("What is the Maillard reaction?",
+                             "At what temperature does the Maillard reaction start?") == "question_type"
+    assert hard_rule_refusal("Is it ok to let my baby cry it out?",
+                             "At what age can I let my baby cry it out?") == "question_type"
+    assert hard_rule_refusal("At what temperature should I bake kale, 180 degrees?",
+                             "Is 180 degrees right for baking kale?") is None
+    assert hard_rule_refusal("What is the boiling point of water?", "At what temperature does water boil?") is None
