@@ -136,6 +136,10 @@ _UNITS = {
     "per": "per",
     "cent": "pct",
     "mph": "mph",
+    # sizes on a screen: "16px" / "16pt"
+    "px": "px",
+    "pt": "pt",
+    "rem": "rem",
     "kph": "kmh",
     "kmph": "kmh",
 }

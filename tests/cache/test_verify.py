@@ -1052,6 +1052,8 @@ def test_ordinals_are_numbers(query: str, cached: str) -> None:
         ("Draft a customer email: the service will be down for maintenance Saturday night",
          "Write an email to our customers saying the service will be down for maintenance on Sunday night"),
         ("cheap flights from Tokyo to Seoul in March", "How much is a flight from Tokyo to Seoul in June?"),
+        # a size on a screen in another unit
+        ("css: make paragraph text 16px", "How do I set the font size of a paragraph to 16pt in CSS?"),
     ],
 )
 def test_a_count_a_fraction_or_a_date_replaced_is_a_number_that_differs(query: str, cached: str) -> None:
