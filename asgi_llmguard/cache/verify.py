@@ -276,7 +276,8 @@ class Verdict:
 
 def hard_rule_refusal(query: str, candidate: str) -> str | None:
     """The reason a hard rule refuses the pair before the combiner sees it, or None: codes, operators,
-    numbers alone, a negation alone, kinds of question or bare translation requests that differ."""
+    numbers alone (or one number, unit, rate or named date replaced), a negation alone, kinds of question or
+    bare translation requests that differ, or an opposite named on each side."""
     if (identifiers_differ(query, candidate) or only_numbers_differ(query, candidate)
             or one_number_replaced(query, candidate) or units_differ(query, candidate)
             or frequencies_differ(query, candidate) or date_replaced(query, candidate)):

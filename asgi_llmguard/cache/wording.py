@@ -460,7 +460,7 @@ _ASKED_AS = {("how", "soon"): "time", ("how", "come"): "reason", ("what", "time"
     ("how", word): "quantity" for word in _words("many much long high far old tall big deep often fast quickly")}
 #: "At what ..." and "In what ..." questions ask for an amount or a time: "At what temperature does the Maillard
 #: reaction start?", "At what age can I ...?", "In what year did ...?".
-_ASKED_AT = {"temperature": "quantity", "speed": "quantity", "price": "quantity", "point": "quantity",
+_ASKED_AT = {"temperature": "quantity", "speed": "quantity", "price": "quantity", "point": "time",
              "rate": "quantity", "size": "quantity", "age": "time", "time": "time", "hour": "time", "year": "time",
              "month": "time", "century": "time", "decade": "time"}
 _AUXILIARIES = frozenset(
