@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import re
 import statistics
 import sys
 import time
@@ -191,32 +192,70 @@ def plot(path: Path, pairs: Sequence[_pairs.Pair], cos: np.ndarray, served: dict
     print(f"\nwrote {path}")
 
 
+_ECHO = re.compile(r'You said: "(.*)"\.', re.DOTALL)
+
+
+def _answer_labels() -> dict[frozenset[str], int]:
+    """Whether one answer serves two prompts, for every two prompts our sets say it of: each labelled pair, and
+    across a group of the everyday, gateway and trap files two rewordings of one base (the same answer) or a
+    rewording and a trap (another answer). What the demo serves for another stored prompt is judged by it."""
+    labels = {frozenset((p.a, p.b)): p.same for p in _pairs.load(OUR_SETS) if p.same >= 0}
+    for file in ("everyday_pairs.csv", "gateway_pairs.csv", "trap_pairs.csv"):
+        groups: dict[str, tuple[list[str], list[str]]] = {}
+        for r in _pairs._read(_pairs.DATA / file):
+            same, other = groups.setdefault(r.get("group") or r["prompt_a"], ([], []))
+            (same if r["same_answer"] == "1" else other).append(r["prompt_b"])
+        for rewordings, traps in groups.values():
+            for i, x in enumerate(rewordings):
+                labels.update({frozenset((x, y)): 1 for y in rewordings[i + 1:] if y != x})
+                labels.update({frozenset((x, y)): 0 for y in traps if y != x})
+    return labels
+
+
 def through_demo(pairs: Sequence[_pairs.Pair]) -> None:
-    """Store the first prompt, ask the second, through a real demo server with its default settings."""
+    """Store the first prompt, ask the second, through a real demo server with its default settings.
+
+    All pairs share one cache, as one app's users do, so a prompt may be served the answer stored for a prompt of
+    another pair (the mock's answer says which: it echoes the prompt it answered). Such a hit is right when it is
+    the same question, or a prompt our sets say has the same answer; wrong when they say it has another; and
+    unjudged otherwise."""
     import httpx
     from _servers import demo_server, pick_free_port
 
+    labels = _answer_labels()
     env = {"LLMGUARD_DEMO_TTFT_MS": "0", "LLMGUARD_DEMO_TOKEN_MS": "0"}
     outcome: collections.Counter[tuple[str, int, str]] = collections.Counter()
+    read_by_hand: list[str] = []
     with demo_server(pick_free_port(), guarded=True, env=env) as server, \
             httpx.Client(base_url=server.base_url, timeout=60) as client:
         for p in pairs:
             client.post("/v1/chat/completions", json=_chat(p.a))
             response = client.post("/v1/chat/completions", json=_chat(p.b))
             header = response.headers.get("x-llmguard-cache", "?")
-            text = response.json()["choices"][0]["message"]["content"]
-            if header == "hit" and p.a not in text:
-                header = "hit for another prompt"
+            if header == "hit":
+                echoed = _ECHO.search(response.json()["choices"][0]["message"]["content"])
+                answered = echoed.group(1) if echoed else None
+                if answered != p.a:
+                    label = 1 if answered == p.b else labels.get(frozenset((answered or "", p.b)))
+                    header = {1: "right hit for another prompt", 0: "wrong hit for another prompt"}.get(
+                        label if label is not None else -1, "unjudged hit for another prompt")
+                    if label != 1:
+                        read_by_hand.append(f"  {header}: asked {p.b!r}, served the answer to {answered!r}")
             outcome[(p.set, p.same, header)] += 1
     print("\nThrough a real demo server (default settings), test parts:")
     for name in OUR_SETS:
         pos = sum(v for (s, y, _), v in outcome.items() if s == name and y == 1)
         neg = sum(v for (s, y, _), v in outcome.items() if s == name and y == 0)
-        other = sum(v for (s, _, h), v in outcome.items() if s == name and h == "hit for another prompt")
+        right = outcome[(name, 1, "hit")] + outcome[(name, 1, "right hit for another prompt")]
+        wrong_other = sum(v for (s, _, h), v in outcome.items() if s == name and h == "wrong hit for another prompt")
+        unjudged = sum(v for (s, _, h), v in outcome.items() if s == name and h == "unjudged hit for another prompt")
         bypass = sum(v for (s, _, h), v in outcome.items() if s == name and h == "bypass")
-        print(f"  {name:10s} rewordings served {100 * outcome[(name, 1, 'hit')] / max(pos, 1):5.1f}% of {pos}   "
+        print(f"  {name:10s} rewordings served {100 * right / max(pos, 1):5.1f}% of {pos}   "
               f"traps served {100 * outcome[(name, 0, 'hit')] / max(neg, 1):5.2f}% of {neg}   "
-              f"hits for another stored prompt {other}   bypassed {bypass}")
+              f"wrong hits for another stored prompt {wrong_other}   unjudged {unjudged}   bypassed {bypass}")
+    if read_by_hand:
+        print("Hits for another stored prompt that our sets do not call right (to read by hand):")
+        print("\n".join(read_by_hand))
 
 
 def _chat(prompt: str) -> dict[str, object]:
