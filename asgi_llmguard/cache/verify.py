@@ -127,7 +127,7 @@ _OPPOSITES = (
     "beginner:advanced shallow:deep synonym:antonym single:multiple single:every "
     # the two sides of a relation: "a recommendation letter for my former student" / "... former employee"
     "student:employee student:teacher employer:employee landlord:tenant doctor:patient host:guest "
-    "buyer:seller customer:employee email:phone "
+    "buyer:seller customer:employee email:phone fridge:freezer refrigerator:freezer "
     # kin: "a birthday message for my grandma" / "... for my grandpa"
     "grandma:grandpa grandmother:grandfather mom:dad mother:father boyfriend:girlfriend brother:sister "
     # how often: "the most common side effects" / "the rarest side effects"

@@ -1148,6 +1148,7 @@ def test_a_negating_prefix_names_the_opposite_unless_the_plain_side_negates_it_i
     assert opposite("Extract all email addresses from this text: T", "Extract all phone numbers from this text: T")
     assert opposite("Can you explain quantum computing simply?", "Explain quantum computing in full technical detail")
     assert opposite("Give me a list of high-protein vegetarian foods", "Give me a list of high-fiber vegetarian foods")
+    assert opposite("How long can cooked chicken be kept in the freezer?", "How long does chicken last in the fridge?")
     assert opposite("Why is Kant so hard to read?", "What makes Kant's writing so difficult?") == 0.0
 
 
