@@ -734,7 +734,50 @@ def _size_after(tokens: list[str]) -> list[str]:
     return tokens
 
 
+# A simple explanation asked for: "Explain inflation like I'm five" = "What is inflation in simple terms?" = "ELI5:
+# inflation" = "Explain inflation simply" (the definition frame has put "in simple terms" after the term by then).
+_SIMPLY_AFTER = (("like", "i", "5"), ("like", "i", "am", "5"), ("simply",), ("in", "simple", "term"),
+                 ("in", "plain", "english"), ("in", "layman", "term"))
+_SIMPLY_BEFORE = (("eli", "5"), ("explain", "like", "i", "5"), ("explain", "like", "i", "am", "5"))
+_MAX_SIMPLIFIED = 6
+
+
+def _simply(tokens: list[str]) -> list[str]:
+    term: list[str] | None = None
+    opened = _after_opening(tokens, _SIMPLY_BEFORE)
+    if opened is not None:
+        term = opened[1]
+    elif tokens[:1] in (["explain"], ["define"]):
+        for tail in _SIMPLY_AFTER:
+            if len(tokens) > len(tail) + 1 and tuple(tokens[-len(tail):]) == tail:
+                term = tokens[1:-len(tail)]
+                break
+    if not term or len(term) > _MAX_SIMPLIFIED or any(t in _QWORDS or t in _AUX for t in term):
+        return tokens
+    return ["simply", *term]
+
+
+# What happens in a story, asked as "Summarize the plot of X", "What is the plot of X?", "What happens in X?" or
+# "What is X about?" (X a title of a few words).
+_PLOT_OPENINGS = (("summarize", "plot", "of"), ("what", "is", "plot", "of"), ("what", "happen", "in"),
+                  ("what", "happens", "in"))
+_MAX_TITLE = 8
+
+
+def _plot(tokens: list[str]) -> list[str]:
+    opened = _after_opening(tokens, _PLOT_OPENINGS)
+    title = None if opened is None else opened[1]
+    if opened is None and tokens[-1:] == ["about"]:  # "what is X about", which the definition frame read first
+        if tokens[:2] == ["what", "is"]:
+            title = tokens[2:-1]
+        elif tokens[:1] == ["define"]:
+            title = tokens[1:-1]
+    if not title or len(title) > _MAX_TITLE or any(t in _QWORDS or t in _AUX for t in title):
+        return tokens
+    return ["plot", *title]
+
+
 #: The frames :func:`frames` applies last, in this order (each reads what the one before wrote).
 _LAST_FRAMES = (_conversion, _compared, _worth, _how_judged, _judgement, _thing_judged, _normal, _temperature, _measure,
                 _which_better, _reason, _first_and_why, _how_long, _when, _how_many_units, _asks_what_of,
-                _distance, _difference, _definition, _size_after)
+                _distance, _difference, _definition, _size_after, _simply, _plot)

@@ -1015,6 +1015,17 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
          True),
         ("Should I buy a Kindle or a Kobo?", "Which e-reader should I buy, a Kindle or a Nook?", False),
         ("Should I buy a Kindle?", "Which e-reader should I buy, a cheap one?", False),
+        # a simple explanation, however it is asked for; a plain definition is another request
+        ("Explain inflation like I'm five", "What is inflation in simple terms?", True),
+        ("ELI5: quantum entanglement", "Explain quantum entanglement simply", True),
+        ("Could you explain cloud computing like I'm five?", "What is cloud computing in simple terms?", True),
+        ("Explain inflation like I'm five", "What is inflation?", False),
+        ("Explain inflation like I'm five", "Explain deflation like I'm five", False),
+        # what happens in a story
+        ("Summarize the plot of Romeo and Juliet", "What happens in Romeo and Juliet?", True),
+        ("What is Romeo and Juliet about?", "What happens in Romeo and Juliet?", True),
+        ("Summarize the plot of Romeo and Juliet", "What happens in Hamlet?", False),
+        ("Summarize the plot of Romeo and Juliet", "Who wrote Romeo and Juliet?", False),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
