@@ -777,7 +777,23 @@ def _plot(tokens: list[str]) -> list[str]:
     return ["plot", *title]
 
 
+# What to pack, asked for as a list or as a question: "Give me a packing list for a camping trip" = "What should I pack
+# for a camping trip?" = "What to pack for a camping trip".
+_PACKING_OPENINGS = (("give", "me", "packing", "list", "for"), ("make", "me", "packing", "list", "for"),
+                     ("write", "me", "packing", "list", "for"), ("packing", "list", "for"),
+                     ("what", "is", "packing", "list", "for"), ("what", "should", "i", "pack", "for"),
+                     ("what", "do", "i", "need", "to", "pack", "for"), ("what", "do", "i", "pack", "for"),
+                     ("what", "to", "pack", "for"))
+
+
+def _packing(tokens: list[str]) -> list[str]:
+    opened = _after_opening(tokens, _PACKING_OPENINGS)
+    if opened is None or not opened[1] or any(t in _QWORDS or t in _AUX for t in opened[1]):
+        return tokens
+    return ["pack", "for", *opened[1]]
+
+
 #: The frames :func:`frames` applies last, in this order (each reads what the one before wrote).
 _LAST_FRAMES = (_conversion, _compared, _worth, _how_judged, _judgement, _thing_judged, _normal, _temperature, _measure,
                 _which_better, _reason, _first_and_why, _how_long, _when, _how_many_units, _asks_what_of,
-                _distance, _difference, _definition, _size_after, _simply, _plot)
+                _distance, _difference, _definition, _size_after, _simply, _plot, _packing)

@@ -1026,6 +1026,10 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("What is Romeo and Juliet about?", "What happens in Romeo and Juliet?", True),
         ("Summarize the plot of Romeo and Juliet", "What happens in Hamlet?", False),
         ("Summarize the plot of Romeo and Juliet", "Who wrote Romeo and Juliet?", False),
+        # what to pack, as a list or as a question
+        ("Give me a packing list for a camping trip", "What should I pack for a camping trip?", True),
+        ("What to pack for a week in Iceland", "Packing list for a week in Iceland", True),
+        ("Give me a packing list for a camping trip", "What should I pack for a beach trip?", False),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
