@@ -78,7 +78,7 @@ def _without_filler(text: str) -> list[str]:
 # _parse's folding: plurals, British spellings). A pair that differs in these alone asks the same.
 _SYNONYM_GROUPS = (
     "lot lots", "symptom sign", "big large", "bigger larger", "biggest largest", "tallest highest", "film movie",
-    "begin start", "fix repair", "buy purchase", "children kids", "child kid", "car automobile",
+    "begin start", "fix repair", "buy purchase", "child kid kids children", "car automobile",
     "doctor physician", "medicine medication", "cheap inexpensive", "afraid scared", "mother mom mum",
     "father dad", "television tv", "information info", "us usa america", "uk britain", "dictionary dict",
     "integer int", "fastest quickest", "stop quit", "tire tyre", "aluminum aluminium", "autumn fall",

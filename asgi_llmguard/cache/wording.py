@@ -239,9 +239,17 @@ def _number_run_value(match: re.Match[str]) -> str:
     return f" {total + current} "
 
 
+# Plurals that do not end in "s", read as their singular: "How are fungi different from plants?" = "... a fungus ...".
+_IRREGULAR_PLURALS = {"fungi": "fungus", "cacti": "cactus", "bacteria": "bacterium", "mice": "mouse", "teeth": "tooth",
+                      "geese": "goose", "children": "child", "women": "woman", "men": "man", "criteria": "criterion",
+                      "phenomena": "phenomenon", "knives": "knife", "wolves": "wolf"}
+
+
 @lru_cache(maxsize=1 << 16)
 def _norm_word(word: str) -> str:
     """Fold number words, unit spellings, plurals and British spellings so that wording alone does not differ."""
+    if word in _IRREGULAR_PLURALS:
+        word = _IRREGULAR_PLURALS[word]
     if word in _NUMBER_WORDS:
         return _NUMBER_WORDS[word]
     if word in _UNITS:

@@ -1030,6 +1030,10 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Give me a packing list for a camping trip", "What should I pack for a camping trip?", True),
         ("What to pack for a week in Iceland", "Packing list for a week in Iceland", True),
         ("Give me a packing list for a camping trip", "What should I pack for a beach trip?", False),
+        # plurals that do not end in "s"
+        ("What is the difference between a fungus and a plant?", "How are fungi different from plants?", True),
+        ("Should I give my kid an allowance?", "should i give my kids an allowance", True),
+        ("What is the ibuprofen dosage for children?", "What is the ibuprofen dosage for adults?", False),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
