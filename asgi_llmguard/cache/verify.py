@@ -402,11 +402,18 @@ def _direction_swapped(a: tuple[str, ...], b: tuple[str, ...]) -> float:
 _NEGATING_PREFIXES = (("un", 4), ("non", 3), ("dis", 5), ("in", 5), ("im", 5), ("ir", 5), ("il", 5), ("a", 7))
 
 
+# Verbs that take a thing away, which say with a plain word what a prefix says: "remove the screen lock" is "unlock
+# the screen", "lift a credit freeze" is "unfreeze my credit".
+_REMOVING = frozenset(_words(
+    "remove removing removed lift lifting undo reverse cancel cancelling disable delete clear"))
+
+
 def _negated_by_prefix(word: str, only_other: set[str], only_own: set[str], own_negated: bool) -> bool:
     """Whether the other prompt has ``word`` with a negating prefix while this one says it plainly: not where this
-    prompt negates it itself ("hasn't paid" is "unpaid", "can't agree" is "disagree") or writes the prefix apart
-    ("non-stick" is read as "non stick", the same as "nonstick")."""
-    return not own_negated and any(
+    prompt negates it itself ("hasn't paid" is "unpaid", "can't agree" is "disagree"), takes it away with a verb
+    ("remove the lock" is "unlock") or writes the prefix apart ("non-stick" is read as "non stick", the same as
+    "nonstick")."""
+    return not own_negated and not _REMOVING & only_own and any(
         len(word) >= shortest and prefix + word in only_other and prefix not in only_own
         for prefix, shortest in _NEGATING_PREFIXES)
 

@@ -1155,6 +1155,9 @@ def test_a_negating_prefix_names_the_opposite_unless_the_plain_side_negates_it_i
     assert opposite("Remove duplicates from a Python list", "Deduplicate a Python list") == 0.0
     assert opposite("My feet throb til they go numb", "My feet throb until they go numb") == 0.0
     assert opposite("How do I unzip a file on Mac?", "How do you open a zip file on a Mac?") == 0.0
+    # a verb that takes the thing away says what the prefix says
+    assert opposite("How do I unlock my screen?", "How do I remove the screen lock?") == 0.0
+    assert opposite("How do I unfreeze my credit?", "How do I lift a credit freeze?") == 0.0
     assert opposite("java code to reverse a singly linked list", "How do I reverse a doubly linked list in Java?")
     # the unit, the format or the register an answer is asked in
     assert opposite("What's the freezing point of water in °F?", "At what temperature does water freeze in Celsius?")
