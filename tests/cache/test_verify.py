@@ -452,7 +452,7 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     ("fresh_everyday_pairs_3.csv", 0.72, 0, (20, 20)),
     ("fresh_gateway_pairs.csv", 0.75, 0, (20, 20)),
     ("fresh_everyday_pairs_4.csv", 0.78, 0, (20, 20)),
-    ("fresh_everyday_pairs_5.csv", 0.66, 1 / 30, (20, 20)),  # "high-protein" / "high-fiber" foods, z 1.85
+    ("fresh_everyday_pairs_5.csv", 0.66, 0, (20, 20)),  # "high-protein" / "high-fiber" foods: nutrients since 12-06
     ("fresh_everyday_pairs_6.csv", 0.8, 0, (20, 20)),
     ("fresh_everyday_pairs_7.csv", 0.7, 0, (20, 20)),
     ("fresh_gateway_pairs_2.csv", 0.6, 0, (20, 20)),
@@ -468,6 +468,11 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # Questions asked in another shape, and close ones that ask another thing; written by helpers from a prompt
     # that named the shapes the verifier refused (not blind to those), rows reusing our prompts dropped.
     ("question_shapes.csv", 0.42, 0.02, (400, 250)),
+    # Blind, written by helpers in the fifth session of 2026-12-06 after its rules, measured once before any was read:
+    # as the cache serves them (the reach under the floor included), 85.6% and 30.6% of the rewordings and no trap;
+    # here, over the floor only, 19.4% of the Quora-style ones (its pairs meet at low cosine: 16.7% reach 0.86).
+    ("fresh_everyday_pairs_13.csv", 0.8, 0, (90, 45)),
+    ("fresh_question_pairs_3.csv", 0.15, 0, (36, 24)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
