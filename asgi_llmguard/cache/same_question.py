@@ -19,7 +19,7 @@ from .wording import _QWORDS, _RAW_WORD, _parse, _words, symbols_differ
 
 # Words whose presence never changes what a prompt asks: "How many miles are (there) in 5 km?", "(Please)
 # tell me ...", "What is (the) capital of France?". Pronouns, modals and negations are not among them.
-_FILLER = frozenset(_words("there please pls kindly just actually really the a an"))
+_FILLER = frozenset(_words("there please pls kindly just actually really very the a an"))
 # Greetings and thanks are filler only where a greeting stands, before or after the request: "Hi, what is
 # ...", "... thanks". Inside it they are what is asked about ("Translate hello into French").
 _GREETING = frozenset(_words("hi hello hey thanks thank you"))

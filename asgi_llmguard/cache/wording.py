@@ -208,6 +208,9 @@ _SCALED_MONEY = re.compile(r"([$€£¥₹])\s*(\d+(?:\.\d+)?)\s*-?\s*(mn|m|b)\b
 _SCALE_OF = _SCALES | {"k": 1_000, "bn": 1_000_000_000, "billion": 1_000_000_000, "m": 1_000_000, "mn": 1_000_000,
                        "b": 1_000_000_000}
 _BARE_DECIMAL = re.compile(r"(?<![\w.])\.(\d)")  # ".75" is "0.75"
+# A race's "k" is kilometres, not thousands: "how long to walk 5k", "a 10k run" (but "walk 10k steps").
+_RACE_K = (re.compile(r"\b(walk|walking|run|running|race|jog|jogging|ran)\s+(a\s+|the\s+)?(\d+)k\b(?!\s*steps)"),
+           re.compile(r"\b(\d+)k\s+(run|race|walk|runs|races|walks)\b"))
 _PLAN = re.compile(r"(\d+)\(k\)")
 
 
@@ -288,6 +291,7 @@ def _parse(text: str) -> _Parsed:
     """
     lowered = text.lower().replace("%", " percent ")
     lowered = _PLAN.sub(r"\1k", lowered)  # "401(k)" is "401k"
+    lowered = _RACE_K[1].sub(r"\1 km \2", _RACE_K[0].sub(r"\1 \2\3 km", lowered))
     if _SCALED.search(lowered) or _SCALED_MONEY.search(lowered):  # "$80k" = "$80,000", "$1.5M" = "1.5 million"
         lowered = _SCALED_MONEY.sub(_scaled_money, _SCALED.sub(_scaled_value, lowered.replace(",", "")))
     lowered = _BARE_DECIMAL.sub(r"0.\1", lowered)

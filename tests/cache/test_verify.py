@@ -1035,6 +1035,7 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Give me a packing list for a camping trip", "What should I pack for a camping trip?", True),
         ("What to pack for a week in Iceland", "Packing list for a week in Iceland", True),
         ("Give me a packing list for a camping trip", "What should I pack for a beach trip?", False),
+        ("Who was the first president of the United States?", "Who was the very first US president?", True),
         # plurals that do not end in "s"
         ("What is the difference between a fungus and a plant?", "How are fungi different from plants?", True),
         ("Should I give my kid an allowance?", "should i give my kids an allowance", True),
@@ -1223,3 +1224,11 @@ def test_at_what_or_in_what_asks_for_an_amount_or_a_time_unless_the_prompt_offer
     assert hard_rule_refusal("At what temperature should I bake kale, 180 degrees?",
                              "Is 180 degrees right for baking kale?") is None
     assert hard_rule_refusal("What is the boiling point of water?", "At what temperature does water boil?") is None
+
+
+def test_a_race_k_is_kilometres_and_a_count_k_thousands() -> None:
+    assert hard_rule_refusal("How long does it take to walk 5 kilometers?", "how long to walk 5k") is None
+    assert hard_rule_refusal("training plan for a 10k run", "training plan for a 10 km run") is None
+    assert hard_rule_refusal("Is it healthy to walk 10k steps a day?", "Is it healthy to walk 5k steps a day?") == (
+        "numbers_differ")
+    assert hard_rule_refusal("Is a salary of 80k good in Berlin?", "Is $80,000 a good salary in Berlin?") is None
