@@ -71,15 +71,35 @@ def _read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+#: Our own CSV sets whose rows carry a group (a base prompt, its rewordings and its traps), by set name.
+OUR_GROUPED = {"everyday": "everyday_pairs.csv", "gateway": "gateway_pairs.csv", "traps": "trap_pairs.csv"}
+
+
+def _group_of(row: dict[str, str]) -> str:
+    return row.get("group") or row["prompt_a"]
+
+
+def group_part(group: str) -> str:
+    """The part a group of our own sets falls in. No train part: the pair model learns this style from the written
+    contrasts, and the strictness points are chosen on these sets' cal part, the kind of traffic they must serve."""
+    return "test" if _share(group, "e1") < 0.4 else "cal"
+
+
+def groups(name: str) -> dict[str, tuple[list[str], list[str]]]:
+    """One of :data:`OUR_GROUPED`'s sets by group: its rewordings of the base prompt and its traps."""
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    for r in _read(DATA / OUR_GROUPED[name]):
+        rewordings, traps = out.setdefault(_group_of(r), ([], []))
+        (rewordings if r["same_answer"] == "1" else traps).append(r["prompt_b"])
+    return out
+
+
 def _ours(name: str, file: str) -> list[Pair]:
     """One of our own CSV sets (prompt_a, prompt_b, same_answer, category[, group])."""
     out = []
     for r in _read(DATA / file):
-        group = r.get("group") or r["prompt_a"]
         label = int(r["same_answer"])
-        # No train part: the pair model learns this style from the written contrasts, and the strictness
-        # points are chosen on these sets' cal part, the kind of traffic they must serve.
-        part = "test" if _share(group, "e1") < 0.4 else "cal"
+        part = group_part(_group_of(r))
         out.append(Pair(r["prompt_a"], r["prompt_b"], label, float(label), name, r["category"], part))
     return out
 

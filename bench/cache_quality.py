@@ -200,12 +200,8 @@ def _answer_labels() -> dict[frozenset[str], int]:
     across a group of the everyday, gateway and trap files two rewordings of one base (the same answer) or a
     rewording and a trap (another answer). What the demo serves for another stored prompt is judged by it."""
     labels = {frozenset((p.a, p.b)): p.same for p in _pairs.load(OUR_SETS) if p.same >= 0}
-    for file in ("everyday_pairs.csv", "gateway_pairs.csv", "trap_pairs.csv"):
-        groups: dict[str, tuple[list[str], list[str]]] = {}
-        for r in _pairs._read(_pairs.DATA / file):
-            same, other = groups.setdefault(r.get("group") or r["prompt_a"], ([], []))
-            (same if r["same_answer"] == "1" else other).append(r["prompt_b"])
-        for rewordings, traps in groups.values():
+    for name in _pairs.OUR_GROUPED:
+        for rewordings, traps in _pairs.groups(name).values():
             for i, x in enumerate(rewordings):
                 labels.update({frozenset((x, y)): 1 for y in rewordings[i + 1:] if y != x})
                 labels.update({frozenset((x, y)): 0 for y in traps if y != x})

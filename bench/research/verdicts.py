@@ -17,7 +17,6 @@ Pair-model logits and embeddings are cached between runs (bench/research/train_v
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from collections.abc import Iterator
@@ -34,38 +33,27 @@ import train_verifier  # noqa: E402
 
 from asgi_llmguard.cache.verify import Verifier  # noqa: E402
 
-OUR_GROUPED = {"everyday": "everyday_pairs.csv", "gateway": "gateway_pairs.csv", "traps": "trap_pairs.csv"}
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
 
 def blind_pairs() -> Iterator[_pairs.Pair]:
     """The files no rule or weight was fitted on when they were written (their stem names the set)."""
     for path in [*sorted(_pairs.DATA.glob("fresh_*.csv")), _pairs.DATA / "question_shapes.csv"]:
-        for r in _rows(path):
+        for r in _pairs._read(path):
             same = int(r["same_answer"])
             kind = r.get("category", "")
             yield _pairs.Pair(r["prompt_a"], r["prompt_b"], same, float(same), path.stem, kind, "blind")
     for path in sorted((_pairs.CONTRASTS / "reshapes").glob("*.csv")):
-        for r in _rows(path):
+        for r in _pairs._read(path):
             same = int(r["same_answer"])
             yield _pairs.Pair(r["base"], r["variant"], same, float(same), f"reshapes_{path.stem}", r["kind"], "blind")
 
 
 def cross_traps() -> Iterator[_pairs.Pair]:
     """Each rewording of a group stored, each trap of the group asked; in the group's part (bench/_pairs.py)."""
-    for name, file in OUR_GROUPED.items():
-        groups: dict[str, list[dict[str, str]]] = {}
-        for r in _rows(_pairs.DATA / file):
-            groups.setdefault(r.get("group") or r["prompt_a"], []).append(r)
-        for group, rows in groups.items():
-            part = "test" if _pairs._share(group, "e1") < 0.4 else "cal"
-            for stored in (r["prompt_b"] for r in rows if r["same_answer"] == "1"):
-                for asked in (r["prompt_b"] for r in rows if r["same_answer"] == "0"):
-                    yield _pairs.Pair(stored, asked, 0, 0.0, "cross", name, part)
+    for name in _pairs.OUR_GROUPED:
+        for group, (rewordings, traps) in _pairs.groups(name).items():
+            for stored in rewordings:
+                for asked in traps:
+                    yield _pairs.Pair(stored, asked, 0, 0.0, "cross", name, _pairs.group_part(group))
 
 
 def verdicts() -> tuple[list[_pairs.Pair], list[bool]]:
