@@ -426,6 +426,10 @@ def _feature(name: str, query: str, candidate: str) -> float:
     return dict(zip(FEATURE_NAMES, pair_features(query, candidate, 0.9), strict=True))[name]
 
 
+def _opposite(query: str, candidate: str) -> float:
+    return _feature("opposite", query, candidate)
+
+
 def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float, int, int]:
     """Rewordings served, traps served, and how many of each, for one pair file (second prompt asked)."""
     with (DATA / file).open(newline="", encoding="utf-8") as fh:
@@ -1119,18 +1123,16 @@ def test_everyday_synonyms_meet_in_the_same_question_shortcut() -> None:
 
 
 def test_opposite_verbs_are_read_in_any_form_and_who_a_request_is_for() -> None:
-    def opposite(a: str, b: str) -> float:
-        return _feature("opposite", a, b)
-
-    assert opposite("React 18, StrictMode is enabled. Why?", "React 18 with StrictMode disabled. Why?") == 1.0
-    assert opposite("Draft a tweet to announce the opening of our shop", "Write a tweet announcing our shop closing")
-    assert opposite("Compose a birthday poem for my wife", "Write a birthday poem for my husband") == 1.0
-    assert opposite("python shallow copy a list", "How do I make a deep copy of a list in Python?") == 1.0
-    assert opposite("Most common side effects of the flu vaccine", "Rarest side effects of the flu vaccine") == 1.0
-    assert opposite("Area of a circle whose radius is 5 cm", "Area of a circle with a diameter of 5 cm") == 1.0
-    assert opposite("A recommendation letter for my former student", "A recommendation letter for my former employee")
+    assert _opposite("React 18, StrictMode is enabled. Why?", "React 18 with StrictMode disabled. Why?") == 1.0
+    assert _opposite("Draft a tweet to announce the opening of our shop", "Write a tweet announcing our shop closing")
+    assert _opposite("Compose a birthday poem for my wife", "Write a birthday poem for my husband") == 1.0
+    assert _opposite("python shallow copy a list", "How do I make a deep copy of a list in Python?") == 1.0
+    assert _opposite("Most common side effects of the flu vaccine", "Rarest side effects of the flu vaccine") == 1.0
+    assert _opposite("Area of a circle whose radius is 5 cm", "Area of a circle with a diameter of 5 cm") == 1.0
+    assert _opposite("A recommendation letter for my former student", "A recommendation letter for my former employee")
     # Nouns and adjectives match only as written: "days" is not "day" against "night".
-    assert opposite("I had sex two days before", "I had sex again at night") == 0.0
+    assert _opposite("I had sex two days before", "I had sex again at night") == 0.0
+    assert _opposite("Why is Kant so hard to read?", "What makes Kant's writing so difficult?") == 0.0
 
 
 def test_an_opposite_named_on_each_side_refuses_outright() -> None:
@@ -1144,40 +1146,40 @@ def test_an_opposite_named_on_each_side_refuses_outright() -> None:
 
 
 def test_a_negating_prefix_names_the_opposite_unless_the_plain_side_negates_it_itself() -> None:
-    def opposite(a: str, b: str) -> float:
-        return _feature("opposite", a, b)
-
-    assert opposite("How can I block someone's number on my iPhone?", "How do I unblock a number on iPhone?") == 1.0
-    assert opposite("Node.js: read a file synchronously", "How do I read a file asynchronously in Node.js?") == 1.0
-    assert opposite("Why does Python say 'IndentationError: unexpected indent'?",
-                    "Python throws 'IndentationError: expected an indented block'. Why?") == 1.0
-    assert opposite("Is it legal to drive barefoot in the UK?", "Is it illegal to drive barefoot in the UK?") == 1.0
-    assert opposite("present tense conjugation of être", "How do I conjugate être in the future tense?") == 1.0
+    assert _opposite("How can I block someone's number on my iPhone?", "How do I unblock a number on iPhone?") == 1.0
+    assert _opposite("Node.js: read a file synchronously", "How do I read a file asynchronously in Node.js?") == 1.0
+    assert _opposite("Why does Python say 'IndentationError: unexpected indent'?",
+                     "Python throws 'IndentationError: expected an indented block'. Why?") == 1.0
+    assert _opposite("Is it legal to drive barefoot in the UK?", "Is it illegal to drive barefoot in the UK?") == 1.0
+    assert _opposite("present tense conjugation of être", "How do I conjugate être in the future tense?") == 1.0
     # "hasn't paid" is "unpaid"; "non-stick" is "nonstick"; short stems meet other words ("til" / "until").
-    assert opposite("Write a polite email to a client who hasn't paid their invoice",
-                    "Draft a polite reminder email to a client with an unpaid invoice") == 0.0
-    assert opposite("Is it safe to put a non-stick pan in the dishwasher?",
-                    "Can nonstick pans go in the dishwasher?") == 0.0
-    assert opposite("Remove duplicates from a Python list", "Deduplicate a Python list") == 0.0
-    assert opposite("My feet throb til they go numb", "My feet throb until they go numb") == 0.0
-    assert opposite("How do I unzip a file on Mac?", "How do you open a zip file on a Mac?") == 0.0
+    assert _opposite("Write a polite email to a client who hasn't paid their invoice",
+                     "Draft a polite reminder email to a client with an unpaid invoice") == 0.0
+    assert _opposite("Is it safe to put a non-stick pan in the dishwasher?",
+                     "Can nonstick pans go in the dishwasher?") == 0.0
+    assert _opposite("Remove duplicates from a Python list", "Deduplicate a Python list") == 0.0
+    assert _opposite("My feet throb til they go numb", "My feet throb until they go numb") == 0.0
+    assert _opposite("How do I unzip a file on Mac?", "How do you open a zip file on a Mac?") == 0.0
     # a verb that takes the thing away says what the prefix says
-    assert opposite("How do I unlock my screen?", "How do I remove the screen lock?") == 0.0
-    assert opposite("How do I unfreeze my credit?", "How do I lift a credit freeze?") == 0.0
-    assert opposite("java code to reverse a singly linked list", "How do I reverse a doubly linked list in Java?")
+    assert _opposite("How do I unlock my screen?", "How do I remove the screen lock?") == 0.0
+    assert _opposite("How do I unfreeze my credit?", "How do I lift a credit freeze?") == 0.0
+
+
+def test_opposites_name_a_unit_format_register_person_kind_of_writing_or_place_asked_for() -> None:
+    assert _opposite("java code to reverse a singly linked list", "How do I reverse a doubly linked list in Java?")
     # the unit, the format or the register an answer is asked in
-    assert opposite("What's the freezing point of water in °F?", "At what temperature does water freeze in Celsius?")
-    assert opposite("Make a markdown table from this list: a, b", "Turn this list into an HTML table: a, b")
-    assert opposite('Make this more formal: "Hey"', 'Rewrite this sentence to sound more casual: "Hey"')
-    assert opposite("Convert this JSON to YAML: {}", "{} -> YAML please") == 0.0
+    assert _opposite("What's the freezing point of water in °F?", "At what temperature does water freeze in Celsius?")
+    assert _opposite("Make a markdown table from this list: a, b", "Turn this list into an HTML table: a, b")
+    assert _opposite('Make this more formal: "Hey"', 'Rewrite this sentence to sound more casual: "Hey"')
+    assert _opposite("Convert this JSON to YAML: {}", "{} -> YAML please") == 0.0
     # who a message is for, and what kind of writing is asked for
-    assert opposite("Write a birthday message for my grandma", "My grandpa is turning 90. Write him a birthday message")
-    assert opposite("Write a funny poem about my cat", "Can you write a funny song about my cat?")
-    assert opposite("Extract all email addresses from this text: T", "Extract all phone numbers from this text: T")
-    assert opposite("Can you explain quantum computing simply?", "Explain quantum computing in full technical detail")
-    assert opposite("Give me a list of high-protein vegetarian foods", "Give me a list of high-fiber vegetarian foods")
-    assert opposite("How long can cooked chicken be kept in the freezer?", "How long does chicken last in the fridge?")
-    assert opposite("Why is Kant so hard to read?", "What makes Kant's writing so difficult?") == 0.0
+    assert _opposite("Write a birthday message for my grandma",
+                     "My grandpa is turning 90. Write him a birthday message")
+    assert _opposite("Write a funny poem about my cat", "Can you write a funny song about my cat?")
+    assert _opposite("Extract all email addresses from this text: T", "Extract all phone numbers from this text: T")
+    assert _opposite("Can you explain quantum computing simply?", "Explain quantum computing in full technical detail")
+    assert _opposite("Give me a list of high-protein vegetarian foods", "Give me a list of high-fiber vegetarian foods")
+    assert _opposite("How long can cooked chicken be kept in the freezer?", "How long does chicken last in the fridge?")
 
 
 def test_a_conversion_or_comparison_read_the_other_way_round_is_a_direction() -> None:
