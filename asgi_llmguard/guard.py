@@ -318,7 +318,8 @@ class Guard:
             if embedder is not None and settings.cache_verify:
                 try:
                     verifier = backend("verifier")(strictness=settings.cache_strictness,
-                                                    threshold=settings.cache_threshold)
+                                                    threshold=settings.cache_threshold,
+                                                    embedding_model=settings.embedding_model)
                 except Exception as exc:  # without its verifier the semantic tier must not serve
                     log.error("llmguard.verifier_unavailable", error=str(exc))
                     await embedder.close()

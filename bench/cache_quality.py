@@ -78,11 +78,16 @@ def main() -> None:
     floorless = Verifier(strictness="balanced", threshold=1e-9)
     balanced = [floorless.check(p.b, p.a, float(c)) for p, c in zip(pairs, cos, strict=True)]
     z = log_odds(balanced)
+    vectors = _pairs.embed([p.b for p in pairs])
     served = {}
     for name, v in verifiers.items():
         adjustment = [v.adjustment(p.b, p.a, float(c)) for p, c in zip(pairs, cos, strict=True)]
+        # A reworded pair off the medical topic earns its credit wherever it is judged (up to the cut: plain
+        # addition here too).
+        credit = [v.rewording_credit(p.b, p.a, float(c), v.general_topic(vectors[p.b]))
+                  for p, c in zip(pairs, cos, strict=True)]
         served[name] = np.array([adj is not None for adj in adjustment]) & (
-            z + np.array([adj or 0.0 for adj in adjustment]) >= v.cut)
+            z + np.array([adj or 0.0 for adj in adjustment]) + np.array(credit) >= v.cut)
     sets = np.array([p.set for p in pairs])
     same = np.array([p.same for p in pairs])
     points = ", ".join(f"{n} (cosine ≥ {v.threshold:.2f}, cut {v.cut:+.1f}{_reach(v)})" for n, v in verifiers.items())
@@ -101,7 +106,8 @@ def main() -> None:
     counts: collections.Counter[tuple[str, int]] = collections.Counter()
     default = verifiers["balanced"]  # as served: with the point's restatement credit, which the floorless lacks
     for i in np.where(ours)[0]:
-        verdict = default.check(pairs[i].b, pairs[i].a, float(cos[i]))
+        verdict = default.check(pairs[i].b, pairs[i].a, float(cos[i]),
+                                general=default.general_topic(vectors[pairs[i].b]))
         if not verdict.accepted:
             counts[(verdict.reason or "?", int(same[i]))] += 1
     n_pos, n_neg = int((same[ours] == 1).sum()), int((same[ours] == 0).sum())

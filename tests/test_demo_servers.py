@@ -199,6 +199,9 @@ def test_guarded_demo_serves_a_repeated_request_from_the_cache(guarded_demo: str
 @pytest.mark.parametrize(("asked_first", "reworded"), [
     ("What is the capital of France?", "What's the capital city of France?"),
     ("How do I sort a dictionary by value in Python?", "How can I sort a Python dict by its values?"),
+    # Off the medical topic and in other words: served with the balanced point's rewording credit.
+    ("What is the most spoken language in the world?", "Which language has the most speakers worldwide?"),
+    ("Why is cricket so popular in India?", "Why does India love cricket so much?"),
 ])
 def test_guarded_demo_serves_an_everyday_rewording_from_the_cache(guarded_demo: str, asked_first: str,
                                                                   reworded: str) -> None:

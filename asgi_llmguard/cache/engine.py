@@ -218,8 +218,9 @@ class SemanticCache:
         accepted = 0
         probe: Probe | None = None
         if verifier is not None:
+            general = verifier.general_topic(vector)
             with tracing.span(trace, "llmguard.cache.verify") as span:
-                found, verdict, probe = await self._verify(text, candidates, cut, floor, early)
+                found, verdict, probe = await self._verify(text, candidates, cut, floor, early, general)
                 if span:
                     span.set_many({"llmguard.cache.similarity": candidates[0][0],
                                    "llmguard.verify.candidates": len(candidates),
@@ -240,13 +241,14 @@ class SemanticCache:
         return Hit(entry, similarity), probe
 
     def _first_accepted(self, text: str, candidates: list[tuple[float, CacheEntry]], cut: float | None = None,
-                        floor: float | None = None, known: tuple[tuple[str, str], float] | None = None
-                        ) -> tuple[int | None, Verdict | _Refused | None, Probe | None]:
+                        floor: float | None = None, known: tuple[tuple[str, str], float] | None = None,
+                        general: bool = False) -> tuple[int | None, Verdict | _Refused | None, Probe | None]:
         """In the worker thread: the candidates in order of similarity, long prompts shown where they differ
         (long_prompts.focus), until the verifier accepts one at ``cut``; a hit costs one pair-model call.
         Returns the accepted candidate's index (or None), the verdict to report (the accepted one, or the
         first) and the probe: the first candidate accepted at ``floor`` (None without a floor). ``known``: a pair
-        whose pair-model logit was computed early (:meth:`start_early`)."""
+        whose pair-model logit was computed early (:meth:`start_early`); ``general``: the request is off the
+        medical topic (``Verifier.general_topic``)."""
         assert self.verifier is not None
         in_force = self.verifier.cut if cut is None else cut
         first: Verdict | _Refused | None = None
@@ -257,10 +259,11 @@ class SemanticCache:
             if shown is None:
                 verdict: Verdict | _Refused = TOO_LONG
             elif floor is None:
-                verdict = self.verifier.check(shown[0], shown[1], similarity, cut=in_force, pair_logit=logit)
+                verdict = self.verifier.check(shown[0], shown[1], similarity, cut=in_force, pair_logit=logit,
+                                              general=general)
             else:  # judged at the floor; served only at the cut in force
                 verdict = self.verifier.check(shown[0], shown[1], similarity, cut=min(floor, in_force),
-                                              pair_logit=logit)
+                                              pair_logit=logit, general=general)
                 if verdict.accepted:
                     z = log_odds(verdict.score)
                     served = z >= in_force
@@ -275,7 +278,7 @@ class SemanticCache:
         return None, first, probe
 
     async def _verify(self, text: str, candidates: list[tuple[float, CacheEntry]], cut: float | None = None,
-                      floor: float | None = None, early: Early | None = None
+                      floor: float | None = None, early: Early | None = None, general: bool = False
                       ) -> tuple[int | None, Verdict | _Refused | None, Probe | None]:
         """The verifier's choice, from its one worker thread: the pair model is a transformer's forward
         pass (milliseconds) and must not stall the event loop. A verifier that fails or overruns the
@@ -292,11 +295,11 @@ class SemanticCache:
             # The nearest candidate's model call is done: judging it costs microseconds, less than a thread
             # hop. Served, that is the answer the full pass would give; otherwise the pass runs as usual.
             with contextlib.suppress(Exception):
-                chosen = self._first_accepted(text, candidates[:1], cut, floor, known)
+                chosen = self._first_accepted(text, candidates[:1], cut, floor, known, general)
                 if chosen[0] == 0:
                     self.verify_health.succeeded()
                     return chosen
-        job = functools.partial(self._first_accepted, text, candidates, cut, floor, known)
+        job = functools.partial(self._first_accepted, text, candidates, cut, floor, known, general)
         try:
             future = self._submit(job)
             chosen = await asyncio.wait_for(future, self.settings.embedding_timeout_ms / 1000)

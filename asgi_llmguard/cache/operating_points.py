@@ -1,7 +1,8 @@
 """A strictness level as the verifier applies it: a cosine floor, a cut-off on the combined log-odds, and two
 measured exceptions that move a pair's log-odds before the cut: short prompts judged under the floor
-(:class:`Reach`, which costs log-odds) and long prompts restated in other words (:class:`Restatement`, which
-earns some back). Read from the ``strictness`` part of the verifier's weight file."""
+(:class:`Reach`, which costs log-odds), long prompts restated in other words (:class:`Restatement`, which
+earns some back) and prompts off the medical topic reworded (:class:`Rewording`, which earns some too). Read
+from the ``strictness`` part of the verifier's weight file."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from .wording import asks_yes_or_no, changed_share, same_polarity, same_quantities
 
-__all__ = ["OperatingPoint", "Reach", "Restatement", "operating_point"]
+__all__ = ["OperatingPoint", "Reach", "Restatement", "Rewording", "operating_point"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +75,37 @@ class Restatement:
 
 
 @dataclass(frozen=True, slots=True)
+class Rewording:
+    """Credit for a prompt asked again in other words, off the medical topic.
+
+    The pair model is unsure of real rewordings that share few words: "How can I reduce stress naturally?" /
+    "What are natural ways to manage stress?" (cosine 0.88), "Who first climbed K2?" / "Which climbers made
+    the first ascent of K2?". The cut that keeps doctors' look-alike questions apart refuses them. A
+    near-duplicate trap keeps most words and changes one; these change many. So a pair with at least
+    ``min_changed`` of its words not shared (word order ignored), the same numbers and units, as many
+    negations and "other" on both sides or neither, whose query the topic probe does not read as a health
+    question (:mod:`.topic`), has its log-odds raised by ``credit``, up to the point's cut (the verifier also
+    asks that no opposite and no direction differ). Measured in docs/cache-quality.md."""
+
+    min_changed: float
+    credit: float
+
+    def admits(self, query: str, candidate: str) -> bool:
+        return (changed_share(query, candidate) >= self.min_changed and same_quantities(query, candidate)
+                and same_polarity(query, candidate))
+
+
+@dataclass(frozen=True, slots=True)
 class OperatingPoint:
     """One strictness level: the cosine floor a candidate must reach, the combiner's cut-off, how far under
-    the floor short prompts may still be judged and what a restated long prompt earns (None: neither)."""
+    the floor short prompts may still be judged, what a restated long prompt and a reworded one off the
+    medical topic earn (None: none)."""
 
     threshold: float
     cut: float
     reach: Reach | None = None
     restatement: Restatement | None = None
+    rewording: Rewording | None = None
 
 
 def _numbers(data: Any, keys: tuple[str, ...], where: str, what: str) -> dict[str, float]:
@@ -115,4 +139,12 @@ def operating_point(data: Any, where: str, name: str) -> OperatingPoint:
             raise ValueError(f"verifier weights {where}: strictness {name!r} restatement needs min_words >= 1, "
                              "0 < min_changed <= 1 and credit >= 0")
         restatement = Restatement(int(s["min_words"]), s["min_changed"], s["credit"])
-    return OperatingPoint(threshold=threshold, cut=point["cut"], reach=reach, restatement=restatement)
+    rewording = None
+    if data.get("rewording") is not None:
+        w = _numbers(data["rewording"], ("min_changed", "credit"), where, f"strictness {name!r} rewording")
+        if not 0.0 < w["min_changed"] <= 1.0 or w["credit"] < 0:
+            raise ValueError(f"verifier weights {where}: strictness {name!r} rewording needs 0 < min_changed <= 1 "
+                             "and credit >= 0")
+        rewording = Rewording(w["min_changed"], w["credit"])
+    return OperatingPoint(threshold=threshold, cut=point["cut"], reach=reach, restatement=restatement,
+                          rewording=rewording)

@@ -25,12 +25,15 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol
 
-from .operating_points import OperatingPoint, Reach, Restatement, operating_point
+import numpy as np
+
+from .operating_points import OperatingPoint, Reach, Restatement, Rewording, operating_point
 from .same_question import (
     alternatives_swapped,
     only_synonyms_differ,
     same_question_in_other_words,
 )
+from .topic import TopicProbe, topic_probe
 from .translation import languages_differ, translation_difference
 from .wording import (
     _DIRECTION_MARKERS,
@@ -65,6 +68,7 @@ __all__ = [
     "PairScorer",
     "Reach",
     "Restatement",
+    "Rewording",
     "Verdict",
     "Verifier",
     "alternatives_swapped",
@@ -98,7 +102,8 @@ _OPPOSITES = (
     "early:late earlier:later earliest:latest min:max minimum:maximum more:less more:fewer most:least "
     "best:worst better:worse high:low higher:lower highest:lowest big:small bigger:smaller "
     "biggest:smallest large:small larger:smaller largest:smallest fast:slow faster:slower "
-    "fastest:slowest cheap:expensive cheaper:pricier cheapest:priciest long:short longer:shorter "
+    "fastest:slowest quick:slow quicker:slower quickest:slowest quickly:slowly "
+    "cheap:expensive cheaper:pricier cheapest:priciest long:short longer:shorter "
     "longest:shortest old:young older:younger oldest:youngest hot:cold warm:cool heavy:light "
     "north:south east:west left:right positive:negative true:false good:bad "
     "pros:cons advantage:disadvantage benefit:risk allow:block accept:reject accept:decline "
@@ -440,6 +445,14 @@ def earns_credit(restatement: Restatement, query: str, candidate: str) -> bool:
     return restatement.admits(query, candidate) and not opposite_named(query, candidate)
 
 
+def earns_rewording_credit(rewording: Rewording, query: str, candidate: str, direction: float) -> bool:
+    """Whether a pair earns ``rewording``'s credit, its query off the medical topic (the caller's to know):
+    reworded (:meth:`Rewording.admits`), naming no opposite of something in the other, and with no direction
+    turned round (``direction``, :func:`pair_features`' reading: "mp4 into mp3" / "MP3 to MP4" share few words
+    and the pair model is sure of them)."""
+    return direction == 0.0 and rewording.admits(query, candidate) and not opposite_named(query, candidate)
+
+
 def _numbers_traded(a: tuple[str, ...], b: tuple[str, ...], numbers: tuple[str, ...]) -> bool:
     """Whether two of the numbers trade what follows them ("5 km to 8 miles" / "8 km to 5 miles", "10 by 2" / "2
     by 10"). Numbers that keep their units and only come in another order are the same request told another
@@ -713,7 +726,8 @@ class Verifier:
     The weight file is read once at construction; :meth:`check` is pure computation.
     """
 
-    __slots__ = ("_calibration", "_combiner", "_floor", "_pair_model", "points", "strictness")
+    __slots__ = ("_calibration", "_combiner", "_embedding_model", "_floor", "_pair_model", "_topic", "points",
+                 "strictness")
 
     def __init__(
         self,
@@ -722,11 +736,15 @@ class Verifier:
         strictness: str = DEFAULT_STRICTNESS,
         pair_model: PairScorer | None = None,
         threshold: float | None = None,
+        embedding_model: str | None = None,
     ) -> None:
         """``threshold``: an expert's cosine floor (``LLMGUARD_CACHE_THRESHOLD``) in place of the point's; the
-        point's cut stays, no candidate under that floor is judged (no :class:`Reach`), and no restated
-        prompt earns credit (the point's exceptions were measured with its own floor). 0 judges every
-        pair on its words and signals alone, whatever its cosine (benches and tests)."""
+        point's cut stays, no candidate under that floor is judged (no :class:`Reach`), and no restated or
+        reworded prompt earns credit (the point's exceptions were measured with its own floor). 0 judges every
+        pair on its words and signals alone, whatever its cosine (benches and tests).
+        ``embedding_model``: the name of the model whose vectors :meth:`general_topic` reads (the cache's
+        ``LLMGUARD_EMBEDDING_MODEL``); the weight file's topic probe reads only its own model's, and None
+        means that model."""
         where = str(weights_path) if weights_path is not None else f"asgi_llmguard/data/{_DEFAULT_WEIGHTS}"
         data = _load_weights(weights_path, where)
         self._combiner = _Combiner(data["combiner"], where)
@@ -741,6 +759,8 @@ class Verifier:
             raise ValueError(f"threshold must be a cosine in [0, 1], not {threshold!r}")
         self._floor = threshold
         self._calibration = _calibration(data.get("calibration"), where)
+        self._topic: TopicProbe | None = topic_probe(data.get("topic"), where)
+        self._embedding_model = embedding_model
         if pair_model is None and PAIR_MODEL in self._combiner.inputs:
             from .pair_model import PairModel
 
@@ -782,6 +802,34 @@ class Verifier:
         return restatement.credit if restatement is not None and earns_credit(restatement, query, candidate) else 0.0
 
     @property
+    def rewording(self) -> Rewording | None:
+        """What a reworded prompt off the medical topic earns; None with an expert's floor or no topic probe."""
+        return self.points[self.strictness].rewording if self._floor is None and self._topic is not None else None
+
+    def general_topic(self, vector: np.ndarray | None) -> bool:
+        """Whether a query embedded as ``vector`` may earn the :class:`Rewording` credit: the point has one and
+        the topic probe reads the query as no health question (:mod:`.topic`). Once per request, for
+        :meth:`check`'s ``general``."""
+        if self.rewording is None or self._topic is None:
+            return False
+        model = self._topic.model if self._embedding_model is None else self._embedding_model
+        return not self._topic.medical(vector, model)
+
+    def rewording_credit(self, query: str, candidate: str, similarity: float, general: bool) -> float:
+        """What the pair earns as a rewording off the medical topic (``general``: :meth:`general_topic` of the
+        query), 0 when it earns nothing; :meth:`check` adds it up to the point's cut (benches)."""
+        if not general or self.rewording is None:
+            return 0.0
+        direction = pair_features(query, candidate, similarity)[_DIRECTION]
+        return self._rewording_credit(query, candidate, direction, general)
+
+    def _rewording_credit(self, query: str, candidate: str, direction: float, general: bool) -> float:
+        rewording = self.rewording
+        if not general or rewording is None or not earns_rewording_credit(rewording, query, candidate, direction):
+            return 0.0
+        return rewording.credit
+
+    @property
     def cut(self) -> float:
         """The combined log-odds a candidate must reach at the chosen strictness."""
         return self.points[self.strictness].cut
@@ -812,12 +860,15 @@ class Verifier:
         return start
 
     def check(self, query: str, candidate: str, similarity: float, *, cut: float | None = None,
-              pair_logit: float | None = None) -> Verdict:
+              pair_logit: float | None = None, general: bool = False) -> Verdict:
         """Accept only when no hard rule refuses and the combined signals reach the cut-off (the strictness
         point's, unless ``cut`` gives another: a namespace that must be stricter than the rest). Under the
         cosine floor only a pair within the point's :class:`Reach` is judged, and it pays the reach's penalty;
         over it a :class:`Restatement` earns its credit (:meth:`adjustment`).
-        ``pair_logit``: the pair model's logit for this very pair, when already known (:meth:`pair_logit`)."""
+        ``pair_logit``: the pair model's logit for this very pair, when already known (:meth:`pair_logit`).
+        ``general``: the query is off the medical topic (:meth:`general_topic`), so a reworded pair earns the
+        point's :class:`Rewording` credit, which, like a restatement's, lifts it up to the point's cut and no
+        further."""
         adjustment = self.adjustment(query, candidate, similarity)
         if adjustment is None:
             return Verdict(accepted=False, score=0.0, reason="low_similarity")
@@ -828,10 +879,15 @@ class Verifier:
             return Verdict(accepted=True, score=1.0, reason=None)
         if pair_logit is None:
             pair_logit = self.pair_logit(query, candidate)
-        z, push = self.combined(query, candidate, similarity, pair_logit)
-        # A restatement's credit brings the pair up to the point's cut and no further: a namespace that must be
-        # stricter (the error budget's cut) asks a restated prompt to be that much surer on its own.
+        values = dict(zip(FEATURE_NAMES, pair_features(query, candidate, similarity), strict=True))
+        values[PAIR_MODEL] = pair_logit
+        z, push = self._combiner.logit(values)
+        # A credit brings the pair up to the point's cut and no further: a namespace that must be stricter
+        # (the error budget's cut) asks a restated or reworded prompt to be that much surer on its own.
         z = max(z, min(z + adjustment, self.cut)) if adjustment > 0 else z + adjustment
+        credit = self._rewording_credit(query, candidate, values["direction"], general)
+        if credit > 0:
+            z = max(z, min(z + credit, self.cut))
         score = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
         if z >= (self.cut if cut is None else cut):
             return Verdict(accepted=True, score=score, reason=None)
@@ -857,6 +913,9 @@ class PairScorer(Protocol):
     """What the verifier needs of a cross-encoder: one logit per candidate, higher for the same question."""
 
     def logits(self, query: str, candidates: Sequence[str]) -> list[float]: ...
+
+
+_DIRECTION = FEATURE_NAMES.index("direction")
 
 
 def _blame(inputs: Sequence[str], push: list[float]) -> str:

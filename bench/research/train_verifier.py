@@ -17,6 +17,10 @@ contrast sets) while the traps served (pooled over the near-duplicate traps peop
 over the rule-made ones, which are harder and noisier) and the wrong share of hits on MQP and on our
 question pairs stay within that point's budget.
 
+A topic probe (``fit_topic``): a logistic model on the embedding that tells MQP's prompts (train and cal
+parts) from our other sets', so that the ``rewording`` credit (REWORDING below) can leave the doctors'
+questions, which bind the cut, judged as before (asgi_llmguard/cache/topic.py).
+
 Last, the wrong share of hits at a ladder of cuts (same part, our chat, question and medical sets
 pooled): the calibration from which the error budget picks a namespace's starting cut for a
 wrong-rate target (``Verifier.start_cut``). ``--keep-combiner`` keeps the packaged file's combiner and
@@ -94,6 +98,17 @@ RESTATEMENT: dict[str, dict[str, float] | None] = {
     "balanced": {"min_words": 12, "min_changed": 0.25, "credit": 2.5},
     "loose": {"min_words": 12, "min_changed": 0.25, "credit": 1.5},
 }
+#: What a reworded prompt off the medical topic earns (verify.Rewording), chosen on the cal part from a small
+#: grid (min_changed 0.3-0.45, credit 0.5-1.0; docs/cache-quality.md, "Rewordings off the medical topic"):
+#: the largest credit whose rule-made traps stay within the point's budget. None at the strict point.
+REWORDING: dict[str, dict[str, float] | None] = {
+    "strict": None,
+    "balanced": {"min_changed": 0.4, "credit": 0.8},
+    "loose": {"min_changed": 0.4, "credit": 0.8},
+}
+#: The sets whose prompts (train and cal parts) the topic probe reads as off the medical topic; MQP's read as on it.
+TOPIC_OTHER_SETS = ("everyday", "gateway", "traps", "questions", "paws", "sts")
+TOPIC_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 #: Cut-offs at which the wrong share of hits is calibrated (for the error budget's starting cut).
 CALIBRATION_CUTS = [round(0.5 + 0.25 * i, 2) for i in range(17)]
 CALIBRATION_SETS = ("everyday", "gateway", "traps", "questions", "mqp")
@@ -193,17 +208,22 @@ class Exceptions:
     penalty: np.ndarray  # what each pair would pay under the floor (verify.Reach.penalty_at its cosine)
     restatement: dict[str, float] | None
     restated: np.ndarray  # a long prompt restated that earns the credit (verify.earns_credit)
+    rewording: dict[str, float] | None = None
+    reworded: np.ndarray | None = None  # a reworded pair off the medical topic (verify.earns_rewording_credit)
 
     def to_point(self) -> dict[str, dict[str, float]]:
         return ({"reach": self.reach} if self.reach is not None else {}) | (
-            {"restatement": self.restatement} if self.restatement is not None else {})
+            {"restatement": self.restatement} if self.restatement is not None else {}) | (
+            {"rewording": self.rewording} if self.rewording is not None else {})
 
 
 def exceptions(pairs: Sequence[_pairs.Pair], cos: np.ndarray, reach: dict[str, float] | None,
-               restatement: dict[str, float] | None) -> Exceptions:
+               restatement: dict[str, float] | None, rewording: dict[str, float] | None = None,
+               general: np.ndarray | None = None) -> Exceptions:
+    """``general``: each pair's query is off the medical topic (the topic probe's reading), for ``rewording``."""
     # Read as the verifier reads a weight file's point (the floor and cut do not matter here).
-    point = operating_point({"threshold": 1.0, "cut": 0.0, "reach": reach, "restatement": restatement},
-                            "train_verifier", "trial")
+    point = operating_point({"threshold": 1.0, "cut": 0.0, "reach": reach, "restatement": restatement,
+                             "rewording": rewording}, "train_verifier", "trial")
     short = np.zeros(len(pairs), dtype=bool)
     penalty = np.zeros(len(pairs))
     if point.reach is not None:
@@ -212,20 +232,34 @@ def exceptions(pairs: Sequence[_pairs.Pair], cos: np.ndarray, reach: dict[str, f
     restated = np.zeros(len(pairs), dtype=bool)
     if point.restatement is not None:
         restated = np.array([verify.earns_credit(point.restatement, p.b, p.a) for p in pairs])
-    return Exceptions(reach, short, penalty, restatement, restated)
+    reworded = np.zeros(len(pairs), dtype=bool)
+    if point.rewording is not None and general is not None:
+        reworded = np.array([bool(g) and verify.earns_rewording_credit(
+            point.rewording, p.b, p.a, verify.pair_features(p.b, p.a, float(c))[_DIRECTION])
+            for p, c, g in zip(pairs, cos, general, strict=True)])
+    return Exceptions(reach, short, penalty, restatement, restated, rewording, reworded)
+
+
+_DIRECTION = verify.FEATURE_NAMES.index("direction")
 
 
 def accepted(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, threshold: float, cut: float,
              ex: Exceptions, point_cut: float | None = None) -> np.ndarray:
     """Which pairs a point serves at ``cut``: over its floor, a restated long prompt with its credit, which
     lifts it to the point's own cut (``point_cut``, default ``cut``) and no further (verify.Verifier.check);
-    under the floor, within its reach, at the cut plus the reach's penalty."""
+    under the floor, within its reach, at the cut plus the reach's penalty; then, over the floor or within the
+    reach, a reworded pair off the medical topic with its credit, lifted the same way."""
+    top = cut if point_cut is None else point_cut
     credit = ex.restated * (ex.restatement["credit"] if ex.restatement is not None else 0.0)
-    lifted = np.where(credit > 0, np.maximum(z, np.minimum(z + credit, cut if point_cut is None else point_cut)), z)
-    served = (cos >= threshold) & (lifted >= cut)
+    lifted = np.where(credit > 0, np.maximum(z, np.minimum(z + credit, top)), z)
+    judged = cos >= threshold
     if ex.reach is not None:
-        served |= (cos >= ex.reach["floor"]) & (cos < threshold) & ex.short & (z - ex.penalty >= cut)
-    return served & ~hard
+        reach = (cos >= ex.reach["floor"]) & (cos < threshold) & ex.short
+        lifted = np.where(reach, z - ex.penalty, lifted)
+        judged |= reach
+    if ex.rewording is not None and ex.reworded is not None:
+        lifted = np.where(ex.reworded, np.maximum(lifted, np.minimum(lifted + ex.rewording["credit"], top)), lifted)
+    return judged & (lifted >= cut) & ~hard
 
 
 def choose(z: np.ndarray, cos: np.ndarray, hard: np.ndarray, pairs: Sequence[_pairs.Pair], budget: Budget,
@@ -290,6 +324,31 @@ def fit_combiner(pairs: Sequence[_pairs.Pair], x: np.ndarray, cos: np.ndarray, h
     }
 
 
+def fit_topic() -> dict[str, object]:
+    """The topic probe: MQP's prompts (train and cal) against those of TOPIC_OTHER_SETS, each side weighing
+    the same; a logistic model on the embedding (asgi_llmguard/cache/topic.py)."""
+    pairs = _pairs.load(("mqp", *TOPIC_OTHER_SETS), parts=["train", "cal"])
+    medical = sorted({t for p in pairs if p.set == "mqp" for t in (p.a, p.b)})
+    other = sorted({t for p in pairs if p.set != "mqp" for t in (p.a, p.b)} - set(medical))
+    vectors = _pairs.embed(medical + other)
+    x = np.stack([vectors[t] for t in medical + other])
+    y = np.r_[np.ones(len(medical)), np.zeros(len(other))]
+    w = np.where(y == 1, len(y) / (2 * len(medical)), len(y) / (2 * len(other)))
+    weights, bias = fit_logistic(x, y, w)
+    print(f"topic probe: {len(medical)} medical prompts against {len(other)} others")
+    return {"model": TOPIC_MODEL, "weights": [round(float(v), 6) for v in weights], "bias": round(bias, 6)}
+
+
+def general_topic(pairs: Sequence[_pairs.Pair], topic: dict[str, object]) -> np.ndarray:
+    """Each pair's query off the medical topic, as verify.Verifier.general_topic reads it."""
+    from asgi_llmguard.cache.topic import topic_probe
+
+    probe = topic_probe(topic, "train_verifier")
+    assert probe is not None
+    vectors = _pairs.embed([p.b for p in pairs])
+    return np.array([not probe.medical(vectors[p.b], probe.model) for p in pairs])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=OUT)
@@ -311,7 +370,8 @@ def main() -> None:
     data: dict[str, object] = {
         "version": 2,
         "about": "asgi_llmguard verifier: a logistic combiner over the pair model's logit, the cosine and word-level "
-                 "pair features, three strictness points and a calibration; made by bench/research/train_verifier.py",
+                 "pair features, three strictness points, a topic probe and a calibration; made by "
+                 "bench/research/train_verifier.py",
         "combiner": combiner,
         "strictness": {name: {"threshold": 0.8, "cut": 0.0} for name in BUDGETS},  # chosen below
     }
@@ -323,14 +383,18 @@ def main() -> None:
     z = np.array([np.inf if verify.same_question_in_other_words(p.b, p.a)
                   else verifier.combined(p.b, p.a, float(c), float(lg))[0]
                   for p, c, lg in zip(pairs, cos, logits, strict=True)])
+    topic = shipped["topic"] if args.keep_points else fit_topic()
+    data["topic"] = topic
+    general = general_topic(pairs, topic)
     points = shipped["strictness"] if args.keep_points else {}
     for name, budget in BUDGETS.items():
         if args.keep_points:
-            ex = exceptions(pairs, cos, points[name].get("reach"), points[name].get("restatement"))
+            ex = exceptions(pairs, cos, points[name].get("reach"), points[name].get("restatement"),
+                            points[name].get("rewording"), general)
             t, cut = points[name]["threshold"], points[name]["cut"]
             m = measure(accepted(z, cos, hard, t, cut, ex), pairs)
         else:
-            ex = exceptions(pairs, cos, REACH[name], RESTATEMENT[name])
+            ex = exceptions(pairs, cos, REACH[name], RESTATEMENT[name], REWORDING[name], general)
             t, cut, m = choose(z, cos, hard, pairs, budget, ex)
             points[name] = {"threshold": t, "cut": cut} | ex.to_point()
         print(f"{name:9s} threshold {t:.2f} cut {cut:+.1f}: rewordings {m.rewordings:.1%}, traps served "
@@ -338,7 +402,7 @@ def main() -> None:
               f"questions wrong {m.questions_wrong:.2%} (cal)")
     data["strictness"] = points
     default = points[verify.DEFAULT_STRICTNESS]
-    ex = exceptions(pairs, cos, default.get("reach"), default.get("restatement"))
+    ex = exceptions(pairs, cos, default.get("reach"), default.get("restatement"), default.get("rewording"), general)
     data["calibration"] = calibration(z, cos, hard, pairs, default["threshold"], default["cut"], ex)
     args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     print(f"calibration {data['calibration']}\nwrote {args.out}")

@@ -61,7 +61,9 @@ def verdicts() -> tuple[list[_pairs.Pair], list[bool]]:
     cos = _pairs.cosines(pairs)
     logits = train_verifier.pair_logits(pairs)
     verifier = Verifier(pair_model=train_verifier._NoPairModel())
-    served = [verifier.check(p.b, p.a, float(c), pair_logit=float(lg)).accepted
+    vectors = _pairs.embed([p.b for p in pairs])  # the query's topic, as the cache reads it from its embedding
+    served = [verifier.check(p.b, p.a, float(c), pair_logit=float(lg),
+                             general=verifier.general_topic(vectors[p.b])).accepted
               for p, c, lg in zip(pairs, cos, logits, strict=True)]
     return pairs, served
 

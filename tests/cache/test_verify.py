@@ -12,9 +12,9 @@ import csv
 import itertools
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from asgi_llmguard.cache.audit.probe import log_odds
@@ -24,6 +24,7 @@ from asgi_llmguard.cache.verify import (
     PAIR_MODEL,
     STRICTNESS_LEVELS,
     Restatement,
+    Rewording,
     Verdict,
     Verifier,
     alternatives_swapped,
@@ -37,29 +38,31 @@ from asgi_llmguard.cache.wording import asks_yes_or_no, one_number_replaced
 DATA = Path(__file__).parent.parent / "data"
 PACKAGED = Path(__file__).resolve().parents[2] / "asgi_llmguard" / "data" / "verifier.json"
 
-Cosine = Callable[[str, str], float]
+class Cosine:
+    """Cosine of two prompts under the real model (vectors are unit length), and each prompt's vector: the
+    verifier reads a query's topic from it, as the cache does."""
+
+    def __init__(self, model_dir: Path) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import fastembed
+
+        self._model = fastembed.TextEmbedding(
+            "sentence-transformers/all-MiniLM-L6-v2", specific_model_path=str(model_dir), threads=1
+        )
+        self._cache: dict[str, np.ndarray] = {}
+
+    def vector(self, text: str) -> np.ndarray:
+        if text not in self._cache:
+            self._cache[text] = np.asarray(next(iter(self._model.embed([text]))), dtype=np.float32)
+        return self._cache[text]
+
+    def __call__(self, a: str, b: str) -> float:
+        return float(np.dot(self.vector(a), self.vector(b)))
 
 
 @pytest.fixture(scope="module")
 def cosine(model_dir: Path) -> Cosine:
-    """Cosine of two prompts under the real model (vectors are unit length)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import fastembed
-
-    model = fastembed.TextEmbedding(
-        "sentence-transformers/all-MiniLM-L6-v2", specific_model_path=str(model_dir), threads=1
-    )
-    cache: dict[str, list[float]] = {}
-
-    def vec(text: str) -> list[float]:
-        if text not in cache:
-            cache[text] = [float(x) for x in next(iter(model.embed([text])))]
-        return cache[text]
-
-    def cos(a: str, b: str) -> float:
-        return sum(x * y for x, y in zip(vec(a), vec(b), strict=True))
-
-    return cos
+    return Cosine(model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +77,10 @@ def floorless() -> Verifier:
 
 
 def served(verifier: Verifier, cosine: Cosine, query: str, cached: str) -> tuple[bool, float, Verdict]:
-    """What the cache does: consider the candidate above the strictness's floor, then ask the verifier."""
+    """What the cache does: consider the candidate above the strictness's floor, then ask the verifier (with the
+    query's topic read from its vector)."""
     sim = cosine(query, cached)
-    verdict = verifier.check(query, cached, sim)
+    verdict = verifier.check(query, cached, sim, general=verifier.general_topic(cosine.vector(query)))
     return sim >= verifier.threshold and verdict.accepted, sim, verdict
 
 
@@ -597,6 +601,8 @@ def test_an_experts_floor_replaces_the_points_and_looks_no_lower() -> None:
                                             {"min_words": 12, "min_changed": 0.25},
                                             {"min_words": 0, "min_changed": 0.3, "credit": 2},
                                             {"min_words": 12, "min_changed": 0.25, "credit": -1}, [12])),
+    *(("balanced", "rewording", v) for v in ({"min_changed": 0.0, "credit": 0.8}, {"min_changed": 1.5, "credit": 1},
+                                             {"min_changed": 0.4}, {"min_changed": 0.4, "credit": -0.1}, "much")),
 ])
 def test_a_broken_exception_of_a_point_in_the_weights_file_is_named(tmp_path: Path, point: str, part: str,
                                                                     value: object) -> None:
@@ -606,6 +612,31 @@ def test_a_broken_exception_of_a_point_in_the_weights_file_is_named(tmp_path: Pa
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ValueError, match=f"'{point}' {part} needs"):
         Verifier(path)
+
+
+@pytest.mark.parametrize(("topic", "message"), [
+    ("medical", "'topic' needs a 'model' name"),
+    ({"weights": [0.1], "bias": 0.0}, "'topic' needs a 'model' name"),
+    ({"model": "m", "weights": [], "bias": 0.0}, "'topic' needs numeric 'weights'"),
+    ({"model": "m", "weights": [0.1, "x"], "bias": 0.0}, "'topic' needs numeric 'weights'"),
+    ({"model": "m", "weights": [0.1], "bias": True}, "'topic' needs numeric 'weights'"),
+])
+def test_a_broken_topic_probe_in_the_weights_file_is_named(tmp_path: Path, topic: object, message: str) -> None:
+    data = json.loads(PACKAGED.read_text(encoding="utf-8"))
+    data["topic"] = topic
+    path = tmp_path / "topic.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        Verifier(path)
+
+
+def test_a_weights_file_without_a_topic_probe_gives_no_rewording_credit(tmp_path: Path) -> None:
+    data = json.loads(PACKAGED.read_text(encoding="utf-8"))
+    del data["topic"]
+    path = tmp_path / "no_topic.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    verifier = Verifier(path)
+    assert verifier.rewording is None and not verifier.general_topic(np.zeros(384, dtype=np.float32))
 
 
 TRIP = ("My wife and I are planning a 10-day trip to Italy in May. We like food and history but hate crowds. "
@@ -670,8 +701,72 @@ def test_a_long_prompt_restated_is_served_at_the_default_point_only_up_to_its_cu
     assert not verifier.check(download, upload, cosine(download, upload)).accepted
 
 
+# Rewordings off the medical topic that share few words: the pair model is unsure of them (log-odds 0.5-1.3).
+REWORDED_OFF_TOPIC = [
+    ("Which language has the most speakers worldwide?", "What is the most spoken language in the world?"),
+    ("Why does India love cricket so much?", "Why is cricket so popular in India?"),
+    ("What is the fastest way to learn a new language?", "How can I learn a foreign language quickly?"),
+]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("query", "cached"), REWORDED_OFF_TOPIC)
+def test_a_rewording_off_the_medical_topic_earns_the_points_credit_up_to_its_cut(
+        verifier: Verifier, cosine: Cosine, query: str, cached: str) -> None:
+    sim = cosine(query, cached)
+    assert verifier.general_topic(cosine.vector(query))
+    assert verifier.check(query, cached, sim, general=True).accepted
+    # Without the credit the same pair is refused: a query read as medical, the strict point, an expert's floor.
+    unaided = verifier.check(query, cached, sim, general=False)
+    assert not unaided.accepted and unaided.reason in ("low_score", PAIR_MODEL)
+    rewording = verifier.rewording
+    assert rewording is not None and rewording.admits(query, cached)
+    assert log_odds(unaided.score) + rewording.credit >= verifier.cut
+    assert Verifier(strictness="strict").rewording is None and Verifier(threshold=verifier.threshold).rewording is None
+    assert not Verifier(threshold=verifier.threshold).check(query, cached, sim, general=True).accepted
+    # Up to the point's cut and no further: a namespace held stricter gets no help.
+    assert not verifier.check(query, cached, sim, general=True, cut=verifier.cut + 0.5).accepted
+
+
+@pytest.mark.model
+def test_the_topic_probe_reads_health_questions_and_only_for_its_own_model(verifier: Verifier,
+                                                                           cosine: Cosine) -> None:
+    for medical in ("Can I take ibuprofen while I'm on blood thinners?", "What does LDL cholesterol mean?",
+                    "I've had a headache and a stiff neck for three days. Should I see a doctor?"):
+        assert not verifier.general_topic(cosine.vector(medical)), medical
+    for general in ("How do I sort a dictionary by value in Python?", "Why is cricket so popular in India?",
+                    "Give me a recipe for banana bread"):
+        assert verifier.general_topic(cosine.vector(general)), general
+    vector = cosine.vector("Why is cricket so popular in India?")
+    # Another embedding model's vectors (or another size) mean nothing to the probe: no credit, no surprise.
+    assert not Verifier(embedding_model="BAAI/bge-small-en-v1.5").general_topic(vector)
+    assert not verifier.general_topic(np.concatenate([vector, vector]))
+    assert not verifier.general_topic(None)
+
+
+@pytest.mark.model
+def test_a_reworded_pair_with_a_direction_or_a_number_turned_earns_no_credit(verifier: Verifier,
+                                                                             cosine: Cosine) -> None:
+    """A rewording's credit asks that nothing named differ: the direction of a conversion, an amount, an opposite."""
+    for query, cached in [("How do I convert MP3 to MP4?", "How can I turn an mp4 into an mp3?"),
+                          ("Which five languages have the most speakers?", "What is the most spoken language?"),
+                          ("What is the slowest way to pick up a new language?",
+                           "What's the quickest method for learning a foreign language?")]:
+        assert verifier.rewording_credit(query, cached, cosine(query, cached), True) == 0.0, query
+        assert not verifier.check(query, cached, cosine(query, cached), general=True).accepted, query
+
+
+def test_a_rewording_needs_many_words_changed_and_the_same_numbers_and_polarity() -> None:
+    rule = Rewording(min_changed=0.4, credit=0.8)
+    spoken = "What is the most spoken language in the world?"
+    assert rule.admits("Which language has the most speakers worldwide?", spoken)
+    assert not rule.admits("What is the most spoken language in Europe?", spoken)  # one word changed: a trap's shape
+    assert not rule.admits("Name 3 ways to learn a language fast", "Give me five tips to learn a new language quickly")
+    assert not rule.admits("Which language isn't spoken by many people?", spoken)
+
+
 def test_packaged_weights_are_small_and_load() -> None:
-    assert PACKAGED.stat().st_size < 10_000
+    assert PACKAGED.stat().st_size < 20_000  # the topic probe's 384 weights are most of it
     assert json.loads(PACKAGED.read_text(encoding="utf-8"))["version"] == 2
 
 
