@@ -46,6 +46,7 @@ from .wording import (
     _words,
     action_against_diagnosis,
     asks_differ,
+    asks_of_the_others,
     conversion_reversed,
     date_replaced,
     frequencies_differ,
@@ -299,7 +300,7 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     if conversion_reversed(query, candidate):
         return "direction"
     if (asks_differ(query, candidate) or action_against_diagnosis(query, candidate)
-            or permission_against_obligation(query, candidate)):
+            or permission_against_obligation(query, candidate) or asks_of_the_others(query, candidate)):
         return "question_type"
     # An opposite named on each side ("vegetarian" / "vegan", "unblock" / "block") weighs -3 in the combiner, and
     # over every labelled set no pair that names one was a rewording served; one trap was ("a recipe for vegetarian

@@ -815,6 +815,28 @@ def with_against_without(query: str, candidate: str) -> bool:
     return bool(((has_a & lacks_b) - lacks_a - has_b) or ((has_b & lacks_a) - lacks_b - has_a))
 
 
+# Something set aside and the question then asked of the rest: "Apart from zyrtec, what other medications can I
+# have?", "Besides Python, which other languages ...?". The other prompt, which sets nothing aside, asks of the thing
+# itself ("Does zyrtec help for swollen lips?").
+_SET_ASIDE = re.compile(r"\b(?:apart from|aside from|besides|other than|except(?: for)?|excluding)\b", re.IGNORECASE)
+_OTHERS_ASKED = re.compile(r"\b(?:what|which|any) (?:other|else)\b|\banything else\b|\bother (?:options|ways)\b",
+                           re.IGNORECASE)
+
+
+def asks_of_the_others(query: str, candidate: str) -> bool:
+    """Whether one prompt sets a thing aside and asks what else there is while the other sets nothing aside: "Apart
+    from huntington disease, what other diseases are congenital?" / "Is huntington's disease congenital?". Over every
+    labelled set and the blind files, 2 traps (MQP) and no rewording."""
+    def kind(text: str) -> bool | None:
+        aside = bool(_SET_ASIDE.search(text))
+        if aside and _OTHERS_ASKED.search(text):
+            return True
+        return None if aside or _OTHERS_ASKED.search(text) else False
+
+    a, b = kind(query), kind(candidate)
+    return a is not None and b is not None and a != b
+
+
 # How often, where it is unmistakable: "daily", "weekly", "every day", "once a week", "three times a month". ("A
 # month" alone is as often a span, "for a month", as a rate.)
 _PERIOD = {"daily": "day", "nightly": "day", "everyday": "day", "weekly": "week", "monthly": "month",

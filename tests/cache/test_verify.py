@@ -327,6 +327,22 @@ def test_whether_one_may_against_whether_one_must_is_another_question() -> None:
                                              "Do I have to pay tax on gifts?")  # a request put politely
 
 
+def test_asking_what_else_there_is_after_setting_a_thing_aside_is_another_question() -> None:
+    from asgi_llmguard.cache.verify import hard_rule_refusal
+    from asgi_llmguard.cache.wording import asks_of_the_others
+
+    assert hard_rule_refusal("Apart from ibuprofen, what other painkillers can I take for a headache?",
+                             "Can I take ibuprofen for a headache?") == "question_type"
+    assert asks_of_the_others("Is Python a good first language?", "Besides Python, which other languages are good "
+                                                                  "for beginners?")
+    # Both set something aside, or neither asks what else there is: no difference this rule reads.
+    assert not asks_of_the_others("Apart from Restasis, what eye drops help watery eyes?",
+                                  "What other eye drops besides Restasis help with watery eyes?")
+    assert not asks_of_the_others("Apart from Restasis and Refresh, what eye drops would help watery eyes?",
+                                  "I've tried Restasis and Refresh for watery eyes. What eye drop should I use?")
+    assert not asks_of_the_others("What other languages are good for beginners?", "Which languages suit beginners?")
+
+
 def test_a_negation_alone_is_refused_by_a_hard_rule() -> None:
     from asgi_llmguard.cache.verify import hard_rule_refusal
     from asgi_llmguard.cache.wording import only_negation_differs
