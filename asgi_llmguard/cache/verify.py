@@ -155,7 +155,7 @@ _FORMATS = ("json", "yaml", "xml", "csv", "html", "markdown", "toml", "latex")
 # Kinds of writing asked for, each against every other: "Write a funny poem about my cat" / "... a funny song ...".
 _WRITINGS = ("poem", "song", "story", "essay", "haiku", "limerick", "joke", "riddle", "speech", "tweet")
 # What a food is rich or poor in: "a list of high-protein vegetarian foods" / "... high-fiber ...".
-_NUTRIENTS = ("protein", "fiber", "carb", "carbohydrate", "sugar", "sodium", "calcium", "potassium",
+_NUTRIENTS = ("protein", "fiber", "carb", "carbohydrate", "sugar", "sodium", "calcium", "potassium", "calorie",
               "magnesium", "caffeine", "cholesterol")
 # Verbs whose opposite is met in any form: "StrictMode is enabled" / "... disabled", "announcing our opening" /
 # "... our closing", "uploads a file" / "downloads a file" (the plain pairs above match as written).

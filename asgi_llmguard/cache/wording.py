@@ -27,6 +27,7 @@ _CONTRACTIONS = (
     (re.compile(r"\bwon'?t\b"), "will not"),
     (re.compile(r"n't\b"), " not"),
     (re.compile(r"'(s|re|m|ll|ve|d)\b"), ""),
+    (re.compile(r"\bim\b"), "i"),  # "like im five": "I'm" typed without its apostrophe
     (re.compile(r"\bat once\b"), "together"),  # "take four ibuprofen at once": no number, as "once a week" is
 )
 
@@ -500,6 +501,10 @@ def _asks_for(tokens: tuple[str, ...]) -> str | None:
     kind = _ASKS.get(tokens[0])
     if kind is None:
         return None
+    if kind == "place" and tokens[-2:] == ("come", "from"):
+        # Where a thing comes from is its origin, which "why" asks too ("Why is the ocean salty?" / "Where does
+        # all the salt in the sea come from?"), as "What is the origin of ..." does.
+        kind = "reason"
     return kind if tokens[0] in _ALWAYS_ASKS or tokens[1] in _AUXILIARIES else None
 
 

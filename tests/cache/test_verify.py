@@ -327,6 +327,21 @@ def test_whether_one_may_against_whether_one_must_is_another_question() -> None:
                                              "Do I have to pay tax on gifts?")  # a request put politely
 
 
+def test_where_a_thing_comes_from_asks_its_origin_as_why_does() -> None:
+    from asgi_llmguard.cache.verify import hard_rule_refusal
+    from asgi_llmguard.cache.wording import asks_differ
+
+    assert not asks_differ("Where does the salt in the sea come from?", "Why is the ocean salty?")
+    assert hard_rule_refusal("Where does the salt in the sea come from?", "Why is the ocean salty?") is None
+    assert asks_differ("Where does the salt in the sea come from?", "When did the sea become salty?")
+    assert asks_differ("Where is the Dead Sea?", "Why is the Dead Sea so salty?")  # a place is still a place
+
+
+def test_im_typed_without_its_apostrophe_reads_as_i_am() -> None:
+    assert same_question_in_other_words("explain like im 5 how a rainbow forms",
+                                        "Explain like I'm five how a rainbow forms.")
+
+
 def test_asking_what_else_there_is_after_setting_a_thing_aside_is_another_question() -> None:
     from asgi_llmguard.cache.verify import hard_rule_refusal
     from asgi_llmguard.cache.wording import asks_of_the_others
@@ -485,10 +500,10 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     ("fresh_everyday_pairs_10.csv", 0.7, 0, (30, 30)),  # written blind by a helper that read none of our code
     ("fresh_gateway_pairs_3.csv", 0.55, 0, (30, 30)),  # the same, in the gateway's style
     ("fresh_everyday_pairs_11.csv", 0.6, 0, (40, 30)),  # blind too; "foods to avoid" / "foods that help" served
-    ("fresh_question_pairs.csv", 0.35, 1 / 32, (45, 30)),  # blind, Quora's style; "know if" / "treat" served
+    ("fresh_question_pairs.csv", 0.45, 1 / 32, (45, 30)),  # blind, Quora's style; "know if" / "treat" served
     # Blind, written after the reach's near step: "What does 'petrichor' mean?" / "Where does it come from?" served
     ("fresh_everyday_pairs_12.csv", 0.68, 1 / 45, (60, 40)),
-    ("fresh_question_pairs_2.csv", 0.42, 0, (45, 30)),
+    ("fresh_question_pairs_2.csv", 0.47, 0, (45, 30)),
     # Questions asked in another shape, and close ones that ask another thing; written by helpers from a prompt
     # that named the shapes the verifier refused (not blind to those), rows reusing our prompts dropped.
     ("question_shapes.csv", 0.42, 0.02, (400, 250)),
@@ -496,7 +511,12 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # as the cache serves them (the reach under the floor included), 85.6% and 30.6% of the rewordings and no trap;
     # here, over the floor only, 19.4% of the Quora-style ones (its pairs meet at low cosine: 16.7% reach 0.86).
     ("fresh_everyday_pairs_13.csv", 0.8, 0, (90, 45)),
-    ("fresh_question_pairs_3.csv", 0.15, 0, (36, 24)),
+    ("fresh_question_pairs_3.csv", 0.22, 0, (36, 24)),
+    # Blind, written by helpers in the sixth session of 2026-12-06 after the rewording credit, measured once before
+    # any was read: as the cache serves them, 90.0% of the everyday rewordings with 1 trap of 45 ("calories" /
+    # "carbs" in a banana: since refused) and 50.0% of the Quora-style ones with none; here, over the floor only.
+    ("fresh_everyday_pairs_14.csv", 0.76, 0, (90, 45)),
+    ("fresh_question_pairs_4.csv", 0.36, 0, (50, 30)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
@@ -1290,6 +1310,8 @@ def test_opposites_name_a_unit_format_register_person_kind_of_writing_or_place_a
     assert _opposite("Extract all email addresses from this text: T", "Extract all phone numbers from this text: T")
     assert _opposite("Can you explain quantum computing simply?", "Explain quantum computing in full technical detail")
     assert _opposite("Give me a list of high-protein vegetarian foods", "Give me a list of high-fiber vegetarian foods")
+    assert _opposite("How many calories are in a banana?", "how many carbs are in a banana")
+    assert _opposite("What is the quickest way to learn to type?", "What is the slowest way to learn to type?")
     assert _opposite("How long can cooked chicken be kept in the freezer?", "How long does chicken last in the fridge?")
 
 
