@@ -751,6 +751,8 @@ def _simply(tokens: list[str]) -> list[str]:
         for tail in _SIMPLY_AFTER:
             if len(tokens) > len(tail) + 1 and tuple(tokens[-len(tail):]) == tail:
                 term = tokens[1:-len(tail)]
+                if term[-2:] == ["to", "me"]:  # "explain X to me like I'm five"
+                    term = term[:-2]
                 break
     if not term or len(term) > _MAX_SIMPLIFIED or any(t in _QWORDS or t in _AUX for t in term):
         return tokens

@@ -340,6 +340,8 @@ def test_where_a_thing_comes_from_asks_its_origin_as_why_does() -> None:
 def test_im_typed_without_its_apostrophe_reads_as_i_am() -> None:
     assert same_question_in_other_words("explain like im 5 how a rainbow forms",
                                         "Explain like I'm five how a rainbow forms.")
+    assert same_question_in_other_words("explain compound interest to me like im five",
+                                        "Explain compound interest like I'm 5")  # "to me" asks nothing more
 
 
 def test_asking_what_else_there_is_after_setting_a_thing_aside_is_another_question() -> None:
