@@ -113,6 +113,7 @@ _OPPOSITES = (
     "boy:girl boys:girls "
     "ascending:descending forward:backward forwards:backwards inside:outside top:bottom "
     "morning:evening morning:night day:night summer:winter upper:lower am:pm "
+    "today:tomorrow today:yesterday tomorrow:yesterday tonight:tomorrow "
     "warm:cold warmer:colder warmest:coldest hottest:coldest ok:bad okay:bad fine:bad right:wrong ok:wrong okay:wrong "
     "necessary:unnecessary necessary:pointless continue:stop continue:pause work:fail avoid:help avoid:eat "
     # two diets, each excluding what the other allows

@@ -28,6 +28,7 @@ _CONTRACTIONS = (
     (re.compile(r"n't\b"), " not"),
     (re.compile(r"'(s|re|m|ll|ve|d)\b"), ""),
     (re.compile(r"\bim\b"), "i"),  # "like im five": "I'm" typed without its apostrophe
+    (re.compile(r"\bback(?:ing)? up\b"), "backup"),  # "back up a database" is the "backup" that "restore" undoes
     (re.compile(r"\bat once\b"), "together"),  # "take four ibuprofen at once": no number, as "once a week" is
 )
 

@@ -1313,6 +1313,8 @@ def test_opposites_name_a_unit_format_register_person_kind_of_writing_or_place_a
     assert _opposite("Can you explain quantum computing simply?", "Explain quantum computing in full technical detail")
     assert _opposite("Give me a list of high-protein vegetarian foods", "Give me a list of high-fiber vegetarian foods")
     assert _opposite("How many calories are in a banana?", "how many carbs are in a banana")
+    assert _opposite("Write a Slack message saying I'll be out sick today", "Draft a Slack note: I'm off sick tomorrow")
+    assert _opposite("bash script to back up a folder", "Write a shell script that restores a folder")
     assert _opposite("What is the quickest way to learn to type?", "What is the slowest way to learn to type?")
     assert _opposite("How long can cooked chicken be kept in the freezer?", "How long does chicken last in the fridge?")
 
