@@ -881,8 +881,7 @@ class Verifier:
             return Verdict(accepted=True, score=1.0, reason=None)
         if pair_logit is None:
             pair_logit = self.pair_logit(query, candidate)
-        values = dict(zip(FEATURE_NAMES, pair_features(query, candidate, similarity), strict=True))
-        values[PAIR_MODEL] = pair_logit
+        values = _signals(query, candidate, similarity, pair_logit)
         z, push = self._combiner.logit(values)
         # A credit brings the pair up to the point's cut and no further: a namespace that must be stricter
         # (the error budget's cut) asks a restated or reworded prompt to be that much surer on its own.
@@ -906,9 +905,7 @@ class Verifier:
 
     def combined(self, query: str, candidate: str, similarity: float, pair_logit: float) -> tuple[float, list[float]]:
         """The combiner's log-odds for a pair whose cross-encoder logit is known (benches, training)."""
-        values = dict(zip(FEATURE_NAMES, pair_features(query, candidate, similarity), strict=True))
-        values[PAIR_MODEL] = pair_logit
-        return self._combiner.logit(values)
+        return self._combiner.logit(_signals(query, candidate, similarity, pair_logit))
 
 
 class PairScorer(Protocol):
@@ -918,6 +915,13 @@ class PairScorer(Protocol):
 
 
 _DIRECTION = FEATURE_NAMES.index("direction")
+
+
+def _signals(query: str, candidate: str, similarity: float, pair_logit: float) -> dict[str, float]:
+    """Every input the combiner may read, by name: the pair's features and the pair model's logit."""
+    values = dict(zip(FEATURE_NAMES, pair_features(query, candidate, similarity), strict=True))
+    values[PAIR_MODEL] = pair_logit
+    return values
 
 
 def _blame(inputs: Sequence[str], push: list[float]) -> str:
