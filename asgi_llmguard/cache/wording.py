@@ -833,11 +833,9 @@ def asks_of_the_others(query: str, candidate: str) -> bool:
     """Whether one prompt sets a thing aside and asks what else there is while the other sets nothing aside: "Apart
     from huntington disease, what other diseases are congenital?" / "Is huntington's disease congenital?". Over every
     labelled set and the blind files, 2 traps (MQP) and no rewording."""
-    def kind(text: str) -> bool | None:
-        aside = bool(_SET_ASIDE.search(text))
-        if aside and _OTHERS_ASKED.search(text):
-            return True
-        return None if aside or _OTHERS_ASKED.search(text) else False
+    def kind(text: str) -> bool | None:  # True: both; False: neither; None: one alone, which says nothing here
+        aside, others = bool(_SET_ASIDE.search(text)), bool(_OTHERS_ASKED.search(text))
+        return True if aside and others else None if aside or others else False
 
     a, b = kind(query), kind(candidate)
     return a is not None and b is not None and a != b
