@@ -519,6 +519,11 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # "carbs" in a banana: since refused) and 50.0% of the Quora-style ones with none; here, over the floor only.
     ("fresh_everyday_pairs_14.csv", 0.76, 0, (90, 45)),
     ("fresh_question_pairs_4.csv", 0.36, 0, (50, 30)),
+    # Blind, written by helpers in the seventh session of 2026-12-06, measured once before any was read: as the cache
+    # serves them, 91.5% of the everyday rewordings and 65.5% of the Quora-style ones, no trap in either; here, over
+    # the floor only, 87.2% and 47.3%.
+    ("fresh_everyday_pairs_15.csv", 0.83, 0, (90, 45)),
+    ("fresh_question_pairs_5.csv", 0.43, 0, (55, 30)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
@@ -739,31 +744,41 @@ def test_a_long_prompt_restated_is_served_at_the_default_point_only_up_to_its_cu
     assert not verifier.check(download, upload, cosine(download, upload)).accepted
 
 
-# Rewordings off the medical topic that share few words: the pair model is unsure of them (log-odds 0.5-1.3).
+# Rewordings off the medical topic that share few words, where the pair model is unsure. Its int8 logits move
+# by up to about one log-odds between CPUs (onnxruntime's int8 kernels differ with and without AVX-512 VNNI), so
+# which of them sit just under the cut depends on the machine; the test asks that some do, and checks each one.
 REWORDED_OFF_TOPIC = [
     ("Which language has the most speakers worldwide?", "What is the most spoken language in the world?"),
     ("Why does India love cricket so much?", "Why is cricket so popular in India?"),
     ("What is the fastest way to learn a new language?", "How can I learn a foreign language quickly?"),
+    ("How should a beginner start learning to program?", "What's the best way to learn to code as a beginner?"),
+    ("What's the normal tip at a restaurant in America?", "How much should I tip at restaurants in the US?"),
+    ("What keeps a plane up in the sky?", "How do airplanes stay in the air?"),
 ]
 
 
 @pytest.mark.model
-@pytest.mark.parametrize(("query", "cached"), REWORDED_OFF_TOPIC)
 def test_a_rewording_off_the_medical_topic_earns_the_points_credit_up_to_its_cut(
-        verifier: Verifier, cosine: Cosine, query: str, cached: str) -> None:
-    sim = cosine(query, cached)
-    assert verifier.general_topic(cosine.vector(query))
-    assert verifier.check(query, cached, sim, general=True).accepted
-    # Without the credit the same pair is refused: a query read as medical, the strict point, an expert's floor.
-    unaided = verifier.check(query, cached, sim, general=False)
-    assert not unaided.accepted and unaided.reason in ("low_score", PAIR_MODEL)
+        verifier: Verifier, cosine: Cosine) -> None:
     rewording = verifier.rewording
-    assert rewording is not None and rewording.admits(query, cached)
-    assert log_odds(unaided.score) + rewording.credit >= verifier.cut
+    assert rewording is not None
     assert Verifier(strictness="strict").rewording is None and Verifier(threshold=verifier.threshold).rewording is None
-    assert not Verifier(threshold=verifier.threshold).check(query, cached, sim, general=True).accepted
-    # Up to the point's cut and no further: a namespace held stricter gets no help.
-    assert not verifier.check(query, cached, sim, general=True, cut=verifier.cut + 0.5).accepted
+    helped = 0
+    for query, cached in REWORDED_OFF_TOPIC:
+        sim = cosine(query, cached)
+        assert verifier.general_topic(cosine.vector(query)) and rewording.admits(query, cached), query
+        # Without the credit: a query read as medical (the strict point and an expert's floor give none either).
+        unaided = verifier.check(query, cached, sim, general=False)
+        credited = verifier.check(query, cached, sim, general=True)
+        reaches = log_odds(unaided.score) + rewording.credit >= verifier.cut
+        assert credited.accepted == (unaided.accepted or reaches), query
+        if credited.accepted and not unaided.accepted:
+            helped += 1
+            assert unaided.reason in ("low_score", PAIR_MODEL)
+            assert not Verifier(threshold=verifier.threshold).check(query, cached, sim, general=True).accepted
+            # Up to the point's cut and no further: a namespace held stricter gets no help.
+            assert not verifier.check(query, cached, sim, general=True, cut=verifier.cut + 0.5).accepted
+    assert helped >= 1, "no rewording of the list sits within the credit under the cut"
 
 
 @pytest.mark.model
