@@ -34,7 +34,7 @@ from .same_question import (
     same_question_in_other_words,
 )
 from .topic import TopicProbe, topic_probe
-from .translation import languages_differ, translation_difference
+from .translation import answer_language_added, languages_differ, translation_difference
 from .wording import (
     _DIRECTION_MARKERS,
     _QWORDS,
@@ -284,7 +284,8 @@ class Verdict:
 def hard_rule_refusal(query: str, candidate: str) -> str | None:
     """The reason a hard rule refuses the pair before the combiner sees it, or None: codes, operators,
     numbers alone (or one number, unit, rate or named date replaced), a negation alone, kinds of question or
-    bare translation requests that differ, or an opposite named on each side."""
+    bare translation requests that differ, an answer asked in a language on one side only, or an opposite
+    named on each side."""
     if (identifiers_differ(query, candidate) or only_numbers_differ(query, candidate)
             or one_number_replaced(query, candidate) or units_differ(query, candidate)
             or frequencies_differ(query, candidate) or date_replaced(query, candidate)):
@@ -296,7 +297,7 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     translation = translation_difference(query, candidate)
     if translation is not None:
         return translation
-    if languages_differ(query, candidate):
+    if languages_differ(query, candidate) or answer_language_added(query, candidate):
         return "symbols_differ"
     if conversion_reversed(query, candidate):
         return "direction"

@@ -100,3 +100,22 @@ def test_prompts_that_name_other_languages_are_refused() -> None:
     assert not languages_differ("Translate 'thank you' from English to French", "How do I say thank you in French?")
     assert not languages_differ("Translate 'Happy birthday' into Chinese", "How do you say happy birthday in Mandarin?")
     assert not languages_differ("What is 'apple' in French?", "Give me a recipe for apple pie")  # one names none
+
+
+def test_an_answer_asked_in_a_language_on_one_side_only_is_refused() -> None:
+    from asgi_llmguard.cache.translation import answer_language_added
+    from asgi_llmguard.cache.verify import hard_rule_refusal
+
+    # The pair model is sure of this one (+3.6): the cached answer would be in English.
+    assert hard_rule_refusal("Answer in German: what is your favorite color?",
+                             "What's your favorite color?") == "symbols_differ"
+    for asked in ("Why is the sky blue? Reply in French.", "In Spanish, explain recursion",
+                  "Summarize the French Revolution in German", "Tell me a joke, in Japanese please"):
+        assert answer_language_added(asked, "Explain it plainly"), asked
+        assert answer_language_added("Explain it plainly", asked), asked  # either side
+    # English is what an answer is in anyway; a language the question is about is not the answer's.
+    assert not answer_language_added("Answer in English: why is the sky blue?", "Why is the sky blue?")
+    assert not answer_language_added("What does 'gracias' mean in Spanish?", "What does gracias mean?")
+    assert not answer_language_added("How do you say thank you in Japanese?", "How do you say thank you?")
+    # Both sides name the language: the same request (another language would be languages_differ's).
+    assert not answer_language_added("Write a haiku about autumn in Japanese", "Japanese haiku about autumn")
