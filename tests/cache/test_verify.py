@@ -520,9 +520,10 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     ("fresh_everyday_pairs_14.csv", 0.76, 0, (90, 45)),
     ("fresh_question_pairs_4.csv", 0.36, 0, (50, 30)),
     # Blind, written by helpers in the seventh session of 2026-12-06, measured once before any was read: as the cache
-    # serves them, 91.5% of the everyday rewordings and 65.5% of the Quora-style ones, no trap in either; here, over
-    # the floor only, 87.2% and 47.3%.
-    ("fresh_everyday_pairs_15.csv", 0.83, 0, (90, 45)),
+    # serves them, 91.5% of the everyday rewordings and 65.5% of the Quora-style ones, no trap in either (with the
+    # pair model's signed weights on an AVX2-only CPU; 90.4% and 63.6% with the unsigned ones); here, over the
+    # floor only, 86.2% and 47.3%.
+    ("fresh_everyday_pairs_15.csv", 0.82, 0, (90, 45)),
     ("fresh_question_pairs_5.csv", 0.43, 0, (55, 30)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
@@ -859,6 +860,25 @@ def test_a_missing_pair_model_file_is_named(tmp_path: Path) -> None:
 
     with pytest.raises(FileNotFoundError, match=r"nope\.onnx"):
         PairModel(tmp_path / "nope.onnx")
+
+
+# The pair model's logits as every CPU computes them. Its weights are stored unsigned, so the integer products
+# are exact with and without AVX-512 VNNI (bench/research/unsigned_weights.py); stored signed, an AVX2-only CPU
+# gave the first pair 1.89 where a VNNI one gave 0.25, and moved 775 verdicts over our pairs.
+PAIR_LOGITS = [
+    ("Which language has the most speakers worldwide?", "What is the most spoken language in the world?", 0.251),
+    ("What is the fastest way to learn a new language?", "How can I learn a foreign language quickly?", 0.310),
+    ("What is the capital of France?", "What's the capital city of France?", 3.048),
+    ("Convert 5 km to miles", "Convert 8 km to miles", -4.337),
+]
+
+
+def test_the_pair_model_gives_the_same_logits_on_every_cpu() -> None:
+    from asgi_llmguard.cache.pair_model import PairModel
+
+    model = PairModel()
+    for query, cached, expected in PAIR_LOGITS:
+        assert model.logits(query, [cached])[0] == pytest.approx(expected, abs=0.05), query
 
 
 def test_features_are_symmetric_and_complete() -> None:
