@@ -202,6 +202,12 @@ def test_guarded_demo_serves_a_repeated_request_from_the_cache(guarded_demo: str
     # Off the medical topic and in other words: served with the balanced point's rewording credit.
     ("What is the most spoken language in the world?", "Which language has the most speakers worldwide?"),
     ("Why is cricket so popular in India?", "Why does India love cricket so much?"),
+    # Questions that touch the body but are no doctor's: under the topic probe's margin, so they earn the credit
+    # (each refused before the margin).
+    ("How do vaccines work?", "How does a vaccine train the immune system?"),
+    ("How much water should I drink every day?", "What is the recommended daily water intake for an adult?"),
+    ("How long should I boil an egg for a soft yolk?", "how long do i boil an egg if i want the yolk runny"),
+    ("How can I improve my sleep quality?", "What are some tips for sleeping better at night?"),
 ])
 def test_guarded_demo_serves_an_everyday_rewording_from_the_cache(guarded_demo: str, asked_first: str,
                                                                   reworded: str) -> None:

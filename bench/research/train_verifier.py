@@ -109,6 +109,11 @@ REWORDING: dict[str, dict[str, float] | None] = {
 #: The sets whose prompts (train and cal parts) the topic probe reads as off the medical topic; MQP's read as on it.
 TOPIC_OTHER_SETS = ("everyday", "gateway", "traps", "questions", "paws", "sts")
 TOPIC_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+#: Log-odds a query must pass to read as a health question. Chosen on 2026-12-06 over every set with
+#: bench/research/verdicts.py, in steps of 0.5: up to 2.0 no trap of a cal part (cross traps included) is served
+#: more, and 20 rewordings are ("How many bones does an adult human have?", "How does a vaccine train the immune
+#: system?"); at 2.5 an MQP cal trap and a cross cal trap are ("toddler" / "newborn" sleeping through the night).
+TOPIC_MARGIN = 2.0
 #: Cut-offs at which the wrong share of hits is calibrated (for the error budget's starting cut).
 CALIBRATION_CUTS = [round(0.5 + 0.25 * i, 2) for i in range(17)]
 CALIBRATION_SETS = ("everyday", "gateway", "traps", "questions", "mqp")
@@ -336,7 +341,8 @@ def fit_topic() -> dict[str, object]:
     w = np.where(y == 1, len(y) / (2 * len(medical)), len(y) / (2 * len(other)))
     weights, bias = fit_logistic(x, y, w)
     print(f"topic probe: {len(medical)} medical prompts against {len(other)} others")
-    return {"model": TOPIC_MODEL, "weights": [round(float(v), 6) for v in weights], "bias": round(bias, 6)}
+    return {"model": TOPIC_MODEL, "weights": [round(float(v), 6) for v in weights], "bias": round(bias, 6),
+            "margin": TOPIC_MARGIN}
 
 
 def general_topic(pairs: Sequence[_pairs.Pair], topic: dict[str, object]) -> np.ndarray:
@@ -383,7 +389,7 @@ def main() -> None:
     z = np.array([np.inf if verify.same_question_in_other_words(p.b, p.a)
                   else verifier.combined(p.b, p.a, float(c), float(lg))[0]
                   for p, c, lg in zip(pairs, cos, logits, strict=True)])
-    topic = shipped["topic"] if args.keep_points else fit_topic()
+    topic = shipped["topic"] | {"margin": TOPIC_MARGIN} if args.keep_points else fit_topic()
     data["topic"] = topic
     general = general_topic(pairs, topic)
     points = shipped["strictness"] if args.keep_points else {}

@@ -664,6 +664,8 @@ def test_a_broken_exception_of_a_point_in_the_weights_file_is_named(tmp_path: Pa
     ({"model": "m", "weights": [], "bias": 0.0}, "'topic' needs numeric 'weights'"),
     ({"model": "m", "weights": [0.1, "x"], "bias": 0.0}, "'topic' needs numeric 'weights'"),
     ({"model": "m", "weights": [0.1], "bias": True}, "'topic' needs numeric 'weights'"),
+    ({"model": "m", "weights": [0.1], "bias": 0.0, "margin": -1}, "'topic' margin must be a number >= 0"),
+    ({"model": "m", "weights": [0.1], "bias": 0.0, "margin": "2"}, "'topic' margin must be a number >= 0"),
 ])
 def test_a_broken_topic_probe_in_the_weights_file_is_named(tmp_path: Path, topic: object, message: str) -> None:
     data = json.loads(PACKAGED.read_text(encoding="utf-8"))
@@ -785,12 +787,22 @@ def test_a_rewording_off_the_medical_topic_earns_the_points_credit_up_to_its_cut
 @pytest.mark.model
 def test_the_topic_probe_reads_health_questions_and_only_for_its_own_model(verifier: Verifier,
                                                                            cosine: Cosine) -> None:
-    for medical in ("Can I take ibuprofen while I'm on blood thinners?", "What does LDL cholesterol mean?",
-                    "I've had a headache and a stiff neck for three days. Should I see a doctor?"):
+    for medical in ("Can I take ibuprofen while I'm on blood thinners?", "What is a normal range for LDL cholesterol?",
+                    "I've had a headache and a stiff neck for three days. Should I see a doctor?",
+                    "What are the side effects of sertraline?"):
         assert not verifier.general_topic(cosine.vector(medical)), medical
     for general in ("How do I sort a dictionary by value in Python?", "Why is cricket so popular in India?",
                     "Give me a recipe for banana bread"):
         assert verifier.general_topic(cosine.vector(general)), general
+    # Everyday questions that touch the body sit under the probe's margin, and their rewordings earn the credit,
+    # though the probe's own log-odds lean to health (so does a bare definition: "What does LDL cholesterol
+    # mean?" at 1.7). Doctors' questions sit far over it.
+    probe = verifier._topic
+    assert probe is not None and probe.margin > 0
+    for touching in ("How many bones does an adult human have?", "How does a vaccine train the immune system?"):
+        vector = cosine.vector(touching)
+        assert verifier.general_topic(vector), touching
+        assert 0 < float(np.dot(vector, probe.weights)) + probe.bias <= probe.margin, touching
     vector = cosine.vector("Why is cricket so popular in India?")
     # Another embedding model's vectors (or another size) mean nothing to the probe: no credit, no surprise.
     assert not Verifier(embedding_model="BAAI/bge-small-en-v1.5").general_topic(vector)
