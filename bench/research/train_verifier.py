@@ -121,11 +121,13 @@ CUTS = [round(-2.0 + 0.1 * i, 1) for i in range(61)]
 
 
 def pair_logits(pairs: Sequence[_pairs.Pair], cache: Path = LOGIT_CACHE) -> np.ndarray:
-    """The packaged pair model's logit for each pair, read as the cache reads it (query b, stored a)."""
+    """The packaged pair model's logit for each pair, read as the cache reads it (query b, stored a), one pair
+    per call as the cache calls it: the model quantises its activations with one scale over the whole batch, so
+    a pair scored beside others (longer ones, padding) gets another logit, by up to a few tenths."""
     from asgi_llmguard.cache.pair_model import PairModel
 
     model_file = _pairs.ROOT / "asgi_llmguard" / "data" / "pair_model.onnx"
-    stamp = str(model_file.stat().st_mtime_ns)
+    stamp = f"{model_file.stat().st_mtime_ns} one pair per call"
     store: dict[tuple[str, str], float] = {}
     if cache.is_file():
         saved = pickle.loads(cache.read_bytes())
@@ -134,12 +136,8 @@ def pair_logits(pairs: Sequence[_pairs.Pair], cache: Path = LOGIT_CACHE) -> np.n
     if missing:
         print(f"scoring {len(missing)} pairs ...", file=sys.stderr)
         model = PairModel(threads=2)
-        by_query: dict[str, list[str]] = {}
         for q, c in missing:
-            by_query.setdefault(q, []).append(c)
-        for q, cands in by_query.items():
-            for c, logit in zip(cands, model.logits(q, cands), strict=True):
-                store[(q, c)] = logit
+            store[(q, c)] = model.logits(q, [c])[0]
         cache.write_bytes(pickle.dumps({"stamp": stamp, "logits": store}))
     return np.array([store[(p.b, p.a)] for p in pairs])
 
