@@ -158,25 +158,36 @@ def translation_difference(query: str, candidate: str) -> str | None:
 
 
 # The language the answer is asked in: "Answer in German: ...", "... Reply in Spanish.", "Explain X in French",
-# "In Italian, what is ...?", "..., in Japanese please". A language after "mean in", "say ... in" or "called in"
-# is the question's subject ("What does 'gracias' mean in Spanish?"), not the answer's, and is not read here.
-_ANSWER_VERBS = r"(?:answer|reply|respond|write|explain|describe|summari[sz]e|tell me|give me|list|rewrite)"
-_ANSWER_IN = tuple(re.compile(form) for form in (
-    rf"\b{_ANSWER_VERBS}\b[^.?!:;]*?\bin (?P<lang>[a-z]+)\b",
-    r"(?:^|[.?!:;,] )(?:please )?in (?P<lang>[a-z]+)(?:,? please)?[.!]?$",
-    r"^(?:please )?in (?P<lang>[a-z]+)[,:]",
-))
+# "In Italian, what is ...?", "..., in Japanese please". In a sentence that says "mean", "say" or "called" the
+# language is the question's subject ("Tell me what 'gracias' means in Spanish"), not the answer's.
+_ANSWER_VERB = re.compile(r"\b(?:answer|reply|respond|write|explain|describe|summari[sz]e|tell me|give me|list|"
+                          r"rewrite)\b")
+_SUBJECT_LANGUAGE = re.compile(r"\b(?:means?|meaning|say|said|called|pronounced?|words?|spell|spelled)\b")
+_IN_LANGUAGE = re.compile(r"\bin ([a-z]+)\b")
+_SENTENCE_END = re.compile(r"[.?!:;]")
+_AT_EITHER_END = (re.compile(r"(?:^|[.?!:;,] )(?:please )?in ([a-z]+)(?:,? please)?[.!]?$"),  # "..., in French."
+                  re.compile(r"^(?:please )?in ([a-z]+)[,:]"))  # "In Italian, ..."
+
+
+def _language_named(word: str) -> str | None:
+    name = _SAME_LANGUAGE.get(word, word)
+    return name if name in _LANGUAGES and name != "english" else None
 
 
 def _answer_language(prompt: str) -> str | None:
     """The language other than English that ``prompt`` asks its answer in, if it says so."""
     flat = " ".join(prompt.split()).lower()
-    for form in _ANSWER_IN:
+    for form in _AT_EITHER_END:
         match = form.search(flat)
-        if match is not None:
-            name = _SAME_LANGUAGE.get(match.group("lang"), match.group("lang"))
-            if name in _LANGUAGES and name != "english":
-                return name
+        if match is not None and _language_named(match.group(1)):
+            return _language_named(match.group(1))
+    for match in _IN_LANGUAGE.finditer(flat):  # "Explain what happened in Paris in French": each "in X"
+        name = _language_named(match.group(1))
+        if name is None:
+            continue
+        sentence = _SENTENCE_END.split(flat[: match.start()])[-1]
+        if _ANSWER_VERB.search(sentence) and not _SUBJECT_LANGUAGE.search(sentence):
+            return name
     return None
 
 

@@ -110,12 +110,14 @@ def test_an_answer_asked_in_a_language_on_one_side_only_is_refused() -> None:
     assert hard_rule_refusal("Answer in German: what is your favorite color?",
                              "What's your favorite color?") == "symbols_differ"
     for asked in ("Why is the sky blue? Reply in French.", "In Spanish, explain recursion",
-                  "Summarize the French Revolution in German", "Tell me a joke, in Japanese please"):
+                  "Summarize the French Revolution in German", "Tell me a joke, in Japanese please",
+                  "Explain what happened in Paris in 1789 in French"):
         assert answer_language_added(asked, "Explain it plainly"), asked
         assert answer_language_added("Explain it plainly", asked), asked  # either side
     # English is what an answer is in anyway; a language the question is about is not the answer's.
     assert not answer_language_added("Answer in English: why is the sky blue?", "Why is the sky blue?")
     assert not answer_language_added("What does 'gracias' mean in Spanish?", "What does gracias mean?")
+    assert not answer_language_added("Tell me what 'gracias' means in Spanish", "What does gracias mean?")
     assert not answer_language_added("How do you say thank you in Japanese?", "How do you say thank you?")
     # Both sides name the language: the same request (another language would be languages_differ's).
     assert not answer_language_added("Write a haiku about autumn in Japanese", "Japanese haiku about autumn")
