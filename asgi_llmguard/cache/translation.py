@@ -193,7 +193,7 @@ def _answer_language(prompt: str) -> str | None:
 
 def answer_language_added(query: str, candidate: str) -> bool:
     """Whether one prompt asks for its answer in a language and the other names no language at all: "Answer in
-    German: what is your favorite color?" / "What's your favorite color?" (the pair model sure at +3.6)."""
+    German: what is your favorite color?" / "What's your favorite color?" (the pair model sure at +3.4)."""
     for one, other in ((query, candidate), (candidate, query)):
         if _answer_language(one) is not None and not _languages_named(other):
             return True

@@ -106,7 +106,7 @@ def test_an_answer_asked_in_a_language_on_one_side_only_is_refused() -> None:
     from asgi_llmguard.cache.translation import answer_language_added
     from asgi_llmguard.cache.verify import hard_rule_refusal
 
-    # The pair model is sure of this one (+3.6): the cached answer would be in English.
+    # The pair model is sure of this one (+3.4): the cached answer would be in English.
     assert hard_rule_refusal("Answer in German: what is your favorite color?",
                              "What's your favorite color?") == "symbols_differ"
     for asked in ("Why is the sky blue? Reply in French.", "In Spanish, explain recursion",
