@@ -138,8 +138,14 @@ def same_translation(query: str, candidate: str) -> bool:
 _SAME_LANGUAGE = {"mandarin": "chinese", "cantonese": "chinese"}
 
 
+def _non_english_language(word: str) -> str | None:
+    """The language ``word`` names, folded (Mandarin is Chinese), unless it names English or none."""
+    name = _SAME_LANGUAGE.get(word, word)
+    return name if name in _LANGUAGES and name != "english" else None
+
+
 def _languages_named(prompt: str) -> frozenset[str]:
-    return frozenset(_SAME_LANGUAGE.get(w, w) for w in _parse(prompt).tokens if w in _LANGUAGES and w != "english")
+    return frozenset(name for w in _parse(prompt).tokens if (name := _non_english_language(w)) is not None)
 
 
 def languages_differ(query: str, candidate: str) -> bool:
@@ -169,20 +175,18 @@ _AT_EITHER_END = (re.compile(r"(?:^|[.?!:;,] )(?:please )?in ([a-z]+)(?:,? pleas
                   re.compile(r"^(?:please )?in ([a-z]+)[,:]"))  # "In Italian, ..."
 
 
-def _language_named(word: str) -> str | None:
-    name = _SAME_LANGUAGE.get(word, word)
-    return name if name in _LANGUAGES and name != "english" else None
-
-
+@lru_cache(maxsize=1024)
 def _answer_language(prompt: str) -> str | None:
-    """The language other than English that ``prompt`` asks its answer in, if it says so."""
+    """The language other than English that ``prompt`` asks its answer in, if it says so (cached: the query is
+    read once for each of its candidates)."""
     flat = " ".join(prompt.split()).lower()
     for form in _AT_EITHER_END:
         match = form.search(flat)
-        if match is not None and _language_named(match.group(1)):
-            return _language_named(match.group(1))
+        name = None if match is None else _non_english_language(match.group(1))
+        if name is not None:
+            return name
     for match in _IN_LANGUAGE.finditer(flat):  # "Explain what happened in Paris in French": each "in X"
-        name = _language_named(match.group(1))
+        name = _non_english_language(match.group(1))
         if name is None:
             continue
         sentence = _SENTENCE_END.split(flat[: match.start()])[-1]
