@@ -32,6 +32,8 @@ _TOKENIZER_FILE = "pair_tokenizer.json"
 # A pair's text beyond this many characters cannot reach the model's tokens; cutting it first keeps a
 # 16 KB prompt from costing a 16 KB tokenisation.
 _MAX_CHARS = 2000
+# onnxruntime's name for it: kOrtSessionOptionsAvx2PrecisionMode.
+_EXACT_INT8_SUMS = "session.x64quantprecision"
 
 
 class PairModel:
@@ -62,6 +64,11 @@ class PairModel:
         options.inter_op_num_threads = 1
         # Pairs are short and few per lookup: a growing arena would keep the largest batch's memory.
         options.enable_cpu_mem_arena = False
+        # On a CPU without AVX-512 VNNI, onnxruntime's uint8 x int8 kernel adds two products in a 16-bit lane
+        # and saturates: the same pair then gets another logit (up to 1.6 log-odds) and another verdict.
+        # This option has onnxruntime store such weights as uint8 on those CPUs only, where uint8 x uint8
+        # sums exactly; VNNI CPUs keep the faster signed kernel, which is exact there.
+        options.add_session_config_entry(_EXACT_INT8_SUMS, "1")
         self._session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         self._tokenizer = Tokenizer.from_file(str(tokenizer))
         self._tokenizer.no_padding()

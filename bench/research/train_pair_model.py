@@ -9,8 +9,7 @@ traps and written contrasts) plus bench/research/generated_pairs.py. Pairs whose
 ``--floor`` never reach the verifier, so negatives under it are left out.
 
 The trained model is exported to ONNX and quantised per channel to int8 (plain per-tensor int8
-tracked fp32 poorly), its weights stored as uint8 so that every CPU computes the same integers
-(bench/research/unsigned_weights.py), and written with its tokenizer as asgi_llmguard/data/pair_model.onnx and
+tracked fp32 poorly), and written with its tokenizer as asgi_llmguard/data/pair_model.onnx and
 pair_tokenizer.json. Afterwards run bench/research/train_verifier.py: the combiner and the
 strictness points are fitted on this model's logits.
 
@@ -42,7 +41,6 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 import _pairs  # noqa: E402
 import generated_pairs  # noqa: E402
-from unsigned_weights import unsigned_weights  # noqa: E402
 
 OUT = _pairs.ROOT / "asgi_llmguard" / "data"
 
@@ -237,8 +235,6 @@ def export(model: Any, work: Path, out: Path) -> None:
                       dynamic_axes={**{n: {0: "batch", 1: "seq"} for n in names}, "logit": {0: "batch"}},
                       opset_version=17, dynamo=False)
     quantize_dynamic(str(fp32), str(out / "pair_model.onnx"), per_channel=True, weight_type=QuantType.QInt8)
-    # The same integers stored unsigned, so CPUs without AVX-512 VNNI compute them exactly too.
-    unsigned_weights(out / "pair_model.onnx", out / "pair_model.onnx")
     shutil.copy(base_model_dir() / "tokenizer.json", out / "pair_tokenizer.json")
 
 

@@ -867,32 +867,6 @@ def test_weights_for_other_features_are_refused(tmp_path: Path) -> None:
         Verifier(path)
 
 
-def test_a_missing_pair_model_file_is_named(tmp_path: Path) -> None:
-    from asgi_llmguard.cache.pair_model import PairModel
-
-    with pytest.raises(FileNotFoundError, match=r"nope\.onnx"):
-        PairModel(tmp_path / "nope.onnx")
-
-
-# The pair model's logits as every CPU computes them. Its weights are stored unsigned, so the integer products
-# are exact with and without AVX-512 VNNI (bench/research/unsigned_weights.py); stored signed, an AVX2-only CPU
-# gave the first pair 1.89 where a VNNI one gave 0.25, and moved 775 verdicts over our pairs.
-PAIR_LOGITS = [
-    ("Which language has the most speakers worldwide?", "What is the most spoken language in the world?", 0.251),
-    ("What is the fastest way to learn a new language?", "How can I learn a foreign language quickly?", 0.310),
-    ("What is the capital of France?", "What's the capital city of France?", 3.048),
-    ("Convert 5 km to miles", "Convert 8 km to miles", -4.337),
-]
-
-
-def test_the_pair_model_gives_the_same_logits_on_every_cpu() -> None:
-    from asgi_llmguard.cache.pair_model import PairModel
-
-    model = PairModel()
-    for query, cached, expected in PAIR_LOGITS:
-        assert model.logits(query, [cached])[0] == pytest.approx(expected, abs=0.05), query
-
-
 def test_features_are_symmetric_and_complete() -> None:
     a, b = "Flights from Oslo to Rome on Monday", "Flights from Rome to Oslo on Monday"
     fa, fb = pair_features(a, b, 0.97), pair_features(b, a, 0.97)
