@@ -525,6 +525,11 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # floor only, 86.2% and 47.3%.
     ("fresh_everyday_pairs_15.csv", 0.82, 0, (90, 45)),
     ("fresh_question_pairs_5.csv", 0.43, 0, (55, 30)),
+    # Blind, written by helpers in the eighth session of 2026-12-06, measured once before any was read: as the cache
+    # serves them, 89.0% of the everyday rewordings (raw cosine at 0.86: 85.0%, with 18 of 50 traps) and 63.3% of the
+    # Quora-style ones (raw: 40.0%, 5 of 30 traps), no trap in either; here, over the floor only, 83.0% and 50.0%.
+    ("fresh_everyday_pairs_16.csv", 0.79, 0, (100, 50)),
+    ("fresh_question_pairs_6.csv", 0.45, 0, (60, 30)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
