@@ -56,6 +56,7 @@ from .wording import (
     only_numbers_differ,
     permission_against_obligation,
     symbols_differ,
+    time_span_replaced,
     units_differ,
     with_against_without,
 )
@@ -288,7 +289,8 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     named on each side."""
     if (identifiers_differ(query, candidate) or only_numbers_differ(query, candidate)
             or one_number_replaced(query, candidate) or units_differ(query, candidate)
-            or frequencies_differ(query, candidate) or date_replaced(query, candidate)):
+            or frequencies_differ(query, candidate) or date_replaced(query, candidate)
+            or time_span_replaced(query, candidate)):
         return "numbers_differ"
     if symbols_differ(query, candidate):
         return "symbols_differ"

@@ -875,6 +875,31 @@ def date_replaced(query: str, candidate: str) -> bool:
     return len(a) == 1 and len(b) == 1 and a != b
 
 
+# Units of time as the parse leaves them ("minutes" is "min", "hours" "h", "days" stays), each to one name.
+_TIME_UNITS = {word: unit for unit, spellings in (
+    ("second", "sec secs second seconds"), ("minute", "min mins minute minutes"), ("hour", "h hr hrs hour hours"),
+    ("day", "day days"), ("week", "week weeks"), ("month", "month months"), ("year", "yr yrs year years"),
+    ("decade", "decade decades")) for word in spellings.split()}
+
+
+def _time_spans(tokens: tuple[str, ...]) -> Counter[tuple[str, str]]:
+    """Each number that counts a unit of time, with the unit: "two weeks" and "2-week-old" read ("2", "week")."""
+    return Counter((tokens[i], _TIME_UNITS[tokens[i + 1]]) for i in range(len(tokens) - 1)
+                   if tokens[i][0].isdigit() and tokens[i + 1] in _TIME_UNITS)
+
+
+def time_span_replaced(query: str, candidate: str) -> bool:
+    """Whether the same numbers count other units of time: "a cough for two weeks" / "... for two months", "a
+    10-week-old puppy" / "a 10-month-old puppy", "every 5 minutes" / "every 5 hours". Over every labelled set,
+    blind file and cross trap: 25 traps and no rewording. (Time units kept apart from the parse's units, which
+    would break the readings of "How many months does it take" as "How long".)"""
+    a, b = _parse(query), _parse(candidate)
+    spans_a, spans_b = _time_spans(a.tokens), _time_spans(b.tokens)
+    if not spans_a or not spans_b or spans_a == spans_b:
+        return False
+    return sorted(n for n, _ in spans_a.elements()) == sorted(n for n, _ in spans_b.elements())
+
+
 def same_quantities(query: str, candidate: str) -> bool:
     """Whether the two prompts carry the same numbers with the same units, in any order and spelling
     ("two years" = "2 years", "$50" = "50 dollars"): what a restated prompt must keep."""

@@ -1242,10 +1242,25 @@ def test_ordinals_are_numbers(query: str, cached: str) -> None:
         ("cheap flights from Tokyo to Seoul in March", "How much is a flight from Tokyo to Seoul in June?"),
         # a size on a screen in another unit
         ("css: make paragraph text 16px", "How do I set the font size of a paragraph to 16pt in CSS?"),
+        # the same count of another unit of time, the rest reworded
+        ("For roughly 2 weeks I've had a dry cough that gets worse at night. What might cause this?",
+         "I've had a dry cough for about two months now and it's worse at night. What could be causing it?"),
+        ("How much should I feed my 10-week-old kitten?", "kitten 10 months old, how much food?"),
+        ("cron job every 5 mins", "How do I schedule a cron job to run every 5 hours?"),
     ],
 )
 def test_a_count_a_fraction_or_a_date_replaced_is_a_number_that_differs(query: str, cached: str) -> None:
     assert hard_rule_refusal(query, cached) == "numbers_differ"
+
+
+def test_a_time_span_in_other_words_or_other_numbers_is_no_time_span_replaced() -> None:
+    from asgi_llmguard.cache.wording import time_span_replaced
+
+    assert not time_span_replaced("Boil the eggs for 10 minutes", "Boil the eggs for ten mins")
+    assert not time_span_replaced("Is 2 weeks enough to see Japan?", "Can I see Japan in 14 days?")
+    assert not time_span_replaced("How many hours are in 3 days?", "3 days is how many hours?")
+    # another count is another rule's to read: only the same numbers in other units are this one
+    assert not time_span_replaced("a cough for 2 weeks", "a cough for 3 months")
 
 
 def test_a_date_kept_or_may_the_verb_is_no_date_replaced() -> None:
