@@ -47,6 +47,7 @@ from .wording import (
     action_against_diagnosis,
     asks_differ,
     asks_of_the_others,
+    bound_reversed,
     conversion_reversed,
     date_replaced,
     frequencies_differ,
@@ -309,7 +310,7 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     # An opposite named on each side ("vegetarian" / "vegan", "unblock" / "block") weighs -3 in the combiner, and
     # over every labelled set no pair that names one was a rewording served; one trap was ("a recipe for vegetarian
     # lasagna" / "a vegan lasagna recipe", the pair model sure at +4). So it refuses outright.
-    if opposite_named(query, candidate):
+    if opposite_named(query, candidate) or bound_reversed(query, candidate):
         return "comparative"
     return None
 

@@ -900,6 +900,40 @@ def time_span_replaced(query: str, candidate: str) -> bool:
     return sorted(n for n, _ in spans_a.elements()) == sorted(n for n, _ in spans_b.elements())
 
 
+# Words that bound a number from below or from above: "more than 3", "over $50", "at least 3", "3 or more".
+_BOUND_UP = frozenset(_words("more over above greater older longer larger bigger higher least"))
+_BOUND_DOWN = frozenset(_words("less under below fewer newer younger shorter smaller lower most"))
+_BETWEEN_BOUND = frozenset(_words("than at usd eur gbp"))  # "more than", "at least", "over $50" (read "50 usd")
+
+
+def _bounds(tokens: tuple[str, ...]) -> set[tuple[str, bool]]:
+    """Each number a bound word stands right before (or "or more" / "or fewer" right after), with whether the
+    bound is from below (True: "more than 3", "3 or more") or from above (False: "under 100", "at most 3")."""
+    out: set[tuple[str, bool]] = set()
+    for i, token in enumerate(tokens):
+        if not token[0].isdigit():
+            continue
+        j = i - 1
+        while j >= 0 and tokens[j] in _BETWEEN_BOUND:
+            j -= 1
+        for word in ((tokens[j],) if j >= 0 else ()) + (
+                (tokens[i + 2],) if i + 2 < len(tokens) and tokens[i + 1] == "or" else ()):
+            if word in _BOUND_UP:
+                out.add((token, True))
+            elif word in _BOUND_DOWN:
+                out.add((token, False))
+    return out
+
+
+def bound_reversed(query: str, candidate: str) -> bool:
+    """Whether a number bounded from below on one side is bounded from above on the other: "files older than 7
+    days" / "... newer than 7 days", "customers with 3 or more orders" / "... at most 3 orders", "gift ideas under
+    $50" / "... over $50". Over every labelled set, blind file and cross trap: 21 traps (2 of them served) and
+    one rewording, already refused (an STS-B pair that turns both of its sentences round)."""
+    a, b = _bounds(_parse(query).tokens), _bounds(_parse(candidate).tokens)
+    return any((number, not up) in b and (number, not up) not in a and (number, up) not in b for number, up in a)
+
+
 def same_quantities(query: str, candidate: str) -> bool:
     """Whether the two prompts carry the same numbers with the same units, in any order and spelling
     ("two years" = "2 years", "$50" = "50 dollars"): what a restated prompt must keep."""

@@ -1253,6 +1253,27 @@ def test_a_count_a_fraction_or_a_date_replaced_is_a_number_that_differs(query: s
     assert hard_rule_refusal(query, cached) == "numbers_differ"
 
 
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        ("bash: gzip the logs older than 7 days", "Write a bash script that compresses log files newer than 7 days"),
+        ("SQL: customers that have 3 or more orders", "Write a SQL query for the customers with at most 3 orders"),
+        ("gift ideas under $50", "What are some good gift ideas over 50 dollars?"),
+    ],
+)
+def test_a_number_bounded_the_other_way_is_an_opposite(query: str, cached: str) -> None:
+    assert hard_rule_refusal(query, cached) == "comparative"
+
+
+def test_a_bound_kept_in_other_words_is_no_bound_reversed() -> None:
+    from asgi_llmguard.cache.wording import bound_reversed
+
+    assert not bound_reversed("Is 18 or older an adult?", "Is someone at least 18 years old an adult?")
+    assert not bound_reversed("kids under 12 fly free?", "Do children younger than 12 fly for free?")
+    assert not bound_reversed("files over 100MB", "files larger than 100 MB")
+    assert not bound_reversed("more than 3 orders", "3 orders")  # a bound on one side only: not this rule
+
+
 def test_a_time_span_in_other_words_or_other_numbers_is_no_time_span_replaced() -> None:
     from asgi_llmguard.cache.wording import time_span_replaced
 
