@@ -284,16 +284,20 @@ class SemanticCache:
         pass (milliseconds) and must not stall the event loop. A verifier that fails or overruns the
         embedding budget accepts nothing: the request goes upstream."""
         known: tuple[tuple[str, str], float] | None = None
+        decided_without_model = False  # the early call found that a hard rule or a shortcut judges the pair
         if early is not None and any(entry.id == early.key for _, entry in candidates):
             with contextlib.suppress(Exception):  # a failed early call: the verifier asks the model itself
                 logit = await asyncio.wait_for(asyncio.shield(early.future), self.settings.embedding_timeout_ms / 1000)
                 known = None if logit is None else (early.shown, logit)
+                decided_without_model = logit is None
             self._early_outcome(early, used=True)
         else:
             self._early_outcome(early, used=False)
-        if known is not None and early is not None and candidates[0][1].id == early.key:
-            # The nearest candidate's model call is done: judging it costs microseconds, less than a thread
-            # hop. Served, that is the answer the full pass would give; otherwise the pass runs as usual.
+        nearest = candidates[0][1]
+        needs_none = decided_without_model and focus(text, nearest.prompt or "") == getattr(early, "shown", None)
+        if early is not None and nearest.id == early.key and (known is not None or needs_none):
+            # The nearest candidate's model call is done, or needs none: judging it costs microseconds, less than
+            # a thread hop. Served, that is the answer the full pass would give; otherwise the pass runs as usual.
             with contextlib.suppress(Exception):
                 chosen = self._first_accepted(text, candidates[:1], cut, floor, known, general)
                 if chosen[0] == 0:

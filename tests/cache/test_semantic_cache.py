@@ -267,6 +267,27 @@ async def test_early_verification_changes_no_verdict(make_guard: Any, monkeypatc
     assert used[True] >= 4 and used[False] == 0  # guessed right: the reworded, filler and near-duplicate asks
 
 
+async def test_a_guess_that_needs_no_model_is_judged_without_a_second_thread_hop(
+        make_guard: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The early call learns that a shortcut (or a hard rule) decides the nearest candidate: the verdict is then
+    taken on the event loop, in microseconds, not sent to the verifier's thread a second time."""
+    from asgi_llmguard.cache import engine
+
+    monkeypatch.setattr(engine, "SEVERAL_CPUS", True)
+    guard = await make_guard()
+    app = guard.wrap(FakeLLM().app)
+    await ask(app, "Write a haiku about autumn leaves.")
+    cache = guard.cache
+    assert cache is not None and cache.verifier is not None
+    assert not cache.verifier.needs_pair_model("Please write a haiku about autumn leaves.",
+                                               "Write a haiku about autumn leaves.")
+    jobs: list[object] = []
+    submit = cache._submit
+    monkeypatch.setattr(cache, "_submit", lambda job: jobs.append(job) or submit(job))
+    assert (await ask(app, "Please write a haiku about autumn leaves."))[0] == "hit"
+    assert len(jobs) == 1  # the early call only
+
+
 async def test_early_verification_stands_aside_with_one_cpu(make_guard: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from asgi_llmguard.cache import engine
 
