@@ -210,9 +210,13 @@ _SCALED_MONEY = re.compile(r"([$€£¥₹])\s*(\d+(?:\.\d+)?)\s*-?\s*(mn|m|b)\b
 _SCALE_OF = _SCALES | {"k": 1_000, "bn": 1_000_000_000, "billion": 1_000_000_000, "m": 1_000_000, "mn": 1_000_000,
                        "b": 1_000_000_000}
 _BARE_DECIMAL = re.compile(r"(?<![\w.])\.(\d)")  # ".75" is "0.75"
-# A race's "k" is kilometres, not thousands: "how long to walk 5k", "a 10k run" (but "walk 10k steps").
-_RACE_K = (re.compile(r"\b(walk|walking|run|running|race|jog|jogging|ran)\s+(a\s+|the\s+)?(\d+)k\b(?!\s*steps)"),
-           re.compile(r"\b(\d+)k\s+(run|race|walk|runs|races|walks)\b"))
+# A race's "k" is kilometres, not thousands, wherever the prompt speaks of running or of distance: "how long to
+# walk 5k", "a 10k run", "How many miles is a 10K?", "my 5K time" (but "walk 10k steps", "a 10k bonus", "$5k").
+_RACE_CONTEXT = re.compile(r"\b(?:walk|walking|run|running|runs|race|races|jog|jogging|ran|marathon|pace|miles?|km|"
+                           r"kilometers?|kilometres?|finish)\b")
+_RACE_K = re.compile(r"(?<![$€£¥₹\d.,])\b(\d+)k\b(?!\s*steps)")
+# Without such a word, a race is "a 5k" that ends a clause: "What is a good time for a 5k?", "my first 5k in 30 min".
+_A_RACE = re.compile(r"\b(a|the|my|first|your)\s+(\d+)k(?=\s*(?:[?!.,;]|$|in\b))")
 _PLAN = re.compile(r"(\d+)\(k\)")
 
 
@@ -293,7 +297,8 @@ def _parse(text: str) -> _Parsed:
     """
     lowered = text.lower().replace("%", " percent ")
     lowered = _PLAN.sub(r"\1k", lowered)  # "401(k)" is "401k"
-    lowered = _RACE_K[1].sub(r"\1 km \2", _RACE_K[0].sub(r"\1 \2\3 km", lowered))
+    lowered = (_RACE_K.sub(r"\1 km", lowered) if _RACE_CONTEXT.search(lowered)
+               else _A_RACE.sub(r"\1 \2 km", lowered))
     if _SCALED.search(lowered) or _SCALED_MONEY.search(lowered):  # "$80k" = "$80,000", "$1.5M" = "1.5 million"
         lowered = _SCALED_MONEY.sub(_scaled_money, _SCALED.sub(_scaled_value, lowered.replace(",", "")))
     lowered = _BARE_DECIMAL.sub(r"0.\1", lowered)

@@ -1433,3 +1433,7 @@ def test_a_race_k_is_kilometres_and_a_count_k_thousands() -> None:
     assert hard_rule_refusal("Is it healthy to walk 10k steps a day?", "Is it healthy to walk 5k steps a day?") == (
         "numbers_differ")
     assert hard_rule_refusal("Is a salary of 80k good in Berlin?", "Is $80,000 a good salary in Berlin?") is None
+    # a race named by its distance alone, where the prompt speaks of distance, or ends a clause
+    assert hard_rule_refusal("How many miles is a 10K?", "how far is a 10k run in miles") is None
+    assert hard_rule_refusal("What's a good time for a 5k?", "What is a good 5 km race time?") is None
+    assert hard_rule_refusal("Is a 10k bonus taxed?", "How is a $10,000 bonus taxed?") is None
