@@ -1301,6 +1301,27 @@ def test_the_verifier_serves_swapped_alternatives_and_synonyms_without_the_pair_
         assert verifier.check(query, cached, 0.97).accepted
 
 
+@pytest.mark.model
+def test_a_phrase_moved_from_one_end_to_the_other_is_the_same_question(verifier: Verifier) -> None:
+    query = "As a British citizen, do I need a visa to visit Canada?"
+    cached = "Do I need a visa to visit Canada as a UK citizen?"
+    assert verifier.pair_logit(query, cached) < -2  # the pair model reads the move as a swap
+    assert not verifier.needs_pair_model(query, cached)
+    assert verifier.check(query, cached, 0.965).accepted
+
+
+def test_a_moved_phrase_is_not_a_swap_inside_the_sentence() -> None:
+    from asgi_llmguard.cache.same_question import adjunct_moved
+
+    assert adjunct_moved("On Ubuntu, how do I check free disk space?", "How do I check free disk space on Ubuntu?")
+    assert adjunct_moved("In Rust, how do I read a file into a string?", "How do I read a file into a String in Rust?")
+    assert not adjunct_moved("flights from Oslo to Rome", "flights from Rome to Oslo")
+    assert not adjunct_moved("Is Australia bigger than the US?", "Is the US bigger than Australia?")
+    assert not adjunct_moved("Is my boss's wife invited to the party?", "Is my wife's boss invited to the party?")
+    # the block that moves must open with a preposition or a conjunction: "dogs" is what is asked about
+    assert not adjunct_moved("dogs can eat which fruits", "which fruits can dogs eat")
+
+
 def test_everyday_synonyms_meet_in_the_same_question_shortcut() -> None:
     from asgi_llmguard.cache.same_question import only_synonyms_differ
 
