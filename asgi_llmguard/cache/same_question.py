@@ -218,7 +218,8 @@ def _swapped_around(a: list[str], b: list[str]) -> bool:
 
 # A negation written on the auxiliary or after the subject: "Why didn't my bread rise?" reads "why did not
 # my bread rise", "Why did my bread not rise?" the same question. The subject between is one pronoun or
-# a determiner and one word; anything longer may change what is negated ("is it safe not to eat").
+# a determiner and one or two words ("my Jenkins build"); anything else may change what is negated ("is it safe
+# not to eat").
 _AUXILIARY = frozenset(_words("do does did is are was were can could will would should has have had must may"))
 _PRONOUN = frozenset(_words("i you he she it we they this that"))
 _DETERMINER = frozenset(_words("my your his her its our their the a an this that these those"))
@@ -233,7 +234,7 @@ def _negation_moved(a: list[str], b: list[str]) -> bool:
     lo, hi = sorted((a.index("not"), b.index("not")))
     skipped = rest[lo:hi]
     return lo > 0 and rest[lo - 1] in _AUXILIARY and (
-        (len(skipped) == 1 and skipped[0] in _PRONOUN) or (len(skipped) == 2 and skipped[0] in _DETERMINER))
+        (len(skipped) == 1 and skipped[0] in _PRONOUN) or (2 <= len(skipped) <= 3 and skipped[0] in _DETERMINER))
 
 
 def alternatives_swapped(query: str, candidate: str) -> bool:
