@@ -294,8 +294,8 @@ class SemanticCache:
         else:
             self._early_outcome(early, used=False)
         nearest = candidates[0][1]
-        needs_none = decided_without_model and focus(text, nearest.prompt or "") == getattr(early, "shown", None)
-        if early is not None and nearest.id == early.key and (known is not None or needs_none):
+        if early is not None and nearest.id == early.key and (
+                known is not None or (decided_without_model and focus(text, nearest.prompt or "") == early.shown)):
             # The nearest candidate's model call is done, or needs none: judging it costs microseconds, less than
             # a thread hop. Served, that is the answer the full pass would give; otherwise the pass runs as usual.
             with contextlib.suppress(Exception):

@@ -211,10 +211,12 @@ _SCALE_OF = _SCALES | {"k": 1_000, "bn": 1_000_000_000, "billion": 1_000_000_000
                        "b": 1_000_000_000}
 _BARE_DECIMAL = re.compile(r"(?<![\w.])\.(\d)")  # ".75" is "0.75"
 # A race's "k" is kilometres, not thousands, wherever the prompt speaks of running or of distance: "how long to
-# walk 5k", "a 10k run", "How many miles is a 10K?", "my 5K time" (but "walk 10k steps", "a 10k bonus", "$5k").
+# walk 5k", "a 10k run", "How many miles is a 10K?", "my 5K time" (but "walk 10k steps", "a 10k bonus", "$5k",
+# "10k miles on a car"): a "k" that nothing follows but what a race has (a time, a pace, a plan) or a clause's end.
 _RACE_CONTEXT = re.compile(r"\b(?:walk|walking|run|running|runs|race|races|jog|jogging|ran|marathon|pace|miles?|km|"
-                           r"kilometers?|kilometres?|finish)\b")
-_RACE_K = re.compile(r"(?<![$€£¥₹\d.,])\b(\d+)k\b(?!\s*steps)")
+                           r"kilometers?|kilometres?)\b")
+_RACE_K = re.compile(r"(?<![$€£¥₹\d.,])\b(\d+)k\b(?=\s*(?:[?!.,;:)]|$|(?:run|runs|race|races|walk|walks|time|times|"
+                     r"pace|training|plan|result|results|route|course|finish|in|on|at|for|and|or|to)\b))")
 # Without such a word, a race is "a 5k" that ends a clause: "What is a good time for a 5k?", "my first 5k in 30 min".
 _A_RACE = re.compile(r"\b(a|the|my|first|your)\s+(\d+)k(?=\s*(?:[?!.,;]|$|in\b))")
 _PLAN = re.compile(r"(\d+)\(k\)")

@@ -1459,3 +1459,4 @@ def test_a_race_k_is_kilometres_and_a_count_k_thousands() -> None:
     assert hard_rule_refusal("How many miles is a 10K?", "how far is a 10k run in miles") is None
     assert hard_rule_refusal("What's a good time for a 5k?", "What is a good 5 km race time?") is None
     assert hard_rule_refusal("Is a 10k bonus taxed?", "How is a $10,000 bonus taxed?") is None
+    assert hard_rule_refusal("Is 10k miles a lot for a used car?", "Is 10,000 miles a lot for a used car?") is None
