@@ -142,7 +142,15 @@ _OPPOSITES = (
     # how often: "the most common side effects" / "the rarest side effects"
     "common:rare common:rarest common:uncommon commonest:rarest frequent:rare "
     # when: "conjugate être in the present tense" / "... in the future tense", "pre-workout" / "post-workout"
-    "future:past future:present pre:post"
+    "future:past future:present pre:post "
+    # a cause against what it brings: "the causes of World War 1" / "the consequences of World War 1" (not "effect":
+    # "Does X cause back ache?" / "Is back ache a side effect of X?")
+    "cause:consequence cause:impact cause:aftermath "
+    # an answer's length: "explain photosynthesis briefly" / "in detail", "in one sentence" / "in depth"
+    "brief:detail brief:detailed brief:depth brief:thorough briefly:detail briefly:detailed briefly:depth "
+    "briefly:thoroughly concise:detail concise:detailed concise:depth concisely:detail concisely:detailed "
+    "short:detail short:detailed short:depth quick:detail quick:detailed quick:depth quick:thorough "
+    "sentence:detail sentence:detailed sentence:depth summary:detailed summary:depth"
 )
 # Two measures of one thing, met as the parse writes them ("radius" is read as "radiu"): "the area of a circle with a
 # radius of 5 cm" / "... with a diameter of 5 cm".

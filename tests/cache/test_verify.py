@@ -1266,6 +1266,25 @@ def test_a_number_bounded_the_other_way_is_an_opposite(query: str, cached: str) 
     assert hard_rule_refusal(query, cached) == "comparative"
 
 
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        ("Explain photosynthesis in one sentence", "Explain photosynthesis in detail"),
+        ("Explain photosynthesis briefly", "Can you give me an in-depth explanation of photosynthesis?"),
+        ("Give me a quick overview of the French Revolution", "Give me a detailed overview of the French Revolution"),
+        ("Explain the causes of World War 1", "Explain the consequences of World War 1"),
+    ],
+)
+def test_an_answer_asked_short_against_one_asked_long_or_causes_against_consequences_are_opposites(
+        query: str, cached: str) -> None:
+    assert hard_rule_refusal(query, cached) == "comparative"
+
+
+def test_a_cause_asked_as_a_side_effect_is_no_opposite() -> None:
+    assert hard_rule_refusal("Does excessive caffeine cause headaches?",
+                             "Are headaches a side effect of excessive caffeine?") is None
+
+
 def test_a_bound_kept_in_other_words_is_no_bound_reversed() -> None:
     from asgi_llmguard.cache.wording import bound_reversed
 
