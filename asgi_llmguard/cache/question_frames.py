@@ -265,6 +265,9 @@ _INSTRUCTION = {"summarize": "summarize", "summarise": "summarize", "condense": 
                 "rephrase": "rewrite", "reword": "rewrite", "paraphrase": "rewrite", "rewrite": "rewrite",
                 "create": "write", "generate": "write", "compose": "write", "draft": "write", "write": "write",
                 "describe": "explain", "explain": "explain", "translate": "translate", "list": "list"}
+# Other verbs a polite opening asks the assistant to do ("Can you make this sentence more formal: ..." = "Make this
+# sentence more formal: ..."); not verbs a "can you" question asks about anyone ("Can you eat raw dough?").
+_ASKED_OF_YOU = frozenset(_words("make give tell suggest recommend show name find fix check calculate plan proofread"))
 _POLITE = (("i", "would", "like", "you", "to"), ("i", "like", "you", "to"), ("i", "need", "you", "to"),
            ("i", "want", "you", "to"), ("can", "you"), ("could", "you"), ("would", "you"), ("will", "you"),
            ("help", "me"))
@@ -287,7 +290,7 @@ def _wanted(tokens: list[str]) -> list[str]:
 
 def _instruction(tokens: list[str]) -> list[str]:
     opened = _after_opening(tokens, _POLITE)
-    if opened is not None and opened[1][:1] and opened[1][0] in _INSTRUCTION:
+    if opened is not None and opened[1][:1] and (opened[1][0] in _INSTRUCTION or opened[1][0] in _ASKED_OF_YOU):
         tokens = opened[1]
     if tokens[:2] == ["sum", "up"]:
         tokens = ["summarize", *tokens[2:]]

@@ -89,7 +89,8 @@ _SYNONYM_GROUPS = (
     "end finish", "help assist", "smart clever intelligent", "colleague coworker", "boss manager",
     "phone smartphone cellphone", "beginner novice newbie", "truck lorry", "maximum max", "minimum min",
     "made created", "home house", "display screen", "company corporation", "goalkeeper goalie",
-    "javascript js",
+    "javascript js", "grandfather grandpa granddad", "grandmother grandma granny", "toxic poisonous",
+    "advantage benefit", "disadvantage drawback downside",
     # a verb agreeing with a singular or a plural subject ("does a spider have" / "do spiders have")
     "do does", "is are", "was were", "has have",
 )
@@ -97,7 +98,9 @@ _SYNONYM = {word: group.split()[0] for group in _SYNONYM_GROUPS for word in grou
 # Phrases that name one thing in two or one words (tokens as _parse makes them).
 _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "state"), "us"),
                     (("united", "kingdom"), "uk"), (("capital", "city"), "capital"),
-                    (("at", "same", "time"), "together"), (("time", "complexity"), "bigo"), (("big", "o"), "bigo"),
+                    (("at", "same", "time"), "together"),
+                    (("rather", "than"), "instead"), (("instead", "of"), "instead"),
+                    (("time", "complexity"), "bigo"), (("big", "o"), "bigo"),
                     (("science", "fiction"), "scifi"), (("sci", "fi"), "scifi"),
                     (("new", "york", "city"), "nyc"), (("new", "york"), "nyc"),
                     # the World Wars, however numbered ("Second" is read as the unit "sec")

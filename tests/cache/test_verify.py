@@ -530,6 +530,12 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # Quora-style ones (raw: 40.0%, 5 of 30 traps), no trap in either; here, over the floor only, 83.0% and 50.0%.
     ("fresh_everyday_pairs_16.csv", 0.79, 0, (100, 50)),
     ("fresh_question_pairs_6.csv", 0.45, 0, (60, 30)),
+    # Blind, written later that session to stress hard traps (a word or phrase changed: aspect, audience, length,
+    # tone, tense, a condition), 1 rewording and 2 traps per base prompt; measured once before any was read: 76.0% of
+    # the rewordings (raw cosine at 0.86: 98.0%, with 35 of 100 traps) and 3 of 100 traps. Read afterwards: three
+    # rewordings served more (a polite "Can you make ...", "grandfather" / "grandpa", "advantages" / "benefits") and
+    # one trap refused ("on a budget" / "luxury"): 82.0% and 2 traps.
+    ("fresh_everyday_pairs_17.csv", 0.78, 0.02, (50, 100)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
@@ -1278,6 +1284,27 @@ def test_a_number_bounded_the_other_way_is_an_opposite(query: str, cached: str) 
 def test_an_answer_asked_short_against_one_asked_long_or_causes_against_consequences_are_opposites(
         query: str, cached: str) -> None:
     assert hard_rule_refusal(query, cached) == "comparative"
+
+
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        ("Can you make this sentence more formal: 'hey, send me the report'",
+         "Make this sentence more formal: 'hey, send me the report'"),
+        ("Could you recommend a good book about habits?", "Recommend a good book about habits"),
+        ("what should I say in a eulogy for my grandpa?", "What should I say in a eulogy for my grandfather?"),
+        ("What are the benefits of renting an apartment rather than buying one?",
+         "What are the advantages of renting an apartment instead of buying one?"),
+    ],
+)
+def test_a_polite_request_and_everyday_synonyms_are_the_same_question(query: str, cached: str) -> None:
+    assert same_question_in_other_words(query, cached)
+
+
+def test_a_can_you_question_about_anyone_keeps_its_can_you() -> None:
+    assert not same_question_in_other_words("Can you eat raw cookie dough?", "Eat raw cookie dough")
+    assert hard_rule_refusal("Plan a weekend itinerary for Rome on a budget.",
+                             "Plan a luxury weekend itinerary for Rome.") == "comparative"
 
 
 def test_a_cause_asked_as_a_side_effect_is_no_opposite() -> None:
