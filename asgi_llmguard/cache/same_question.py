@@ -91,8 +91,14 @@ _SYNONYM_GROUPS = (
     "made created", "home house", "display screen", "company corporation", "goalkeeper goalie",
     "javascript js", "grandfather grandpa granddad", "grandmother grandma granny", "toxic poisonous",
     "advantage benefit", "disadvantage drawback downside",
+    "about regarding", "normal typical", "stomach belly", "need require", "pill tablet", "think believe",
+    "ok okay", "recommend suggest", "worried concerned", "tired fatigued", "quickly rapidly", "tie necktie",
+    "skillet pan", "short brief",
+    # chat shorthand: "how many planets r in our solar system", "why do onions make u cry", "a py function"
+    "you u", "your ur", "python py", "postgresql postger", "certification cert", "developer dev devs",
+    "column col", "message msg", "account acct",
     # a verb agreeing with a singular or a plural subject ("does a spider have" / "do spiders have")
-    "do does", "is are", "was were", "has have",
+    "do does", "is are r", "was were", "has have",
 )
 _SYNONYM = {word: group.split()[0] for group in _SYNONYM_GROUPS for word in group.split()}
 # Phrases that name one thing in two or one words (tokens as _parse makes them).

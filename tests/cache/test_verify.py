@@ -1295,6 +1295,13 @@ def test_an_answer_asked_short_against_one_asked_long_or_causes_against_conseque
         ("what should I say in a eulogy for my grandpa?", "What should I say in a eulogy for my grandfather?"),
         ("What are the benefits of renting an apartment rather than buying one?",
          "What are the advantages of renting an apartment instead of buying one?"),
+        # chat shorthand
+        ("why r movie tickets so expensive now", "Why are movie tickets so expensive now?"),
+        ("write a py function that checks if a string is a palindrome",
+         "Write a Python function that checks if a string is a palindrome"),
+        ("what does explain analyze do in postgres", "What does EXPLAIN ANALYZE do in PostgreSQL?"),
+        ("how do i delete my acct", "How do I delete my account?"),
+        ("What is a typical blood hemoglobin level?", "What is a normal blood hemoglobin level?"),
     ],
 )
 def test_a_polite_request_and_everyday_synonyms_are_the_same_question(query: str, cached: str) -> None:
