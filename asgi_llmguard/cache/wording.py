@@ -910,7 +910,8 @@ def time_span_replaced(query: str, candidate: str) -> bool:
 # Words that bound a number from below or from above: "more than 3", "over $50", "at least 3", "3 or more".
 _BOUND_UP = frozenset(_words("more over above greater older longer larger bigger higher least"))
 _BOUND_DOWN = frozenset(_words("less under below fewer newer younger shorter smaller lower most"))
-_BETWEEN_BOUND = frozenset(_words("than at usd eur gbp"))  # "more than", "at least", "over $50" (read "50 usd")
+# Words a bound may stand behind: "more than 3", "under EUR 100" ("$100" is read "100 usd" and needs none).
+_BETWEEN_BOUND = frozenset(_words("than at usd eur gbp"))
 
 
 def _bounds(tokens: tuple[str, ...]) -> set[tuple[str, bool]]:

@@ -1263,26 +1263,20 @@ def test_a_count_a_fraction_or_a_date_replaced_is_a_number_that_differs(query: s
 @pytest.mark.parametrize(
     ("query", "cached"),
     [
+        # a number bounded from below on one side and from above on the other
         ("bash: gzip the logs older than 7 days", "Write a bash script that compresses log files newer than 7 days"),
         ("SQL: customers that have 3 or more orders", "Write a SQL query for the customers with at most 3 orders"),
         ("gift ideas under $50", "What are some good gift ideas over 50 dollars?"),
-    ],
-)
-def test_a_number_bounded_the_other_way_is_an_opposite(query: str, cached: str) -> None:
-    assert hard_rule_refusal(query, cached) == "comparative"
-
-
-@pytest.mark.parametrize(
-    ("query", "cached"),
-    [
+        # an answer asked short against one asked long
         ("Explain photosynthesis in one sentence", "Explain photosynthesis in detail"),
         ("Explain photosynthesis briefly", "Can you give me an in-depth explanation of photosynthesis?"),
         ("Give me a quick overview of the French Revolution", "Give me a detailed overview of the French Revolution"),
+        # causes against consequences, a budget against luxury
         ("Explain the causes of World War 1", "Explain the consequences of World War 1"),
+        ("Plan a weekend itinerary for Rome on a budget.", "Plan a luxury weekend itinerary for Rome."),
     ],
 )
-def test_an_answer_asked_short_against_one_asked_long_or_causes_against_consequences_are_opposites(
-        query: str, cached: str) -> None:
+def test_opposites_named_on_each_side_refuse_outright(query: str, cached: str) -> None:
     assert hard_rule_refusal(query, cached) == "comparative"
 
 
@@ -1310,8 +1304,6 @@ def test_a_polite_request_and_everyday_synonyms_are_the_same_question(query: str
 
 def test_a_can_you_question_about_anyone_keeps_its_can_you() -> None:
     assert not same_question_in_other_words("Can you eat raw cookie dough?", "Eat raw cookie dough")
-    assert hard_rule_refusal("Plan a weekend itinerary for Rome on a budget.",
-                             "Plan a luxury weekend itinerary for Rome.") == "comparative"
 
 
 def test_a_cause_asked_as_a_side_effect_is_no_opposite() -> None:
