@@ -158,8 +158,12 @@ def _difference(tokens: list[str]) -> list[str]:
         k = tokens.index("different")  # "how is A different from B"
         if tokens[k + 1 : k + 2] == ["from"]:
             found = _pair_and_context([*tokens[2:k], "and", *tokens[k + 2 :]], _AND)
-    elif tokens[:2] in (["how", "do"], ["how", "does"]) and tokens[-1:] == ["differ"]:
-        found = _pair_and_context(tokens[2:-1], _AND)
+        elif tokens[k + 1 : k + 2] in ([], ["in"]):  # "how are let and const different (in JavaScript)"
+            found = _pair_and_context([*tokens[2:k], *tokens[k + 1 :]], _AND)
+    elif tokens[:2] in (["how", "do"], ["how", "does"]) and "differ" in tokens:
+        k = tokens.index("differ")  # "how do A and B differ (in X)"
+        if tokens[k + 1 : k + 2] in ([], ["in"]):
+            found = _pair_and_context([*tokens[2:k], *tokens[k + 1 :]], _AND)
     elif tokens[:4] in (["how", "do", "i", "tell"], ["how", "can", "i", "tell"]) and "from" in tokens:
         found = _pair_and_context(tokens[4:], frozenset({"from"}))
     else:
@@ -694,6 +698,8 @@ def frames(tokens: list[str]) -> list[str]:
         tokens = ["how", "do", "i", *tokens[3:]]
     elif tokens[:2] == ["how", "to"]:
         tokens = ["how", "do", "i", *tokens[2:]]
+    elif len(tokens) > 5 and tuple(tokens[:4]) in _WHAT_TO_DO and tokens[4] == "to":
+        tokens = ["how", "do", "i", *tokens[5:]]  # "What should I do to get ready for X?"
     tokens = _way(tokens)
     if (len(tokens) > 4 and tokens[0] == "who" and tokens[1] in ("is", "was") and tokens[2] in _MAKER
             and tokens[3] == "of"):

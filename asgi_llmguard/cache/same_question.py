@@ -104,7 +104,7 @@ _SYNONYM = {word: group.split()[0] for group in _SYNONYM_GROUPS for word in grou
 # Phrases that name one thing in two or one words (tokens as _parse makes them).
 _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "state"), "us"),
                     (("united", "kingdom"), "uk"), (("capital", "city"), "capital"),
-                    (("at", "same", "time"), "together"),
+                    (("at", "same", "time"), "together"), (("get", "ready"), "prepare"),
                     (("rather", "than"), "instead"), (("instead", "of"), "instead"),
                     (("time", "complexity"), "bigo"), (("big", "o"), "bigo"),
                     (("science", "fiction"), "scifi"), (("sci", "fi"), "scifi"),

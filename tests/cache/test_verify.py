@@ -536,6 +536,13 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # rewordings served more (a polite "Can you make ...", "grandfather" / "grandpa", "advantages" / "benefits") and
     # one trap refused ("on a budget" / "luxury"): 82.0% and 2 traps.
     ("fresh_everyday_pairs_17.csv", 0.78, 0.02, (50, 100)),
+    # Blind, written by helpers in the ninth session of 2026-12-06, measured once before any was read: as the cache
+    # serves them, 91.0% of the everyday rewordings (raw cosine at 0.86: 79.0%, with 14 of 50 traps) and 75.0% of the
+    # Quora-style ones (raw: 48.3%, 7 of 30 traps), no trap in either; here, over the floor only, 83.0% and 60.0%.
+    # Read afterwards: "How are let and const different in JavaScript?" and "What should I do to get ready for ...?"
+    # served as the frames they are (92.0% and 76.7%).
+    ("fresh_everyday_pairs_18.csv", 0.8, 0, (100, 50)),
+    ("fresh_question_pairs_7.csv", 0.56, 0, (60, 30)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
@@ -1019,6 +1026,12 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("What's the difference between let and const in JavaScript?",
          "In JavaScript, how is let different from const?", True),
         ("What's the difference between weather and climate?", "How do weather and climate differ?", True),
+        ("What is the difference between let and const in JavaScript?",
+         "How are let and const different in JavaScript?", True),
+        ("What is the difference between let and const in JavaScript?",
+         "How are let and var different in JavaScript?", False),
+        ("How do I prepare for a job interview?", "What should I do to get ready for a job interview?", True),
+        ("How do I prepare for a job interview?", "What should I do to get ready for a wedding?", False),
         ("What's the difference between a cold and the flu?", "How can I tell a cold from the flu?", True),
         ("What's the difference between let and const in JavaScript?",
          "What's the difference between let and var in JavaScript?", False),
