@@ -105,6 +105,10 @@ _SYNONYM = {word: group.split()[0] for group in _SYNONYM_GROUPS for word in grou
 _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "state"), "us"),
                     (("united", "kingdom"), "uk"), (("capital", "city"), "capital"),
                     (("at", "same", "time"), "together"), (("get", "ready"), "prepare"),
+                    # a nation's citizens named by its adjective ("US citizens" = "Americans", folded to "us")
+                    (("us", "citizen"), "us"), (("american", "citizen"), "us"), (("uk", "citizen"), "uk"),
+                    (("british", "citizen"), "uk"),
+                    (("gift", "idea"), "gift"), (("in", "what", "way"), "how"), (("in", "what", "ways"), "how"),
                     (("rather", "than"), "instead"), (("instead", "of"), "instead"),
                     (("time", "complexity"), "bigo"), (("big", "o"), "bigo"),
                     (("science", "fiction"), "scifi"), (("sci", "fi"), "scifi"),
