@@ -94,6 +94,8 @@ PAIR_MODEL = "pair_model"
 _DEFAULT_WEIGHTS = "verifier.json"
 #: A calibrated cut with fewer hits than this says too little about its wrong share to start from.
 _MIN_CALIBRATION_HITS = 50
+# A budget stricter than the strictness point starts no looser than where the calibration saw this many wrong hits.
+_MOST_WRONG_AT_A_STRICT_START = 1
 
 
 # Words whose change flips direction, order or degree. General antonyms, not a
@@ -853,23 +855,27 @@ class Verifier:
         """Where a namespace held to ``max_wrong_rate`` starts before its own traffic says anything, from the
         wrong share of hits measured offline (the weight file's ``calibration``, at each cut and every stricter
         one with enough hits). A budget the strictness point already meets there starts at the point's cut. A
-        stricter budget starts at the loosest cut whose offline share is within *half* of it: such a namespace
-        serves few hits, and among a few dozen one wrong answer is a large share (at the full budget, a 1%
-        start held in 16 of 20 bench seeds; docs/cache-quality.md). Its own audits then correct it."""
+        stricter budget starts at the loosest cut whose offline share is within it *and* which served at most
+        one wrong hit offline: one wrong hit among a few hundred may be a stray, two are a kind of pair the
+        verifier lets through at that cut, and a namespace on a strict budget serves only a few dozen hits
+        before its audits say anything, where one wrong answer breaks it (docs/cache-quality.md). Its own
+        audits then correct it."""
         if not self._calibration:  # a weight file without calibration: the strictness point's cut
             return self.cut
-        if self._loosest_within(max_wrong_rate) <= self.cut:
-            return self.cut
-        return max(self.cut, self._loosest_within(max_wrong_rate / 2))
+        plain = self._loosest_within(max_wrong_rate)
+        if plain <= self.cut or plain == self._calibration[0][0]:  # met at the point, or at every calibrated cut
+            return max(self.cut, plain)
+        return max(self.cut, self._loosest_within(max_wrong_rate, most_wrong=_MOST_WRONG_AT_A_STRICT_START))
 
-    def _loosest_within(self, wrong_rate: float) -> float:
+    def _loosest_within(self, wrong_rate: float, most_wrong: int | None = None) -> float:
         """The loosest calibrated cut whose offline wrong share, and every stricter well-measured cut's, is
-        within ``wrong_rate`` (the strictest calibrated cut when none is)."""
+        within ``wrong_rate`` and, if given, whose wrong hits are no more than ``most_wrong`` (the strictest
+        calibrated cut when none is)."""
         start = self._calibration[-1][0]
         for cut, hits, wrong in reversed(self._calibration):
             if hits < _MIN_CALIBRATION_HITS:
                 continue  # too few hits this strict to say anything
-            if wrong > wrong_rate * hits:
+            if wrong > wrong_rate * hits or (most_wrong is not None and wrong > most_wrong):
                 break
             start = cut
         return start

@@ -127,7 +127,7 @@ class _NoPairModel:
         raise AssertionError("not asked")
 
 
-def test_start_cut_is_the_point_when_it_meets_the_target_else_where_the_calibration_shows_half_of_it(
+def test_start_cut_is_the_point_when_it_meets_the_target_else_where_the_calibration_shows_it_with_one_wrong_hit(
         tmp_path: Path) -> None:
     from asgi_llmguard.cache.verify import Verifier
 
@@ -139,10 +139,10 @@ def test_start_cut_is_the_point_when_it_meets_the_target_else_where_the_calibrat
     assert balanced.cut == 1.5
     assert balanced.start_cut(0.05) == 1.5  # 1.0's 4% would do: never looser than the strictness point
     assert balanced.start_cut(0.02) == 1.5  # 9 in 450 is 2%, and no stricter cut is worse
-    # Stricter than the point: where the share is within half the budget (1% would do from 2.0).
-    assert balanced.start_cut(0.01) == 3.0  # 1 in 200 at 3.0 is 0.5%; 3 in 300 at 2.5 is not
-    assert balanced.start_cut(0.005) == 3.5  # 1 in 200 at 3.0 is over 0.25%
-    assert balanced.start_cut(0.004) == 3.5  # 4.0's 20 hits are too few to count for or against
+    # Stricter than the point: where the share is within the budget and at most one hit was wrong.
+    assert balanced.start_cut(0.01) == 3.0  # 3 in 300 at 2.5 is 1%, but three wrong hits are a kind
+    assert balanced.start_cut(0.005) == 3.0  # 1 in 200 at 3.0 is 0.5%
+    assert balanced.start_cut(0.004) == 3.5  # 1 in 200 is over 0.4%; 4.0's 20 hits count for nothing
     assert balanced.start_cut(0.0001) == 3.5  # nothing qualifies: the strictest well-measured cut stands
     loose = Verifier(path, strictness="loose", pair_model=_NoPairModel())
     assert loose.start_cut(0.2) == 1.0  # never looser than the calibration's own loosest cut
