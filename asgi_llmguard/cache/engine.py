@@ -197,10 +197,12 @@ class SemanticCache:
                                "llmguard.index.best_similarity": neighbours[0].similarity if neighbours else None})
         candidates: list[tuple[float, CacheEntry]] = []
         verifier = self.verifier if self.settings.cache_verify else None
-        # The verifier may judge short prompts under its floor (its Reach): fetch what it may judge.
+        # The verifier may judge short prompts under its floor (its Reach): fetch what it may judge; and the
+        # nearest stored prompt further down, which it serves only as the same question in other words.
         lowest = verifier.floor_for(text) if verifier is not None else self.threshold
-        for neighbour in neighbours:
-            if neighbour.similarity < lowest:
+        nearest_lowest = min(lowest, verifier.same_question_floor) if verifier is not None else lowest
+        for rank, neighbour in enumerate(neighbours):
+            if neighbour.similarity < (nearest_lowest if rank == 0 else lowest):
                 break
             try:
                 entry = await self.store.get(neighbour.key, touch=False)  # used only once accepted

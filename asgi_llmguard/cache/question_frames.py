@@ -184,7 +184,35 @@ def _difference(tokens: list[str]) -> list[str]:
 
 
 _COUNTED_UNITS = (frozenset(_UNITS.values()) - {"per", "pct"}) | frozenset(
-    _words("cup tablespoon teaspoon tbsp tsp pint quart day week month year byte bit"))
+    _words("cup tablespoon teaspoon tbsp tsp pint quart day week month year byte bit floz"))
+# One spelling for a unit the parse leaves in two: "fluid ounces" / "fl oz", "teaspoon" / "tsp", "25 degrees
+# Celsius" / "25 C", "100 US dollars" / "100 USD".
+_SPOONS = {"teaspoon": "tsp", "tablespoon": "tbsp"}
+_TEMPERATURE_UNITS = frozenset({"c", "f"})
+
+
+def _unit_spellings(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        word, after = tokens[i], tokens[i + 1] if i + 1 < len(tokens) else None
+        if word in ("fluid", "fl") and after == "oz":
+            out.append("floz")
+            i += 2
+            continue
+        if word == "degree" and after in _TEMPERATURE_UNITS and out and _NUMBER_OR_ONE.match(out[-1]):
+            i += 1  # "25 degrees Celsius": the degree is the unit's
+            continue
+        if word == "us" and after == "usd":
+            i += 1
+            continue
+        out.append(_SPOONS.get(word, _SPOONS.get(word[:-1], word) if word.endswith("s") else word))
+        i += 1
+    return out
+
+
+# Verbs that ask how many of one unit one of another holds: "How many tsp make up a tbsp?", "... go into a cup?"
+_HOLDS = (("make", "up"), ("go", "into"), ("make",), ("are", "in"), ("is", "in"), ("are",), ("is",), ("in",))
 
 
 def _how_many_units(tokens: list[str]) -> list[str]:
@@ -200,10 +228,8 @@ def _how_many_units(tokens: list[str]) -> list[str]:
         if verb is None or verb < 2:
             return tokens
         substance, rest = rest[1:verb], rest[verb:]
-    if rest[:1] in (["are"], ["is"]):
-        rest = rest[1:]
-    if rest[:1] == ["in"]:
-        rest = rest[1:]
+    holds = next((v for v in _HOLDS if tuple(rest[: len(v)]) == v), ())
+    rest = rest[len(holds) :]
     if rest[:1] == ["1"]:
         rest = rest[1:]
     within = _unit(rest[0]) if rest else None
@@ -215,6 +241,15 @@ def _how_many_units(tokens: list[str]) -> list[str]:
     if tail:
         return tokens
     return ["how", "many", counted, "in", within, *(["of", *substance] if substance else [])]
+
+
+def _units_in(tokens: list[str]) -> list[str]:
+    """A bare "oz in a lb" (or "oz in 1 lb") asks "How many oz are in a lb?"."""
+    if tokens[:1] and tokens[1:2] == ["in"] and len(tokens) in (3, 4) and (len(tokens) == 3 or tokens[2] == "1"):
+        counted, within = _unit(tokens[0]), _unit(tokens[-1])
+        if counted is not None and within is not None and counted != within:
+            return ["how", "many", counted, "in", within]
+    return tokens
 
 
 def _unit(word: str) -> str | None:
@@ -528,7 +563,13 @@ def _temperature(tokens: list[str]) -> list[str]:
 
 
 _NUMBER = re.compile(r"(?!1$)\d+(?:\.\d+)?$")  # one of a unit is the unit count's ("How many oz in 1 lb?")
+_NUMBER_OR_ONE = re.compile(r"\d+(?:\.\d+)?$")
 _CONVERT_OPENINGS = (("convert",), ("what", "is"), ("how", "much", "is"))
+
+
+def _amount_unit(word: str) -> str | None:
+    """A unit an amount is given in, in one spelling ("cups" as "cup"), or None."""
+    return word if word in _UNIT_WORDS else _unit(word)
 
 
 def _conversion(tokens: list[str]) -> list[str]:
@@ -538,13 +579,18 @@ def _conversion(tokens: list[str]) -> list[str]:
     direction stay as written, so "5 km to miles" is neither "8 km to miles" nor "5 miles to km"."""
     opened = _after_opening(tokens, _CONVERT_OPENINGS)
     rest = tokens if opened is None else opened[1]
-    if (len(rest) == 4 and _NUMBER.match(rest[0]) and rest[1] in _UNIT_WORDS and rest[2] in ("to", "in")
-            and rest[3] in _UNIT_WORDS and rest[1] != rest[3]):
-        return ["convert", rest[0], rest[1], "to", rest[3]]
-    if tokens[:2] == ["how", "many"] and len(tokens) > 5 and tokens[2] in _UNIT_WORDS and tokens[3] in ("is", "are"):
+    if len(rest) == 4 and rest[2] in ("to", "in", "into"):  # "5 km to miles"
+        rest = [rest[0], rest[1], rest[3]]
+    if len(rest) == 3 and _NUMBER.match(rest[0]):  # and "100 °F = ? °C", its signs dropped by the parse
+        source, target = _amount_unit(rest[1]), _amount_unit(rest[2])
+        if source is not None and target is not None and source != target:
+            return ["convert", rest[0], source, "to", target]
+    counted = _amount_unit(tokens[2]) if len(tokens) > 5 and tokens[:2] == ["how", "many"] else None
+    if counted is not None and tokens[3] in ("is", "are", "in"):  # "How many miles is (are in, in) 5 km?"
         amount = tokens[5:] if tokens[4] == "in" else tokens[4:]
-        if len(amount) == 2 and _NUMBER.match(amount[0]) and amount[1] in _UNIT_WORDS and amount[1] != tokens[2]:
-            return ["convert", amount[0], amount[1], "to", tokens[2]]
+        unit = _amount_unit(amount[1]) if len(amount) == 2 and _NUMBER.match(amount[0]) else None
+        if unit is not None and unit != counted:
+            return ["convert", amount[0], unit, "to", counted]
     return tokens
 
 
@@ -805,6 +851,7 @@ def _packing(tokens: list[str]) -> list[str]:
 
 
 #: The frames :func:`frames` applies last, in this order (each reads what the one before wrote).
-_LAST_FRAMES = (_conversion, _compared, _worth, _how_judged, _judgement, _thing_judged, _normal, _temperature, _measure,
-                _which_better, _reason, _first_and_why, _how_long, _when, _how_many_units, _asks_what_of,
-                _distance, _difference, _definition, _size_after, _simply, _plot, _packing)
+_LAST_FRAMES = (_unit_spellings, _units_in, _conversion, _compared, _worth, _how_judged, _judgement, _thing_judged,
+                _normal, _temperature, _measure, _which_better, _reason, _first_and_why, _how_long, _when,
+                _how_many_units, _asks_what_of, _distance, _difference, _definition, _size_after, _simply, _plot,
+                _packing)

@@ -94,6 +94,10 @@ PAIR_MODEL = "pair_model"
 _DEFAULT_WEIGHTS = "verifier.json"
 #: A calibrated cut with fewer hits than this says too little about its wrong share to start from.
 _MIN_CALIBRATION_HITS = 50
+# Under every floor the same question in other words is still served, down to this cosine: "Convert 100
+# Fahrenheit to Celsius" / "100 F to C" meet at 0.61, "How many ounces are in a pound?" / "oz in a lb" at 0.80
+# (docs/cache-quality.md). Only the nearest stored prompt is fetched that far down (engine.py).
+_SAME_QUESTION_FLOOR = 0.5
 # A budget stricter than the strictness point starts no looser than where the calibration saw this many wrong hits.
 _MOST_WRONG_AT_A_STRICT_START = 1
 
@@ -794,6 +798,12 @@ class Verifier:
         """How far under the floor short prompts are judged; None with an expert's floor."""
         return self.points[self.strictness].reach if self._floor is None else None
 
+    @property
+    def same_question_floor(self) -> float:
+        """The lowest similarity at which the nearest stored prompt is still judged, as the same question in
+        other words only (the point's floor with an expert's ``threshold``: they asked for that floor)."""
+        return self.threshold if self._floor is not None else min(self.threshold, _SAME_QUESTION_FLOOR)
+
     def floor_for(self, query: str) -> float:
         """The lowest similarity at which a stored prompt may be a candidate for ``query``: what the cache
         fetches from its store to judge."""
@@ -892,6 +902,9 @@ class Verifier:
         further."""
         adjustment = self.adjustment(query, candidate, similarity)
         if adjustment is None:
+            if (similarity >= self.same_question_floor and hard_rule_refusal(query, candidate) is None
+                    and same_question_in_other_words(query, candidate)):
+                return Verdict(accepted=True, score=1.0, reason=None)
             return Verdict(accepted=False, score=0.0, reason="low_similarity")
         refused = hard_rule_refusal(query, candidate)
         if refused is not None:

@@ -69,6 +69,29 @@ async def test_a_short_rewording_under_the_cosine_floor_is_served_and_a_long_one
     assert (await ask(expert, "Tips to extend my phone's battery life"))[0] == "miss"
 
 
+async def test_the_same_question_far_under_the_floor_is_served_from_the_nearest_prompt_only(make_guard: Any) -> None:
+    """A conversion written in symbols meets its words far under every floor (cosine 0.61): served as the same
+    question in other words, from the nearest stored prompt; the other direction stays a miss, and an expert's
+    LLMGUARD_CACHE_THRESHOLD keeps its floor."""
+    guard = await make_guard()
+    verifier = guard.cache.verifier
+    llm = FakeLLM()
+    app = guard.wrap(llm.app)
+    stored = "Convert 100 Fahrenheit to Celsius"
+    await ask(app, stored)
+    status, similarity, _, answer = await ask(app, "100 F to C")
+    assert status == "hit" and answer == reply_for(stored)
+    assert verifier.same_question_floor <= float(similarity) < verifier.reach.floor
+    assert (await ask(app, "100 C to F"))[0] == "miss"  # and stored
+    # Only the nearest is fetched that far down: "100 C to F" (0.78) is nearer to this one than the stored
+    # "Convert 100 Fahrenheit to Celsius" (0.64), which it asks in other words, and refused.
+    assert (await ask(app, "what is 100F in C"))[0] == "miss"
+    assert llm.calls == 3
+    expert = (await make_guard(cache_threshold=verifier.threshold)).wrap(FakeLLM().app)
+    await ask(expert, stored)
+    assert (await ask(expert, "100 F to C"))[0] == "miss"
+
+
 @pytest.mark.parametrize(("stored", "asked"), [
     ("How do I convert 5 km to miles?", "How do I convert 8 km to miles?"),
     ("Translate 'good morning' from English to French", "Translate 'good morning' from French to English"),

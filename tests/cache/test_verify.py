@@ -643,6 +643,28 @@ def test_a_yes_or_no_question_is_told_from_a_polite_request(text: str, yes_or_no
 
 
 @pytest.mark.model
+@pytest.mark.parametrize(("query", "cached", "same"), [
+    ("100 F to C", "Convert 100 Fahrenheit to Celsius", True),
+    ("oz in a lb", "How many ounces are in a pound?", True),
+    ("Convert 100 USD to EUR.", "How much is 100 US dollars in euros?", True),
+    ("how many tsp make up one tbsp?", "how many teaspoons in a tablespoon", True),
+    ("what's 25 C in F", "Convert 25 degrees Celsius to Fahrenheit", True),
+    ("100 C to F", "Convert 100 Fahrenheit to Celsius", False),
+    ("oz in a kg", "How many ounces are in a pound?", False),
+    ("Convert 100 USD to GBP.", "How much is 100 US dollars in euros?", False),
+])
+def test_the_same_question_is_served_far_under_the_floor_and_nothing_else_is(
+        verifier: Verifier, cosine: Cosine, query: str, cached: str, same: bool) -> None:
+    """Conversions written in symbols meet their words at cosine 0.55-0.8, under every floor: served when they are
+    the same question in other words, down to the same-question floor; never for an expert's floor."""
+    sim = cosine(query, cached)
+    assert verifier.same_question_floor <= sim < verifier.threshold
+    assert verifier.check(query, cached, sim).accepted is same
+    assert not verifier.check(query, cached, verifier.same_question_floor - 0.01).accepted
+    assert not Verifier(threshold=verifier.threshold).check(query, cached, sim).accepted
+
+
+@pytest.mark.model
 def test_an_experts_floor_replaces_the_points_and_looks_no_lower() -> None:
     expert = Verifier(threshold=0.9)
     assert expert.threshold == 0.9 and expert.reach is None and expert.cut == Verifier().cut
