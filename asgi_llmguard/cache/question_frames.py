@@ -567,6 +567,37 @@ _NUMBER_OR_ONE = re.compile(r"\d+(?:\.\d+)?$")
 _CONVERT_OPENINGS = (("convert",), ("what", "is"), ("how", "much", "is"))
 
 
+# Arithmetic on two numbers in its everyday forms, as "calc A op B" (the operands of "*" and "+" in order):
+# "What is 20 minus 7?" = "Subtract 7 from 20", "12 x 13" (read as "12 times 13") = "Multiply 12 by 13".
+_CALC_OPENINGS = (("what", "is"), ("how", "much", "is"), ("calculate",), ("compute",), ("solve",))
+_INFIX = {("time",): "*", ("times",): "*", ("multiplied", "by"): "*", ("divided", "by"): "/", ("plus",): "+",
+          ("plu",): "+", ("minus",): "-", ("minu",): "-"}
+_PREFIX = {("multiply",): ("*", ("by", "and")), ("divide",): ("/", ("by",)), ("add",): ("+", ("and", "to")),
+           ("sum", "of"): ("+", ("and",))}
+
+
+def _arithmetic(tokens: list[str]) -> list[str]:
+    opened = _after_opening(tokens, _CALC_OPENINGS)
+    rest = tokens if opened is None else opened[1]
+    found: tuple[str, str, str] | None = None
+    for words, op in _INFIX.items():
+        k = len(words)
+        if len(rest) == k + 2 and tuple(rest[1 : 1 + k]) == words:
+            found = (rest[0], op, rest[-1])
+    for words, (op, joints) in _PREFIX.items():
+        k = len(words)
+        if len(rest) == k + 3 and tuple(rest[:k]) == words and rest[k + 1] in joints:
+            found = (rest[k], op, rest[k + 2])
+    if len(rest) == 4 and rest[0] == "subtract" and rest[2] == "from":
+        found = (rest[3], "-", rest[1])
+    if found is None or not (_NUMBER_OR_ONE.match(found[0]) and _NUMBER_OR_ONE.match(found[2])):
+        return tokens
+    left, op, right = found
+    if op in "*+":
+        left, right = sorted((left, right), key=float)
+    return ["calc", left, op, right]
+
+
 def _amount_unit(word: str) -> str | None:
     """A unit an amount is given in, in one spelling ("cups" as "cup"), or None."""
     return word if word in _UNIT_WORDS else _unit(word)
@@ -851,7 +882,7 @@ def _packing(tokens: list[str]) -> list[str]:
 
 
 #: The frames :func:`frames` applies last, in this order (each reads what the one before wrote).
-_LAST_FRAMES = (_unit_spellings, _units_in, _conversion, _compared, _worth, _how_judged, _judgement, _thing_judged,
-                _normal, _temperature, _measure, _which_better, _reason, _first_and_why, _how_long, _when,
-                _how_many_units, _asks_what_of, _distance, _difference, _definition, _size_after, _simply, _plot,
-                _packing)
+_LAST_FRAMES = (_unit_spellings, _units_in, _conversion, _arithmetic, _compared, _worth, _how_judged, _judgement,
+                _thing_judged, _normal, _temperature, _measure, _which_better, _reason, _first_and_why, _how_long,
+                _when, _how_many_units, _asks_what_of, _distance, _difference, _definition, _size_after, _simply,
+                _plot, _packing)

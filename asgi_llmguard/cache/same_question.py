@@ -59,7 +59,50 @@ def _choice_as_should(match: re.Match[str]) -> str:
     return f"should {match.group(1)} {verb} {alternatives.strip()}{rest}"
 
 
+# Small talk said in its common ways, read as one whole prompt: "How are you?" = "how's it going?", "Thanks for
+# your help!" = "thank you so much for the help", "Good morning!" = "Morning!".
+_SMALL_TALK = tuple((re.compile(pattern, re.IGNORECASE), said) for pattern, said in (
+    (r"(?:hi|hello|hey)(?: there)?", "hello"),
+    (r"how(?: are|'re| r) (?:you|u)(?: doing)?(?: today)?|how(?:'s| is) it going|how are things|how (?:you|u) doing",
+     "how are you"),
+    (r"(?:good )?(morning|afternoon|evening|night)", r"good \1"),
+    (r"(?:thanks|thank you|thank u|thx|ty|many thanks)(?: (?:so|very) much| a lot| a ton)?"
+     r"(?: for (?:your|the|all the|all your) help)?", "thanks"),
+))
+_SMALL_TALK_END = re.compile(r"[\s!.?,:)]*$")
+
+
+def _small_talk(text: str) -> list[str] | None:
+    bare = _SMALL_TALK_END.sub("", text.strip())
+    for pattern, said in _SMALL_TALK:
+        if (match := pattern.fullmatch(bare)) is not None:
+            return ["smalltalk", *match.expand(said).lower().split()]
+    return None
+
+
+# An operation on two numbers written with a sign, read in words: "12 x 13" = "12 times 13", "5 / 2 = ?" = "5
+# divided by 2" (the parse drops the signs). A minus only between spaces ("2024-01-05" is a date), and only in a
+# prompt that is little more than the sum ("1854 - 1932" in a sentence is a span of years).
+_TIMES, _DIVIDED, _MINUS = "\u00d7", "\u00f7", "\u2212"  # the multiplication, division and minus signs
+_SIGNED = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?:\s*([x*/+" + _TIMES + _DIVIDED + r"])\s*|\s+([-" + _MINUS
+                     + r"])\s+)(\d+(?:\.\d+)?)(?![\w.])")
+_SIGN_WORDS = {"x": "times", _TIMES: "times", "*": "times", "/": "divided by", _DIVIDED: "divided by", "+": "plus",
+               "-": "minus", _MINUS: "minus"}
+
+
+_MAX_WORDS_AROUND_A_SUM = 3
+
+
+def _signs_as_words(match: re.Match[str]) -> str:
+    return f"{match.group(1)} {_SIGN_WORDS[match.group(2) or match.group(3)]} {match.group(4)}"
+
+
 def _without_filler(text: str) -> list[str]:
+    said = _small_talk(text)
+    if said is not None:
+        return said
+    if len(_SIGNED.sub("", text).split()) <= _MAX_WORDS_AROUND_A_SUM:
+        text = _SIGNED.sub(_signs_as_words, text)
     text = _WHICH_SHOULD.sub(_choice_as_should, text)
     text = _POSSESSIVE_END.sub(r"\2 of \1", _WH_IS.sub(lambda m: (m.group(1) or m.group(2)) + " is", text))
     text = _NAME_BEFORE.sub(r"\2 of \1", text)

@@ -1054,6 +1054,18 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
          "How are let and var different in JavaScript?", False),
         ("How do I prepare for a job interview?", "What should I do to get ready for a job interview?", True),
         ("How do I prepare for a job interview?", "What should I do to get ready for a wedding?", False),
+        ("What's 12 times 13?", "12 x 13", True),  # arithmetic, with signs or in words
+        ("What is 5 divided by 2?", "5 / 2 = ?", True),
+        ("What is 20 minus 7?", "Subtract 7 from 20", True),
+        ("Multiply 13 by 12", "12*13", True),
+        ("What is 20 minus 7?", "Subtract 20 from 7", False),
+        ("What is 5 divided by 2?", "5 * 2 = ?", False),
+        ("What is 5 divided by 2?", "2 / 5 = ?", False),
+        ("How are you?", "how's it going?", True),  # small talk, said as a whole prompt
+        ("Thanks for your help!", "thank you so much for the help", True),
+        ("Good morning!", "Morning!", True),
+        ("Good morning!", "Good night!", False),
+        ("Translate hello into French", "Translate hi into French", False),
         ("Do US citizens need a visa to visit Japan?", "do americans need a visa to visit japan?", True),
         ("Do US citizens need a visa to visit Japan?", "Do UK citizens need a visa to visit Japan?", False),
         ("How has remote work changed office culture?", "In what ways has remote work changed office culture?", True),
