@@ -88,6 +88,10 @@ def main() -> None:
                   for p, c in zip(pairs, cos, strict=True)]
         served[name] = np.array([adj is not None for adj in adjustment]) & (
             z + np.array([adj or 0.0 for adj in adjustment]) + np.array(credit) >= v.cut)
+        # Out of every floor's reach the nearest stored prompt is still served as the same question in other
+        # words (the verifier decides that without the pair model).
+        served[name] |= np.array([adj is None and v.check(p.b, p.a, float(c)).accepted
+                                  for p, c, adj in zip(pairs, cos, adjustment, strict=True)])
     sets = np.array([p.set for p in pairs])
     same = np.array([p.same for p in pairs])
     points = ", ".join(f"{n} (cosine ≥ {v.threshold:.2f}, cut {v.cut:+.1f}{_reach(v)})" for n, v in verifiers.items())
