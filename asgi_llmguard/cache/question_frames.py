@@ -486,11 +486,27 @@ _WAY = {"best": None, "good": None, "fastest": "quickly", "quickest": "quickly",
 _MANNER = {"quickly": "quickly", "fast": "quickly", "easily": "easily", "simply": "easily"}
 
 
+# "What are some (good) ways to X?", "What are the ways to X?", "Any tips to X?" ask "How do I X?" too, and so do
+# "How can one X?" ("one" is read as 1) and "How should I X?".
+_SOME = frozenset(_words("some the"))
+_WAYS = frozenset(_words("way ways tip tips method methods"))
+_ASKED_OF_ONE = frozenset(_words("can do does should would"))
+
+
 def _way(tokens: list[str]) -> list[str]:
-    if (len(tokens) > 5 and tokens[0] == "what" and tokens[1] in ("is", "are") and tokens[2] in _WAY
-            and tokens[3] in ("way", "ways") and tokens[4] == "to"):
-        manner = _WAY[tokens[2]]
-        return ["how", "do", "i", *tokens[5:], *([manner] if manner else [])]
+    if len(tokens) > 4 and tokens[0] == "what" and tokens[1] in ("is", "are"):
+        rest = tokens[2:]
+        if rest[:1] and rest[0] in _SOME:
+            rest = rest[1:]
+        manner = None
+        if rest[:1] and rest[0] in _WAY:
+            manner = _WAY[rest[0]]
+            rest = rest[1:]
+        if len(rest) > 2 and rest[0] in _WAYS and rest[1] == "to":
+            tokens = ["how", "do", "i", *rest[2:], *([manner] if manner else [])]
+    elif len(tokens) > 3 and ((tokens[0] in ("any", "some") and tokens[1] in _WAYS and tokens[2] == "to")
+                              or (tokens[0] == "how" and tokens[1] in _ASKED_OF_ONE and tokens[2] in ("1", "i"))):
+        tokens = ["how", "do", "i", *tokens[3:]]
     if tokens[:3] == ["how", "do", "i"] and len(tokens) > 4 and tokens[-1] in _MANNER:
         return [*tokens[:-1], _MANNER[tokens[-1]]]
     return tokens

@@ -135,7 +135,7 @@ _SYNONYM_GROUPS = (
     "javascript js", "grandfather grandpa granddad", "grandmother grandma granny", "toxic poisonous",
     "advantage benefit", "disadvantage drawback downside",
     "about regarding", "normal typical", "stomach belly", "need require", "pill tablet", "think believe",
-    "ok okay", "recommend suggest", "worried concerned", "tired fatigued", "quickly rapidly", "tie necktie",
+    "ok okay", "recommend suggest", "worried concerned", "tired fatigued", "quickly rapidly fast quick", "tie necktie",
     "skillet pan", "short brief",
     # chat shorthand: "how many planets r in our solar system", "why do onions make u cry", "a py function"
     "you u", "your ur", "python py", "postgresql postger", "certification cert", "developer dev devs",

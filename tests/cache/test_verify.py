@@ -1054,6 +1054,10 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
          "How are let and var different in JavaScript?", False),
         ("How do I prepare for a job interview?", "What should I do to get ready for a job interview?", True),
         ("How do I prepare for a job interview?", "What should I do to get ready for a wedding?", False),
+        ("How do I lose weight fast?", "What are some good ways to lose weight quickly?", True),  # ways and tips
+        ("How do I lose weight fast?", "Any tips to lose weight fast?", True),
+        ("How do I lose weight fast?", "How can one lose weight fast?", True),
+        ("How do I lose weight fast?", "What are some ways to gain weight fast?", False),
         ("What's 12 times 13?", "12 x 13", True),  # arithmetic, with signs or in words
         ("What is 5 divided by 2?", "5 / 2 = ?", True),
         ("What is 20 minus 7?", "Subtract 7 from 20", True),
