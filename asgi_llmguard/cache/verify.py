@@ -50,6 +50,7 @@ from .wording import (
     bound_reversed,
     conversion_reversed,
     date_replaced,
+    difference_against_conversion,
     frequencies_differ,
     identifiers_differ,
     one_number_replaced,
@@ -320,6 +321,7 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     if conversion_reversed(query, candidate):
         return "direction"
     if (asks_differ(query, candidate) or action_against_diagnosis(query, candidate)
+            or difference_against_conversion(query, candidate)
             or permission_against_obligation(query, candidate) or asks_of_the_others(query, candidate)):
         return "question_type"
     # An opposite named on each side ("vegetarian" / "vegan", "unblock" / "block") weighs -3 in the combiner, and

@@ -627,6 +627,23 @@ def _action_or_diagnosis(text: str) -> str | None:
     return None if action == diagnosis else ("action" if action else "diagnosis")
 
 
+# Two things compared, against one turned into the other: "What is the difference between a list and a tuple in
+# Python?" / "How do I convert a list to a tuple in Python?" (the pair model sure at +2.1).
+_DIFFERENCE = re.compile(r"\b(?:difference|differences|differ|differs|different|vs\.?|versus)\b", re.IGNORECASE)
+_CONVERSION = re.compile(
+    r"\b(?:convert|converting|turn|turning|transform|transforming|cast|casting)\b.*\b(?:to|into)\b", re.IGNORECASE)
+
+
+def difference_against_conversion(query: str, candidate: str) -> bool:
+    """Whether one prompt asks how two things differ and the other how to turn one into the other."""
+    def asks(text: str) -> tuple[bool, bool]:
+        return bool(_DIFFERENCE.search(text)), bool(_CONVERSION.search(text))
+
+    (difference_q, conversion_q), (difference_c, conversion_c) = asks(query), asks(candidate)
+    return (difference_q and not conversion_q and conversion_c and not difference_c) or (
+        difference_c and not conversion_c and conversion_q and not difference_q)
+
+
 def action_against_diagnosis(query: str, candidate: str) -> bool:
     """Whether one prompt asks what to do and the other, asking nothing of the kind, how to tell or why."""
     a = _action_or_diagnosis(query)

@@ -87,6 +87,8 @@ def served(verifier: Verifier, cosine: Cosine, query: str, cached: str) -> tuple
 # Pairs written for this test, not in the trap file: (query, cached prompt, reason expected).
 TRAPS_BY_CATEGORY = [
     ("Convert 5 km to miles", "Convert 8 km to miles", "numbers_differ"),
+    ("How do I convert a list to a tuple in Python?", "What is the difference between a list and a tuple in Python?",
+     "question_type"),
     (
         "Translate 'where is the station' from English to French",
         "Translate 'where is the station' from French to English",
@@ -543,6 +545,12 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # served as the frames they are (92.0% and 76.7%).
     ("fresh_everyday_pairs_18.csv", 0.8, 0, (100, 50)),
     ("fresh_question_pairs_7.csv", 0.56, 0, (60, 30)),
+    # Blind, written later that session in the style of Stack Exchange question titles (the SemEval STS 2016
+    # question-question pairs are held back for the issue's own check): as the cache serves them, 45.0% with 1 of
+    # 30 traps ("How do I convert a list to a tuple in Python?" / "What is the difference between a list and a tuple
+    # ...?", since refused: a difference against a conversion); raw cosine at 0.86 serves 26.7% with 6 traps. Its
+    # pairs meet at low cosine; here, over the floor only, 35.0%.
+    ("fresh_question_pairs_8.csv", 0.32, 0, (60, 30)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
