@@ -489,6 +489,7 @@ _MANNER = {"quickly": "quickly", "fast": "quickly", "easily": "easily", "simply"
 # "What are some (good) ways to X?", "What are the ways to X?", "Any tips to X?" ask "How do I X?" too, and so do
 # "How can one X?" ("one" is read as 1) and "How should I X?".
 _SOME = frozenset(_words("some the"))
+_ASKED_WITH_TO = frozenset(_words("when where what which"))
 _WAYS = frozenset(_words("way ways tip tips method methods"))
 _ASKED_OF_ONE = frozenset(_words("can do does should would"))
 
@@ -791,6 +792,8 @@ def frames(tokens: list[str]) -> list[str]:
         tokens = ["how", "do", "i", *tokens[3:]]
     elif tokens[:2] == ["how", "to"]:
         tokens = ["how", "do", "i", *tokens[2:]]
+    elif len(tokens) > 2 and tokens[0] in _ASKED_WITH_TO and tokens[1] == "to":
+        tokens = [tokens[0], "should", "i", *tokens[2:]]  # "When to use whom?" asks "When should I use whom?"
     elif len(tokens) > 5 and tuple(tokens[:4]) in _WHAT_TO_DO and tokens[4] == "to":
         tokens = ["how", "do", "i", *tokens[5:]]  # "What should I do to get ready for X?"
     tokens = _way(tokens)

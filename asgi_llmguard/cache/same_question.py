@@ -136,7 +136,7 @@ _SYNONYM_GROUPS = (
     "advantage benefit", "disadvantage drawback downside",
     "about regarding", "normal typical", "stomach belly", "need require", "pill tablet", "think believe",
     "ok okay", "recommend suggest", "worried concerned", "tired fatigued", "quickly rapidly fast quick", "tie necktie",
-    "skillet pan", "short brief",
+    "skillet pan", "short brief", "vs versus versu",  # the parse cuts "versus" as a plural
     # chat shorthand: "how many planets r in our solar system", "why do onions make u cry", "a py function"
     "you u", "your ur", "python py", "postgresql postger", "certification cert", "developer dev devs",
     "column col", "message msg", "account acct",
@@ -152,6 +152,9 @@ _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "s
                     (("us", "citizen"), "us"), (("american", "citizen"), "us"), (("uk", "citizen"), "uk"),
                     (("british", "citizen"), "uk"),
                     (("gift", "idea"), "gift"), (("in", "what", "way"), "how"), (("in", "what", "ways"), "how"),
+                    # an obligation however said ("Do I need to declare cash?" = "Do I have to declare cash?")
+                    (("need", "to"), "must"), (("require", "to"), "must"), (("have", "to"), "must"),
+                    (("has", "to"), "must"), (("working", "out"), "workout"),
                     (("rather", "than"), "instead"), (("instead", "of"), "instead"),
                     (("time", "complexity"), "bigo"), (("big", "o"), "bigo"),
                     (("science", "fiction"), "scifi"), (("sci", "fi"), "scifi"),
@@ -194,6 +197,9 @@ def _canonical(words: list[str]) -> tuple[str, ...]:
         if (tokens[i] == "you" and (tokens[i - 2], tokens[i - 1]) in _GENERIC_YOU
                 and tokens[i + 1] not in _PERSONAL_VERBS):
             tokens[i] = "i"
+    for i in range(len(tokens) - 2):  # "to not reply" as "not to reply"
+        if tokens[i] == "to" and tokens[i + 1] == "not":
+            tokens[i], tokens[i + 1] = "not", "to"
     out: list[str] = []
     i = 0
     while i < len(tokens):
@@ -334,8 +340,40 @@ def adjunct_moved(query: str, candidate: str) -> bool:
     return False
 
 
+_MAX_PLACE_TOKENS = 2
+# What may stand before the thing in a place, so that it is a thing and not a verb or a name: "for a layover in
+# London", "the list of manuscripts in the New Testament"; not "his father died in Li Bian", "modern Sozopol in
+# Bulgaria" (PAWS traps).
+_BEFORE_A_THING = frozenset(_words(
+    "for of to with about on at from my your our his her their its this that these those"))
+
+
+def _place_put_first(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
+    """Whether ``shorter`` is ``longer`` with one "A in B" written "B A" (B of one or two words)."""
+    for i in range(1, len(longer) - 2):
+        if longer[i + 1] != "in" or longer[i - 1] not in _BEFORE_A_THING:
+            continue
+        for k in range(1, _MAX_PLACE_TOKENS + 1):
+            place = longer[i + 2 : i + 2 + k]
+            if len(place) == k and (*longer[:i], *place, longer[i], *longer[i + 2 + k :]) == shorter:
+                return True
+    return False
+
+
+def place_put_first(query: str, candidate: str) -> bool:
+    """Whether the prompts are the same words but for a thing "in" a place named before it instead: "Do I need a
+    transit visa for a layover in London?" / "... for a London layover?" (cosine 0.995, the pair model 0.05)."""
+    a, b = _canonical_words(query), _canonical_words(candidate)
+    if abs(len(a) - len(b)) != 1 or max(len(a), len(b)) > _MAX_SWAP_TOKENS:
+        return False
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    return _place_put_first(longer, shorter) and not _written_apart(query, candidate)
+
+
 def same_question_in_other_words(query: str, candidate: str) -> bool:
     """The shortcuts that serve a pair without the pair model: only filler or synonyms differ, alternatives
-    swapped, a phrase moved from one end to the other, or one translation asked for in two ways."""
+    swapped, a phrase moved from one end to the other, a place named before the thing in it, or one translation
+    asked for in two ways."""
     return (only_synonyms_differ(query, candidate) or alternatives_swapped(query, candidate)
-            or adjunct_moved(query, candidate) or same_translation(query, candidate))
+            or adjunct_moved(query, candidate) or place_put_first(query, candidate)
+            or same_translation(query, candidate))

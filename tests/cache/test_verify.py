@@ -551,6 +551,10 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # ...?", since refused: a difference against a conversion); raw cosine at 0.86 serves 26.7% with 6 traps. Its
     # pairs meet at low cosine; here, over the floor only, 35.0%.
     ("fresh_question_pairs_8.csv", 0.32, 0, (60, 30)),
+    # Blind, the same style with close rewordings only (raw cosine at 0.86 serves 98.3% of them, with 6 of 30
+    # traps): measured once before any was read, 81.7% and no trap. Read afterwards: "need to" / "have to", "when
+    # to" / "when should I", "to not" / "not to", "a layover in London" / "a London layover": 86.7%.
+    ("fresh_question_pairs_9.csv", 0.82, 0, (60, 30)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
@@ -1066,6 +1070,12 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("How do I lose weight fast?", "Any tips to lose weight fast?", True),
         ("How do I lose weight fast?", "How can one lose weight fast?", True),
         ("How do I lose weight fast?", "What are some ways to gain weight fast?", False),
+        ("Do I need a transit visa for a layover in London?", "Do I need a transit visa for a London layover?", True),
+        ("Do I need a transit visa for a layover in London?", "Do I need a transit visa for a layover in Paris?",
+         False),
+        ("Do I need to declare cash when entering the US?", "Do I have to declare cash when entering the US?", True),
+        ('When should I use "who" vs "whom"?', 'When to use "who" versus "whom"?', True),
+        ("Is it rude to not reply to my professor?", "Is it rude not to reply to my professor?", True),
         ("What's 12 times 13?", "12 x 13", True),  # arithmetic, with signs or in words
         ("What is 5 divided by 2?", "5 / 2 = ?", True),
         ("What is 20 minus 7?", "Subtract 7 from 20", True),
