@@ -191,6 +191,14 @@ def _asked_as_what(text: str) -> tuple[str, ...] | None:
     return _canonical(["what", "is", *words])
 
 
+def _singular_of_ies(word: str) -> str:
+    """The parse cuts a plural's "s" only ("dictionaries" as "dictionarie"); "-ie" after a consonant is read as "-y"
+    for both numbers alike ("dictionary", "movie" as "movy": a key, not a word)."""
+    if len(word) > 4 and word.endswith("ie") and word[-3] not in "aeiou" and word.isalpha():
+        return word[:-2] + "y"
+    return word
+
+
 def _canonical(words: list[str]) -> tuple[str, ...]:
     tokens = frames(words)
     for i in range(2, len(tokens) - 1):
@@ -200,6 +208,7 @@ def _canonical(words: list[str]) -> tuple[str, ...]:
     for i in range(len(tokens) - 2):  # "to not reply" as "not to reply"
         if tokens[i] == "to" and tokens[i + 1] == "not":
             tokens[i], tokens[i + 1] = "not", "to"
+    tokens = [t if t in _SYNONYM else _singular_of_ies(t) for t in tokens]
     out: list[str] = []
     i = 0
     while i < len(tokens):

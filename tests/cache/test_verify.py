@@ -1074,6 +1074,8 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Do I need a transit visa for a layover in London?", "Do I need a transit visa for a layover in Paris?",
          False),
         ("Do I need to declare cash when entering the US?", "Do I have to declare cash when entering the US?", True),
+        ("How do I sort a list of dictionaries by a value in Python?",
+         "How to sort a list of dicts by value in Python?", True),  # the parse cuts "dictionaries" to "dictionarie"
         ('When should I use "who" vs "whom"?', 'When to use "who" versus "whom"?', True),
         ("Is it rude to not reply to my professor?", "Is it rude not to reply to my professor?", True),
         ("What's 12 times 13?", "12 x 13", True),  # arithmetic, with signs or in words
