@@ -19,7 +19,12 @@ from .wording import _QWORDS, _RAW_WORD, _parse, _words, symbols_differ
 
 # Words whose presence never changes what a prompt asks: "How many miles are (there) in 5 km?", "(Please)
 # tell me ...", "What is (the) capital of France?". Pronouns, modals and negations are not among them.
-_FILLER = frozenset(_words("there please pls kindly just actually really very the a an"))
+_FILLER = frozenset(_words("there please pls kindly just actually really very the a an am"))
+# Words the frames read ("My knee hurts when I run. Why?", "Explain it to me like I'm 5", "Is this normal?") that
+# are otherwise filler when two prompts are compared word for word: "How do I set up voicemail on my iPhone?" asks
+# what "... on iphone" does, "Show me how to use X" what "show how to use X" does, "Rewrite this for a child: ..."
+# what "rewrite for a child: ..." does.
+_FILLER_WORD_FOR_WORD = frozenset(_words("my me this"))
 # Greetings and thanks are filler only where a greeting stands, before or after the request: "Hi, what is
 # ...", "... thanks". Inside it they are what is asked about ("Translate hello into French").
 _GREETING = frozenset(_words("hi hello hey thanks thank you"))
@@ -97,12 +102,22 @@ def _signs_as_words(match: re.Match[str]) -> str:
     return f"{match.group(1)} {_SIGN_WORDS[match.group(2) or match.group(3)]} {match.group(4)}"
 
 
+# Shorthand for joining words: "find + kill all processes", "date & time", "w/ a low GPA", "w/o the letter e".
+_PLUS_BETWEEN_WORDS = re.compile(r"(?<=[^\W\d_])\s*[+&]\s*(?=[^\W\d_])")
+_WITH = re.compile(r"(?<!\w)w/(o\b)?(?!\w/)", re.IGNORECASE)
+
+
+def _with_words(match: re.Match[str]) -> str:
+    return "without" if match.group(1) else "with"
+
+
 def _without_filler(text: str) -> list[str]:
     said = _small_talk(text)
     if said is not None:
         return said
     if len(_SIGNED.sub("", text).split()) <= _MAX_WORDS_AROUND_A_SUM:
         text = _SIGNED.sub(_signs_as_words, text)
+    text = _WITH.sub(_with_words, _PLUS_BETWEEN_WORDS.sub(" and ", text))
     text = _WHICH_SHOULD.sub(_choice_as_should, text)
     text = _POSSESSIVE_END.sub(r"\2 of \1", _WH_IS.sub(lambda m: (m.group(1) or m.group(2)) + " is", text))
     text = _NAME_BEFORE.sub(r"\2 of \1", text)
@@ -138,7 +153,7 @@ _SYNONYM_GROUPS = (
     "ok okay", "recommend suggest", "worried concerned", "tired fatigued", "quickly rapidly fast quick", "tie necktie",
     "skillet pan", "short brief", "vs versus versu",  # the parse cuts "versus" as a plural
     # chat shorthand: "how many planets r in our solar system", "why do onions make u cry", "a py function"
-    "you u", "your ur", "python py", "postgresql postger", "certification cert", "developer dev devs",
+    "you u", "your ur", "i im", "python py", "postgresql postger", "certification cert", "developer dev devs",
     "column col", "message msg", "account acct",
     # a verb agreeing with a singular or a plural subject ("does a spider have" / "do spiders have")
     "do does", "is are r", "was were", "has have",
@@ -262,8 +277,13 @@ def only_synonyms_differ(query: str, candidate: str) -> bool:
     a, b = _canonical_words(query), _canonical_words(candidate)
     if not a:
         return False
-    same = a == b or _asked_as_what(query) == b or a == _asked_as_what(candidate)
+    same = (_word_for_word(a) == _word_for_word(b) or _asked_as_what(query) == b
+            or a == _asked_as_what(candidate))
     return same and not _written_apart(query, candidate)
+
+
+def _word_for_word(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(w for w in words if w not in _FILLER_WORD_FOR_WORD)
 
 
 #: Words that join alternatives whose order asks nothing (:data:`.question_frames._ALTERNATIVE`, "between A

@@ -1078,6 +1078,12 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
          "How to sort a list of dicts by value in Python?", True),  # the parse cuts "dictionaries" to "dictionarie"
         ('When should I use "who" vs "whom"?', 'When to use "who" versus "whom"?', True),
         ("Is it rude to not reply to my professor?", "Is it rude not to reply to my professor?", True),
+        ("How do I set up voicemail on my iPhone?", "how do i set up voicemail on iphone", True),  # filler
+        ("Show me how to use Python's with statement", "show how to use python's with statement", True),
+        ("I am traveling to Asia. Do I need malaria pills?", "I'm traveling to Asia. Do I need malaria pills?", True),
+        ("Rewrite this for a 10-year-old: 'Plants make food.'", "rewrite for a 10-year-old: 'Plants make food.'", True),
+        ("Find and kill all processes named python", "find + kill all processes named python", True),
+        ("How do I set up voicemail on my iPhone?", "How do I set up voicemail on her iPhone?", False),
         ("What's 12 times 13?", "12 x 13", True),  # arithmetic, with signs or in words
         ("What is 5 divided by 2?", "5 / 2 = ?", True),
         ("What is 20 minus 7?", "Subtract 7 from 20", True),
@@ -1209,7 +1215,9 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("Is it normal for a toddler not to talk yet?", "Is it normal for a toddler to not talk yet?", True),
         ("Is it normal for my knees to crack when I squat?", "My knees crack when I run, is that normal?", False),
         ("Is it normal for my knees to crack?", "My knees hurt, is that normal?", False),
-        ("Is it normal for a dog to eat grass?", "My dog eats grass, is that normal?", False),  # a dog / my dog
+        # "a dog" / "my dog": kept apart until the ninth session; "my" is filler word for word since, and a dog
+        # that eats grass is normal or not whoever owns it
+        ("Is it normal for a dog to eat grass?", "My dog eats grass, is that normal?", True),
         ("Is it normal for my dog to eat grass?", "My dog does not eat grass, is that normal?", False),
         ("Is it normal for my baby to sleep 16 hours?", "My baby sleeps 18 hours, is that normal?", False),
         ("Is it normal for my eye to twitch?", "Is it common for my eye to twitch?", False),
