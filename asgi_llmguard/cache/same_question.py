@@ -151,7 +151,8 @@ _SYNONYM_GROUPS = (
     "advantage benefit", "disadvantage drawback downside",
     "about regarding", "normal typical", "stomach belly", "need require", "pill tablet", "think believe",
     "ok okay", "recommend suggest", "worried concerned", "tired fatigued", "quickly rapidly fast quick", "tie necktie",
-    "skillet pan", "short brief", "vs versus versu",  # the parse cuts "versus" as a plural
+    "skillet pan", "short brief", "usually typically generally normally commonly",
+    "vs versus versu",  # the parse cuts "versus" as a plural
     # chat shorthand: "how many planets r in our solar system", "why do onions make u cry", "a py function"
     "you u", "your ur", "i im", "python py", "postgresql postger", "certification cert", "developer dev devs",
     "column col", "message msg", "account acct",
@@ -170,6 +171,11 @@ _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "s
                     # an obligation however said ("Do I need to declare cash?" = "Do I have to declare cash?")
                     (("need", "to"), "must"), (("require", "to"), "must"), (("have", "to"), "must"),
                     (("has", "to"), "must"), (("working", "out"), "workout"),
+                    (("sign", "in", "to"), "signinto"), (("sign", "into"), "signinto"),
+                    (("log", "in", "to"), "loginto"), (("log", "into"), "loginto"), (("node", "js"), "node"),
+                    (("how", "much", "money"), "howmuch"), (("how", "much"), "howmuch"),
+                    (("what", "kind", "of"), "what"), (("what", "type", "of"), "what"),
+                    (("what", "sort", "of"), "what"),
                     (("rather", "than"), "instead"), (("instead", "of"), "instead"),
                     (("time", "complexity"), "bigo"), (("big", "o"), "bigo"),
                     (("science", "fiction"), "scifi"), (("sci", "fi"), "scifi"),
