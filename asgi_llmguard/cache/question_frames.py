@@ -206,7 +206,7 @@ def _unit_spellings(tokens: list[str]) -> list[str]:
         if word == "us" and after == "usd":
             i += 1
             continue
-        out.append(_SPOONS.get(word, _SPOONS.get(word[:-1], word) if word.endswith("s") else word))
+        out.append(_SPOONS.get(word, word))  # the parse has folded "teaspoons" already
         i += 1
     return out
 
