@@ -176,6 +176,8 @@ _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "s
                     (("how", "much", "money"), "howmuch"), (("how", "much"), "howmuch"),
                     (("what", "kind", "of"), "what"), (("what", "type", "of"), "what"),
                     (("what", "sort", "of"), "what"),
+                    # a word's form named with "form" or without ("the plural (form) of cactus")
+                    (("plural", "form"), "plural"), (("singular", "form"), "singular"), (("tense", "form"), "tense"),
                     (("rather", "than"), "instead"), (("instead", "of"), "instead"),
                     (("time", "complexity"), "bigo"), (("big", "o"), "bigo"),
                     (("science", "fiction"), "scifi"), (("sci", "fi"), "scifi"),
@@ -376,6 +378,7 @@ def adjunct_moved(query: str, candidate: str) -> bool:
 
 
 _MAX_PLACE_TOKENS = 2
+_ON_OR_OF = frozenset(_words("in on of"))
 # What may stand before the thing in a place, so that it is a thing and not a verb or a name: "for a layover in
 # London", "the list of manuscripts in the New Testament"; not "his father died in Li Bian", "modern Sozopol in
 # Bulgaria" (PAWS traps).
@@ -383,21 +386,30 @@ _BEFORE_A_THING = frozenset(_words(
     "for of to with about on at from my your our his her their its this that these those"))
 
 
+# Whose a thing is, named before the place it is in or on: "the fan on my laptop" is "my laptop fan".
+_OWNER = frozenset(_words("my your our his her their"))
+
+
 def _place_put_first(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
-    """Whether ``shorter`` is ``longer`` with one "A in B" written "B A" (B of one or two words)."""
+    """Whether ``shorter`` is ``longer`` with one "A in B" written "B A" (B of one or two words), or one "A in (on,
+    of) my B" written "my B A"."""
     for i in range(1, len(longer) - 2):
-        if longer[i + 1] != "in" or longer[i - 1] not in _BEFORE_A_THING:
+        owned = longer[i + 1] in _ON_OR_OF and longer[i + 2] in _OWNER
+        if not owned and (longer[i + 1] != "in" or longer[i - 1] not in _BEFORE_A_THING):
             continue
+        owner = longer[i + 2 : i + 3] if owned else ()
         for k in range(1, _MAX_PLACE_TOKENS + 1):
-            place = longer[i + 2 : i + 2 + k]
-            if len(place) == k and (*longer[:i], *place, longer[i], *longer[i + 2 + k :]) == shorter:
+            place = longer[i + 2 + len(owner) : i + 2 + len(owner) + k]
+            rest = longer[i + 2 + len(owner) + k :]
+            if len(place) == k and (*longer[:i], *owner, *place, longer[i], *rest) == shorter:
                 return True
     return False
 
 
 def place_put_first(query: str, candidate: str) -> bool:
     """Whether the prompts are the same words but for a thing "in" a place named before it instead: "Do I need a
-    transit visa for a layover in London?" / "... for a London layover?" (cosine 0.995, the pair model 0.05)."""
+    transit visa for a layover in London?" / "... for a London layover?" (cosine 0.995, the pair model 0.05), "Why
+    is the fan on my laptop so loud?" / "Why is my laptop fan so loud?" (0.985, the pair model 0.02)."""
     a, b = _canonical_words(query), _canonical_words(candidate)
     if abs(len(a) - len(b)) != 1 or max(len(a), len(b)) > _MAX_SWAP_TOKENS:
         return False
