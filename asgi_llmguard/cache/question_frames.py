@@ -546,6 +546,19 @@ _MEASURE = {"length": "long", "height": "tall", "depth": "deep", "width": "wide"
             "size": "big"}
 
 
+# A measure asked in a unit: "How long is a marathon in kilometres?" = "How many kilometres is a marathon?".
+_MEASURED = frozenset(_words("long far tall high heavy big deep wide"))
+
+
+def _measured_in(tokens: list[str]) -> list[str]:
+    if (len(tokens) > 5 and tokens[0] == "how" and tokens[1] in _MEASURED and tokens[2] in ("is", "are")
+            and tokens[-2] == "in" and "from" not in tokens):  # "how far is A from B": the distance frame's
+        unit = _amount_unit(tokens[-1])
+        if unit is not None:
+            return ["how", "many", unit, tokens[2], *tokens[3:-2]]
+    return tokens
+
+
 def _measure(tokens: list[str]) -> list[str]:
     if len(tokens) > 4 and tokens[:2] in (["what", "is"], ["what", "was"]) and tokens[2] in _MEASURE \
             and tokens[3] == "of":
@@ -847,6 +860,16 @@ _SIMPLY_BEFORE = (("eli", "5"), ("explain", "like", "i", "5"), ("explain", "like
 _MAX_SIMPLIFIED = 6
 
 
+def _simply_last(tokens: list[str]) -> list[str]:
+    """ "Explain in simple terms what X is" as "Explain what X is in simple terms" (before the definition frame
+    reads it)."""
+    if tokens[:1] == ["explain"]:
+        for tail in _SIMPLY_AFTER:
+            if len(tokens) > len(tail) + 2 and tuple(tokens[1 : 1 + len(tail)]) == tail:
+                return ["explain", *tokens[1 + len(tail) :], *tail]
+    return tokens
+
+
 def _simply(tokens: list[str]) -> list[str]:
     term: list[str] | None = None
     opened = _after_opening(tokens, _SIMPLY_BEFORE)
@@ -901,7 +924,7 @@ def _packing(tokens: list[str]) -> list[str]:
 
 
 #: The frames :func:`frames` applies last, in this order (each reads what the one before wrote).
-_LAST_FRAMES = (_unit_spellings, _units_in, _conversion, _arithmetic, _compared, _worth, _how_judged, _judgement,
-                _thing_judged, _normal, _temperature, _measure, _which_better, _reason, _first_and_why, _how_long,
-                _when, _how_many_units, _asks_what_of, _distance, _difference, _definition, _size_after, _simply,
-                _plot, _packing)
+_LAST_FRAMES = (_unit_spellings, _units_in, _measured_in, _conversion, _arithmetic, _compared, _worth, _how_judged,
+                _judgement, _thing_judged, _normal, _temperature, _measure, _which_better, _reason, _first_and_why,
+                _how_long, _when, _how_many_units, _asks_what_of, _distance, _difference, _simply_last, _definition,
+                _size_after, _simply, _plot, _packing)

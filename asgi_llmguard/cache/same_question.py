@@ -152,15 +152,24 @@ _SYNONYM_GROUPS = (
     "about regarding", "normal typical", "stomach belly", "need require", "pill tablet", "think believe",
     "ok okay", "recommend suggest", "worried concerned", "tired fatigued", "quickly rapidly fast quick", "tie necktie",
     "skillet pan", "short brief", "usually typically generally normally commonly",
-    "vs versus versu",  # the parse cuts "versus" as a plural
+    "vs versus",
     # chat shorthand: "how many planets r in our solar system", "why do onions make u cry", "a py function"
     "you u", "your ur", "i im", "python py", "postgresql postger", "certification cert", "developer dev devs",
     "column col", "message msg", "account acct",
     # a verb agreeing with a singular or a plural subject ("does a spider have" / "do spiders have")
     "do does", "is are r", "was were", "has have",
 )
-_SYNONYM = {word: group.split()[0] for group in _SYNONYM_GROUPS for word in group.split()}
-# Phrases that name one thing in two or one words (tokens as _parse makes them).
+
+
+def _as_parsed(word: str) -> str:
+    """A synonym as the parse leaves it ("poisonous" as "poisonou", "mathematics" as "mathematic"): the map is
+    read after the parse, so a word written here as typed would never be met."""
+    tokens = _parse(word).tokens
+    return tokens[0] if len(tokens) == 1 else word
+
+
+_SYNONYM = {_as_parsed(word): _as_parsed(group.split()[0]) for group in _SYNONYM_GROUPS for word in group.split()}
+# Phrases that name one thing in other words (tokens as _parse makes them; a value of two words is two tokens).
 _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "state"), "us"),
                     (("united", "kingdom"), "uk"), (("capital", "city"), "capital"),
                     (("at", "same", "time"), "together"), (("get", "ready"), "prepare"),
@@ -178,6 +187,10 @@ _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "s
                     (("what", "sort", "of"), "what"),
                     # a word's form named with "form" or without ("the plural (form) of cactus")
                     (("plural", "form"), "plural"), (("singular", "form"), "singular"), (("tense", "form"), "tense"),
+                    (("of", "verb"), "of"), (("of", "word"), "of"),  # "the past tense of (the verb) swim"
+                    # a visa for a country however the trip is said ("a visa to visit Japan" = "a visa for Japan")
+                    (("visa", "to", "visit"), "visa for"), (("visa", "to", "travel", "to"), "visa for"),
+                    (("visa", "to", "go", "to"), "visa for"), (("visa", "to", "enter"), "visa for"),
                     (("rather", "than"), "instead"), (("instead", "of"), "instead"),
                     (("time", "complexity"), "bigo"), (("big", "o"), "bigo"),
                     (("science", "fiction"), "scifi"), (("sci", "fi"), "scifi"),
@@ -237,7 +250,7 @@ def _canonical(words: list[str]) -> tuple[str, ...]:
     while i < len(tokens):
         for phrase, word in _SYNONYM_PHRASES:
             if tuple(tokens[i : i + len(phrase)]) == phrase:
-                out.append(word)
+                out.extend(word.split())
                 i += len(phrase)
                 break
         else:

@@ -1024,6 +1024,17 @@ def test_alternatives_that_trade_places_ask_the_same(query: str, cached: str, sa
         ("How do I ask my manager for a raise?", "How do I ask my boss for a raise?", True),
         ("What's the best TV show?", "What's the best TV display?", False),  # "show" names a thing too
         ("How do I make a budget?", "How do I make a bucket?", False),
+        # synonyms the parse shortens ("poisonous" as "poisonou") are read as it leaves them
+        ("What human foods are toxic to dogs?", "Which human foods are poisonous to dogs?", True),
+        ("What human foods are toxic to dogs?", "Which human foods are safe for dogs?", False),
+        ("Why is maths hard?", "Why is mathematics hard?", True),
+        ("What's the plural of 'cactus'?", "What is the plural form of cactus?", True),  # a word's form
+        ("What's the plural of 'cactus'?", "What is the plural form of octopus?", False),
+        ('What is the past tense of "swim"?', "What's the past tense of the verb swim?", True),
+        ('What is the past tense of "swim"?', "What's the past tense of the verb run?", False),
+        ("Do US citizens need a visa to visit Japan?", "do us citizens need a visa for japan", True),  # a visa
+        ("Do US citizens need a visa to visit Japan?", "do us citizens need a visa for china", False),
+        ("Do US citizens need a visa to visit Japan?", "do us citizens need a visa to work in japan", False),
     ],
 )
 def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, same: bool) -> None:
@@ -1292,6 +1303,18 @@ def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, sa
         ("What is the difference between a fungus and a plant?", "How are fungi different from plants?", True),
         ("Should I give my kid an allowance?", "should i give my kids an allowance", True),
         ("What is the ibuprofen dosage for children?", "What is the ibuprofen dosage for adults?", False),
+        # a measure asked in a unit, and a thing named by whose it is
+        ("How many kilometers is a marathon?", "How long is a marathon in kilometres?", True),
+        ("How many miles is a marathon?", "How long is a marathon in kilometres?", False),
+        ("How many miles is 5 km?", "How far is 5 km in miles?", True),
+        ("Why is my laptop fan so loud?", "Why is the fan on my laptop so loud?", True),
+        ("How do I clean the screen of my phone?", "How do I clean my phone screen?", True),
+        ("Why is my laptop fan so loud?", "Why is the fan on my phone so loud?", False),
+        ("Is a glass of water enough?", "Is a water glass enough?", False),  # no owner: not the owner's form
+        # a simple explanation asked for before or after the thing
+        ("Explain what a Roth IRA is in simple terms.", "Can you explain in simple terms what a Roth IRA is?", True),
+        ("Explain what a Roth IRA is in simple terms.", "Can you explain in simple terms what a 401k is?", False),
+        ("Do I need a visa to visit Japan as a US citizen?", "As an American, do I need a visa for Japan?", True),
     ],
 )
 def test_one_question_asked_in_another_frame_asks_the_same(query: str, cached: str, same: bool) -> None:
