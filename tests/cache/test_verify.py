@@ -555,6 +555,13 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # traps): measured once before any was read, 81.7% and no trap. Read afterwards: "need to" / "have to", "when
     # to" / "when should I", "to not" / "not to", "a layover in London" / "a London layover": 86.7%.
     ("fresh_question_pairs_9.csv", 0.82, 0, (60, 30)),
+    # Blind, written by helpers in the tenth session of 2026-12-06, measured once through a real demo before any was
+    # read: 88.0% of the everyday rewordings (raw cosine at 0.86: 68.0%, with 19 of 50 traps) and 51.7% of the
+    # Stack Exchange / Quora-style ones (raw: 45.0%, 7 of 30 traps), no trap in either. Read afterwards: "the fan on
+    # my laptop" / "my laptop fan", "the plural (form) of", a visa "to visit" / "for": 90.0% and 53.3% in process;
+    # here, over the floor only, 76.0% and 48.3%.
+    ("fresh_everyday_pairs_19.csv", 0.73, 0, (100, 50)),
+    ("fresh_question_pairs_10.csv", 0.45, 0, (60, 30)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
