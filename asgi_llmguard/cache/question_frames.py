@@ -494,6 +494,23 @@ _WAYS = frozenset(_words("way ways tip tips method methods"))
 _ASKED_OF_ONE = frozenset(_words("can do does should would"))
 
 
+# Things recommended, with or without praise: "What are some good things to do in Lisbon?" = "things to do in
+# lisbon?" (read as "what is ..." when bare) = "What are fun things to do in Lisbon?".
+_PRAISE = frozenset(_words("good great fun nice cool interesting"))
+
+
+def _some_good(tokens: list[str]) -> list[str]:
+    if len(tokens) > 4 and tokens[0] == "what" and tokens[1] in ("is", "are"):
+        rest = tokens[2:]
+        if rest[0] == "some":
+            rest = rest[1:]
+        if rest[0] in _PRAISE:
+            rest = rest[1:]
+        if len(rest) < len(tokens) - 2 and len(rest) > 1 and rest[0] not in _WAYS:
+            return [*tokens[:2], *rest]
+    return tokens
+
+
 def _way(tokens: list[str]) -> list[str]:
     if len(tokens) > 4 and tokens[0] == "what" and tokens[1] in ("is", "are"):
         rest = tokens[2:]
@@ -809,7 +826,7 @@ def frames(tokens: list[str]) -> list[str]:
         tokens = [tokens[0], "should", "i", *tokens[2:]]  # "When to use whom?" asks "When should I use whom?"
     elif len(tokens) > 5 and tuple(tokens[:4]) in _WHAT_TO_DO and tokens[4] == "to":
         tokens = ["how", "do", "i", *tokens[5:]]  # "What should I do to get ready for X?"
-    tokens = _way(tokens)
+    tokens = _way(_some_good(tokens))
     if (len(tokens) > 4 and tokens[0] == "who" and tokens[1] in ("is", "was") and tokens[2] in _MAKER
             and tokens[3] == "of"):
         tokens = ["who", _MAKER[tokens[2]], *tokens[4:]]

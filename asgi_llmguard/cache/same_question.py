@@ -222,7 +222,9 @@ def _asked_as_what(text: str) -> tuple[str, ...] | None:
     ("is", "can", ...) in it. A second reading beside :func:`_canonical_words`, not in its place: "Write a
     limerick" must still meet "Compose a limerick" as an instruction."""
     words = _without_filler(text)
-    if not words or any(w in _QWORDS or w in _AUXILIARY for w in words):
+    # an auxiliary after "to" is a verb's infinitive, no question: "things to do in lisbon"
+    if not words or any(w in _QWORDS or (w in _AUXILIARY and (i == 0 or words[i - 1] != "to"))
+                        for i, w in enumerate(words)):
         return None
     return _canonical(["what", "is", *words])
 

@@ -23,6 +23,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from itertools import pairwise
 from typing import Any, Protocol
 
 import numpy as np
@@ -44,7 +45,9 @@ from .wording import (
     _parse,
     _word_after,
     _words,
+    acronym_s_dropped,
     action_against_diagnosis,
+    ask_changed_alone,
     asks_differ,
     asks_of_the_others,
     bound_reversed,
@@ -304,7 +307,8 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     numbers alone (or one number, unit, rate or named date replaced), a negation alone, kinds of question or
     bare translation requests that differ, an answer asked in a language on one side only, or an opposite
     named on each side."""
-    if (identifiers_differ(query, candidate) or only_numbers_differ(query, candidate)
+    if (identifiers_differ(query, candidate) or acronym_s_dropped(query, candidate)
+            or only_numbers_differ(query, candidate)
             or one_number_replaced(query, candidate) or units_differ(query, candidate)
             or frequencies_differ(query, candidate) or date_replaced(query, candidate)
             or time_span_replaced(query, candidate)):
@@ -321,7 +325,7 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     if conversion_reversed(query, candidate):
         return "direction"
     if (asks_differ(query, candidate) or action_against_diagnosis(query, candidate)
-            or difference_against_conversion(query, candidate)
+            or difference_against_conversion(query, candidate) or ask_changed_alone(query, candidate)
             or permission_against_obligation(query, candidate) or asks_of_the_others(query, candidate)):
         return "question_type"
     # An opposite named on each side ("vegetarian" / "vegan", "unblock" / "block") weighs -3 in the combiner, and
@@ -453,12 +457,24 @@ def _opposite_in(only_a: set[str], only_b: set[str], negated_a: bool = False, ne
                for t in only_a) or any(_negated_by_prefix(t, only_a, only_b, negated_b) for t in only_b)
 
 
+# Nouns opposite only as what a thing is "of": "the causes of the Great Depression" / "the effects of ..." (as verbs
+# they meet: "Does X cause back ache?" / "Is back ache a side effect of X?").
+_OPPOSITE_OF = {"cause": "effect", "effect": "cause"}
+
+
+def _named_of(tokens: tuple[str, ...]) -> set[str]:
+    return {t for t, after in pairwise(tokens) if after == "of" and t in _OPPOSITE_OF}
+
+
 def opposite_named(query: str, candidate: str) -> bool:
     """Whether a word of one prompt has its opposite in the other (each word in one prompt only): "uploads" /
-    "downloads", "a beginner" / "an experienced developer", "perimeter" / "area"."""
+    "downloads", "a beginner" / "an experienced developer", "perimeter" / "area", "the causes of" / "the effects
+    of"."""
     pa, pb = _parse(query), _parse(candidate)
     a, b = set(pa.tokens), set(pb.tokens)
-    return _opposite_in(a - b, b - a, pa.negations > 0, pb.negations > 0)
+    of_a, of_b = _named_of(pa.tokens), _named_of(pb.tokens)
+    return (_opposite_in(a - b, b - a, pa.negations > 0, pb.negations > 0)
+            or any(_OPPOSITE_OF[t] in of_b - of_a for t in of_a - of_b))
 
 
 def earns_credit(restatement: Restatement, query: str, candidate: str) -> bool:

@@ -399,6 +399,23 @@ def _identifiers(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def _s_acronyms(text: str) -> set[str]:
+    """Capitalised acronyms ending in "S" ("HTTPS", "GPS"), lowercased: the parse folds them as plurals."""
+    return {w.lower() for w in _RAW_WORD.findall(text)
+            if len(w) > 2 and w.isupper() and w.endswith("S") and not w.endswith("SS")}
+
+
+def acronym_s_dropped(query: str, candidate: str) -> bool:
+    """Whether one prompt names an acronym ending in "S" and the other the acronym without it: "What port does
+    HTTPS use?" / "What port does HTTP use?" read alike to every word feature, the parse folding "HTTPS" as a
+    plural (one blind trap served so, the pair model sure of the difference and outweighed)."""
+    def dropped(acronyms: set[str], other: str) -> bool:
+        words = {w.lower() for w in _RAW_WORD.findall(other)}
+        return any(a[:-1] in words and a not in words for a in acronyms)
+
+    return dropped(_s_acronyms(query), candidate) or dropped(_s_acronyms(candidate), query)
+
+
 def identifiers_differ(query: str, candidate: str) -> bool:
     """Whether both prompts name things by code (an order number, a hex ID, ES2015, gpt-4o, a year)
     and the codes differ.
@@ -443,6 +460,15 @@ _PROSE_PLUS = re.compile(r"(?<=[^\W\d_]) \+ (?=[^\W\d_])")  # "name, email + cit
 _PROSE_ARROW = re.compile(r" (?:->|=>|→) ")  # "JSON -> YAML": "to"
 
 
+_SUPERSCRIPT = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
+_SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
+
+
+def _as_power(match: re.Match[str]) -> str:
+    """ "mc²" as "mc^2", the way it is typed without the sign."""
+    return "^" + match.group().translate(_SUPERSCRIPT_DIGITS)
+
+
 @lru_cache(maxsize=1024)
 def _symbols(text: str) -> tuple[str, frozenset[str]]:
     """A prompt's operators (sorted: a reworded snippet may move them), and its code-like tokens as
@@ -452,7 +478,7 @@ def _symbols(text: str) -> tuple[str, frozenset[str]]:
     as the sign of a number ("-5", not "3-4 days", "5-year" or a dash), a plus not right after a
     number ("7+2", not "5+ years") nor between two words, an arrow not between spaces, "!" only in
     "!=". Code tokens keep their case because "[a-z]" and "[A-Z]" match different strings."""
-    text = _PROSE_ARROW.sub(" to ", _PROSE_PLUS.sub(" and ", text))
+    text = _PROSE_ARROW.sub(" to ", _PROSE_PLUS.sub(" and ", _SUPERSCRIPT.sub(_as_power, text)))
     found = []
     last = len(text) - 1
     for match in _SIGN.finditer(text):
@@ -648,6 +674,37 @@ def action_against_diagnosis(query: str, candidate: str) -> bool:
     """Whether one prompt asks what to do and the other, asking nothing of the kind, how to tell or why."""
     a = _action_or_diagnosis(query)
     return a is not None and {a, _action_or_diagnosis(candidate)} == {"action", "diagnosis"}
+
+
+# One thing asked of, in two kinds of question: "How do I prune an apple tree?" / "When should I prune an apple
+# tree?", "Should I pay off my student loans early?" / "How do I pay off my student loans early?". Only where all but
+# the opening is the same: a manner asked loosely with other words is left to the heads (asks_differ).
+_ASKER = frozenset(_words("i we you"))
+_WHETHER_ASKER = frozenset(_words("i we"))  # "Can you ...?" is a request put politely
+_LEFT_OUT = frozenset(_words("a an the"))
+
+
+def _ask_and_rest(tokens: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None:
+    """The kind of answer a question asks for ("manner", "time", ..., "yesno") and the words it asks it of."""
+    if len(tokens) > 3 and tokens[0] in _ASKS and tokens[1] in _AUXILIARIES and tokens[2] in _ASKER:
+        kind, rest = _ASKS[tokens[0]], tokens[3:]
+    elif len(tokens) > 2 and tokens[0] in _ASKS and tokens[0] != "why" and tokens[1] == "to":
+        kind, rest = _ASKS[tokens[0]], tokens[2:]  # "how to X", "when to X", "where to X"
+    elif len(tokens) > 2 and tokens[0] in _AUXILIARIES and tokens[1] in _WHETHER_ASKER:
+        kind, rest = "yesno", tokens[2:]
+    else:
+        return None
+    return kind, tuple(t for t in rest if t not in _LEFT_OUT)
+
+
+def ask_changed_alone(query: str, candidate: str) -> bool:
+    """Whether the prompts ask of the same words but open asking for another kind of answer, one of them a
+    manner (not against a place) or a yes or no."""
+    a = _ask_and_rest(_parse(_question_clause(query)).tokens)
+    b = _ask_and_rest(_parse(_question_clause(candidate)).tokens)
+    # "How do I report a scam website?" / "Where can I report a scam website?": a manner and a place ask one thing
+    return (a is not None and b is not None and a[1] == b[1] and a[0] != b[0]
+            and bool({a[0], b[0]} & {"manner", "yesno"}) and {a[0], b[0]} != {"manner", "place"})
 
 
 # Whether something may be done against whether it must be: "Can I roll over my 401(k) into an IRA?" / "Do I have

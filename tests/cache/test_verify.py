@@ -33,7 +33,7 @@ from asgi_llmguard.cache.verify import (
     pair_features,
     same_question_in_other_words,
 )
-from asgi_llmguard.cache.wording import asks_yes_or_no, one_number_replaced
+from asgi_llmguard.cache.wording import acronym_s_dropped, ask_changed_alone, asks_yes_or_no, one_number_replaced
 
 DATA = Path(__file__).parent.parent / "data"
 PACKAGED = Path(__file__).resolve().parents[2] / "asgi_llmguard" / "data" / "verifier.json"
@@ -136,6 +136,12 @@ TRAPS_BY_CATEGORY = [
      "symbols_differ"),
     ("Explain this regex: ^[a-z]+$", "Explain this regex: ^[A-Z]+$", "symbols_differ"),
     ("Is 0.1 + 0.2 == 0.3 in JavaScript?", "Is 0.1 + 0.2 === 0.3 in JavaScript?", "symbols_differ"),
+    # Blind traps of the tenth session, each served once: an acronym's "S" (the parse folds it as a plural), a cause
+    # against its effects, and one thing asked in another kind of question.
+    ("What port does HTTPS use by default?", "What port does HTTP use by default?", "numbers_differ"),
+    ("Explain the effects of the Great Depression.", "Explain the causes of the Great Depression.", "comparative"),
+    ("How do I pay off my student loans early?", "Should I pay off my student loans early?", "question_type"),
+    ("When should I prune an apple tree?", "How do I prune an apple tree?", "question_type"),
 ]
 
 
@@ -197,6 +203,11 @@ REWORDINGS = [
     ("What's the boiling point of water?", "What is the boiling point of water?"),
     ("How much is $100 in yen?", "How much is 100 dollars in yen?"),
     ("How can I turn an mp4 into an mp3?", "How do I convert mp4 to mp3?"),  # the same way: not a swap
+    # ... and beside the tenth session's rules: a manner against a place, things praised or not, a power typed
+    ("Where can I report a scam website?", "How do I report a scam website?"),
+    ("How should I prune an apple tree?", "How do I prune an apple tree?"),
+    ("things to do in lisbon?", "What are some good things to do in Lisbon?"),
+    ("What is the meaning of E=mc²?", "What does E = mc^2 actually mean?"),
 ]
 
 
@@ -289,6 +300,34 @@ def test_only_questions_that_open_asking_for_different_things_differ() -> None:
     assert asks_differ("How did ancient Egyptians mummify bodies?", "Why did ancient Egyptians mummify their dead?")
     assert asks_differ("How do I stop procrastinating?", "Why do I procrastinate?")
     assert not asks_differ("How do I check my refund?", "Where can I track my refund?")
+
+
+@pytest.mark.parametrize(("query", "cached", "changed"), [
+    ("When should I prune an apple tree?", "How do I prune an apple tree?", True),
+    ("How do I pay off my student loans early?", "Should I pay off my student loans early?", True),
+    ("Why should I prune an apple tree?", "Should I prune an apple tree?", True),
+    ("how to prune apple trees", "When should I prune an apple tree?", True),
+    ("How should I prune an apple tree?", "How do I prune an apple tree?", False),  # one kind asked
+    ("Where can I report a scam website?", "How do I report a scam website?", False),  # a manner asked as a place
+    ("When should I prune a pear tree?", "How do I prune an apple tree?", False),  # more than the opening changed
+    ("Can you prune an apple tree?", "How do you prune an apple tree?", False),  # a request put politely
+])
+def test_one_thing_asked_in_another_kind_of_question_is_another_question(query: str, cached: str,
+                                                                          changed: bool) -> None:
+    assert ask_changed_alone(query, cached) is changed
+    assert ask_changed_alone(cached, query) is changed
+
+
+@pytest.mark.parametrize(("query", "cached", "dropped"), [
+    ("What port does HTTPS use by default?", "What port does HTTP use by default?", True),
+    ("Is GPS accurate indoors?", "Is GP accurate indoors?", True),
+    ("What port does HTTPS use by default?", "What port does https use by default?", False),  # the same word
+    ("What does HTTPS stand for?", "What does SSL stand for?", False),  # another acronym: not this rule's
+    ("How many APIs does it have?", "How many API does it have?", False),  # a plural written small
+])
+def test_an_acronyms_s_dropped_is_another_thing(query: str, cached: str, dropped: bool) -> None:
+    assert acronym_s_dropped(query, cached) is dropped
+    assert acronym_s_dropped(cached, query) is dropped
 
 
 def test_what_a_thing_is_against_who_when_where_why_or_how_much_is_another_question() -> None:
@@ -562,6 +601,14 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # here, over the floor only, 76.0% and 48.3%.
     ("fresh_everyday_pairs_19.csv", 0.73, 0, (100, 50)),
     ("fresh_question_pairs_10.csv", 0.45, 0, (60, 30)),
+    # Blind, written later that session: everyday prompts against hard traps (80 / 80), and Stack Exchange titles
+    # graded 0-5 the SemEval way (a 4 or 5 the same answer, a 3 "roughly equivalent, an important detail differs"
+    # not). Measured once through a real demo before any was read: 86.2% with 2 of 80 traps ("HTTPS" / "HTTP", the
+    # causes / the effects of the Great Depression), and 54.0% with 2 of 50 ("Should I pay off ...?" / "How do I pay
+    # off ...?", "How do I prune ...?" / "When should I prune ...?"): 2 of 29 hits wrong. All four since refused, by
+    # rules checked over every set; 87.5% and 56.0% in process; here, over the floor only, 76.2% and 48.0%.
+    ("fresh_everyday_pairs_20.csv", 0.73, 0, (80, 80)),
+    ("fresh_question_pairs_11.csv", 0.44, 0, (50, 50)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
