@@ -10,8 +10,10 @@ The pair model reads most of these pairs as a changed detail.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
+from importlib import resources
 
 from .question_frames import _ALTERNATIVE, _AND, frames
 from .translation import same_translation
@@ -191,6 +193,7 @@ _SYNONYM_PHRASES = ((("united", "state", "of", "america"), "us"), (("united", "s
                     # a visa for a country however the trip is said ("a visa to visit Japan" = "a visa for Japan")
                     (("visa", "to", "visit"), "visa for"), (("visa", "to", "travel", "to"), "visa for"),
                     (("visa", "to", "go", "to"), "visa for"), (("visa", "to", "enter"), "visa for"),
+                    (("visa", "for", "trip", "to"), "visa for"), (("visa", "for", "travel", "to"), "visa for"),
                     (("rather", "than"), "instead"), (("instead", "of"), "instead"),
                     (("time", "complexity"), "bigo"), (("big", "o"), "bigo"),
                     (("science", "fiction"), "scifi"), (("sci", "fi"), "scifi"),
@@ -291,6 +294,42 @@ def _written_apart(query: str, candidate: str) -> bool:
     return symbols_differ(query, candidate) or _acronyms_differ(query, candidate) or _quotes_differ(query, candidate)
 
 
+@lru_cache(maxsize=1)
+def _known_words() -> frozenset[str]:
+    """The words the packaged pair model's tokenizer (WordPiece, uncased) holds whole: a word it must split is rare,
+    a name, or misspelt."""
+    vocabulary = json.loads((resources.files("asgi_llmguard") / "data" / "pair_tokenizer.json").read_text())
+    return frozenset(word for word in vocabulary["model"]["vocab"] if word.isalpha())
+
+
+_MIN_MISSPELT = 5  # a short word one letter off is often another word ("bake" / "make")
+
+
+def _misspelt(typed: str, word: str) -> bool:
+    """Whether ``typed`` is ``word`` with the commonest slips of the keyboard: a doubled letter typed once or a
+    letter doubled ("cofee", "tomorow"), or two neighbouring letters swapped ("recieve", "wierd"); the first and the
+    last letter kept, ``word`` known whole to the tokenizer and ``typed`` not. "Preact" is no slip for "React" (its
+    first letter), nor "Iceland" for "Ireland" (both known)."""
+    if (len(word) < _MIN_MISSPELT or not typed.isalpha() or typed[0] != word[0] or typed[-1] != word[-1]
+            or abs(len(typed) - len(word)) > 1):
+        return False
+    known = _known_words()
+    if word not in known or typed in known:
+        return False
+    if len(typed) != len(word):  # one of a doubled letter dropped, or one letter doubled
+        short, long = sorted((typed, word), key=len)
+        return any(long[i] == long[i + 1] and long[:i] + long[i + 1 :] == short for i in range(len(long) - 1))
+    differ = [i for i in range(len(word)) if typed[i] != word[i]]
+    return (len(differ) == 2 and differ[1] == differ[0] + 1
+            and typed[differ[0]] == word[differ[1]] and typed[differ[1]] == word[differ[0]])
+
+
+def _alike_but_for_slips(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whether two word sequences are the same but for words misspelt on either side."""
+    return len(a) == len(b) and a != b and all(
+        x == y or _misspelt(x, y) or _misspelt(y, x) for x, y in zip(a, b, strict=True))
+
+
 def only_synonyms_differ(query: str, candidate: str) -> bool:
     """Whether the prompts are the same words in the same order but for case, punctuation, filler
     (:data:`_FILLER`, greetings around the request: "How many miles are (there) in 437 km?") and words that
@@ -300,8 +339,9 @@ def only_synonyms_differ(query: str, candidate: str) -> bool:
     a, b = _canonical_words(query), _canonical_words(candidate)
     if not a:
         return False
-    same = (_word_for_word(a) == _word_for_word(b) or _asked_as_what(query) == b
-            or a == _asked_as_what(candidate))
+    wa, wb = _word_for_word(a), _word_for_word(b)
+    same = (wa == wb or _asked_as_what(query) == b or a == _asked_as_what(candidate)
+            or _alike_but_for_slips(wa, wb))
     return same and not _written_apart(query, candidate)
 
 

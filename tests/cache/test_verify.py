@@ -1089,6 +1089,14 @@ def test_alternatives_that_trade_places_ask_the_same(query: str, cached: str, sa
         ("Do US citizens need a visa to visit Japan?", "do us citizens need a visa for japan", True),  # a visa
         ("Do US citizens need a visa to visit Japan?", "do us citizens need a visa for china", False),
         ("Do US citizens need a visa to visit Japan?", "do us citizens need a visa to work in japan", False),
+        ("Do I need a visa for a trip to Japan?", "Do I need a visa to visit Japan?", True),
+        # slips of the keyboard: a doubled letter typed once (or doubled), two letters swapped
+        ("How do I make cold brew coffee at home?", "how do i make cold brew cofee at home", True),
+        ("How do I receive money on PayPal?", "how do i recieve money on paypal", True),
+        ("how do i delete my acount", "How do I delete my account?", True),
+        ("How do I use hooks in React?", "How do I use hooks in Preact?", False),  # another first letter
+        ("What is the capital of Iceland?", "What is the capital of Ireland?", False),  # two known words
+        ("How do I bake bread?", "How do I make bread?", False),  # a short word one letter off
     ],
 )
 def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, same: bool) -> None:
