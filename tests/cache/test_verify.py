@@ -609,6 +609,13 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # rules checked over every set; 87.5% and 56.0% in process; here, over the floor only, 76.2% and 48.0%.
     ("fresh_everyday_pairs_20.csv", 0.73, 0, (80, 80)),
     ("fresh_question_pairs_11.csv", 0.44, 0, (50, 50)),
+    # Blind, a second round of the same two kinds written after those rules (other sites, other changes chosen by
+    # the helper): measured once through a real demo before any was read, 82.9% of the everyday rewordings (raw
+    # cosine at 0.86: 70.0%, with 29 of 90 traps) and 48.0% of the graded duplicates (raw: 40.0%, 23 of 50), no trap
+    # in either. Read afterwards: a coffee misspelt, a visa "for a trip to": 85.7% in process; here, over the floor
+    # only, 71.4% and 44.0%.
+    ("fresh_everyday_pairs_21.csv", 0.68, 0, (70, 90)),
+    ("fresh_question_pairs_12.csv", 0.4, 0, (50, 50)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
