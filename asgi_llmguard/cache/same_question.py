@@ -153,7 +153,7 @@ _SYNONYM_GROUPS = (
     "advantage benefit", "disadvantage drawback downside",
     "about regarding", "normal typical", "stomach belly", "need require", "pill tablet", "think believe",
     "ok okay", "recommend suggest", "worried concerned", "tired fatigued", "quickly rapidly fast quick", "tie necktie",
-    "skillet pan", "short brief", "usually typically generally normally commonly",
+    "skillet pan", "stove stovetop hob", "short brief", "usually typically generally normally commonly",
     "vs versus",
     # chat shorthand: "how many planets r in our solar system", "why do onions make u cry", "a py function"
     "you u", "your ur", "i im", "python py", "postgresql postger", "certification cert", "developer dev devs",

@@ -54,12 +54,14 @@ from .wording import (
     conversion_reversed,
     date_replaced,
     difference_against_conversion,
+    exclusion_added,
     frequencies_differ,
     identifiers_differ,
     one_number_replaced,
     only_negation_differs,
     only_numbers_differ,
     permission_against_obligation,
+    switched_the_other_way,
     symbols_differ,
     time_span_replaced,
     units_differ,
@@ -176,6 +178,8 @@ _OPPOSITE_MEASURES = (
 _FORMATS = ("json", "yaml", "xml", "csv", "html", "markdown", "toml", "latex")
 # Kinds of writing asked for, each against every other: "Write a funny poem about my cat" / "... a funny song ...".
 _WRITINGS = ("poem", "song", "story", "essay", "haiku", "limerick", "joke", "riddle", "speech", "tweet")
+# What a food is cooked in or on, each against every other: "brown rice in a rice cooker" / "... on the stove".
+_APPLIANCES = ("oven", "microwave", "stove", "fryer", "grill", "cooker", "toaster", "crockpot", "skillet")
 # What a food is rich or poor in: "a list of high-protein vegetarian foods" / "... high-fiber ...".
 _NUTRIENTS = ("protein", "fiber", "carb", "carbohydrate", "sugar", "sodium", "calcium", "potassium", "calorie",
               "magnesium", "caffeine", "cholesterol")
@@ -199,7 +203,7 @@ def _forms(verb: str) -> frozenset[str]:
 
 
 _OPPOSITE: dict[str, frozenset[str]] = {
-    _f: frozenset(_kinds) - {_f} for _kinds in (_FORMATS, _WRITINGS, _NUTRIENTS) for _f in _kinds}
+    _f: frozenset(_kinds) - {_f} for _kinds in (_FORMATS, _WRITINGS, _NUTRIENTS, _APPLIANCES) for _f in _kinds}
 for _pairs, _as_met in ((_OPPOSITES, lambda w: frozenset({w})), (_OPPOSITE_VERBS, _forms),
                         (_OPPOSITE_MEASURES, lambda w: frozenset({_norm_word(w)}))):
     for _pair in _pairs.split():
@@ -331,8 +335,11 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     # An opposite named on each side ("vegetarian" / "vegan", "unblock" / "block") weighs -3 in the combiner, and
     # over every labelled set no pair that names one was a rewording served; one trap was ("a recipe for vegetarian
     # lasagna" / "a vegan lasagna recipe", the pair model sure at +4). So it refuses outright.
-    if opposite_named(query, candidate) or bound_reversed(query, candidate):
+    if (opposite_named(query, candidate) or bound_reversed(query, candidate)
+            or switched_the_other_way(query, candidate)):
         return "comparative"
+    if exclusion_added(query, candidate):
+        return "more_specific"
     return None
 
 

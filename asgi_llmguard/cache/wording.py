@@ -707,6 +707,49 @@ def ask_changed_alone(query: str, candidate: str) -> bool:
             and bool({a[0], b[0]} & {"manner", "yesno"}) and {a[0], b[0]} != {"manner", "place"})
 
 
+# A thing left out on one side only: "a 2 week itinerary for Italy excluding Rome" / "... for Italy". Not "without":
+# it names a means as often as an exclusion ("unclog a drain without chemicals" / "... naturally").
+_EXCLUSION = re.compile(r"\b(?:excluding|except|other than|apart from|aside from|not including|but not)\b",
+                        re.IGNORECASE)
+
+
+def _left_out(text: str, other: str) -> bool:
+    """Whether ``text`` leaves out a thing ``other`` does not name at all: what it leaves out is news, not a
+    restatement ("kill weeds but not the grass" / "get rid of weeds without killing the grass")."""
+    found = _EXCLUSION.search(text)
+    if found is None:
+        return False
+    named = {w.lower() for w in _RAW_WORD.findall(other)}
+    after = [w.lower() for w in _RAW_WORD.findall(text[found.end():])]
+    thing = next((w for w in after if w not in _ARTICLE), None)
+    return thing is not None and thing not in named
+
+
+def exclusion_added(query: str, candidate: str) -> bool:
+    """Whether one prompt leaves something out ("excluding", "except", "other than", ...) that the other, leaving
+    nothing out, does not name."""
+    a, b = bool(_EXCLUSION.search(query)), bool(_EXCLUSION.search(candidate))
+    return a != b and (_left_out(query, candidate) if a else _left_out(candidate, query))
+
+
+# Switching a thing off against setting it up or on: "how do I turn off two-factor authentication on Gmail" / "how
+# do I set up two-factor authentication on Gmail" (phrasal verbs the single-word opposites cannot see).
+_OFF = re.compile(r"\b(?:turn(?:ing|ed|s)? off|switch(?:ing|ed|es)? off|shut(?:ting|s)? off|disabl(?:e|es|ed|ing)|"
+                  r"deactivat(?:e|es|ed|ing))\b", re.IGNORECASE)
+_ON = re.compile(r"\b(?:turn(?:ing|ed|s)? on|switch(?:ing|ed|es)? on|set(?:ting|s)? up|enabl(?:e|es|ed|ing)|"
+                 r"activat(?:e|es|ed|ing))\b", re.IGNORECASE)
+
+
+def switched_the_other_way(query: str, candidate: str) -> bool:
+    """Whether one prompt switches a thing off and the other on (or sets it up), neither doing both."""
+    def way(text: str) -> str | None:
+        off, on = bool(_OFF.search(text)), bool(_ON.search(text))
+        return None if off == on else ("off" if off else "on")
+
+    a = way(query)
+    return a is not None and {a, way(candidate)} == {"off", "on"}
+
+
 # Whether something may be done against whether it must be: "Can I roll over my 401(k) into an IRA?" / "Do I have
 # to roll my 401(k) into an IRA?", "Do I need to refrigerate ketchup after opening?" / "Can I leave ketchup out
 # ...?". With a negation on one side only the two may be one question ("Do you need to play the earlier games

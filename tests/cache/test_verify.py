@@ -33,7 +33,14 @@ from asgi_llmguard.cache.verify import (
     pair_features,
     same_question_in_other_words,
 )
-from asgi_llmguard.cache.wording import acronym_s_dropped, ask_changed_alone, asks_yes_or_no, one_number_replaced
+from asgi_llmguard.cache.wording import (
+    acronym_s_dropped,
+    ask_changed_alone,
+    asks_yes_or_no,
+    exclusion_added,
+    one_number_replaced,
+    switched_the_other_way,
+)
 
 DATA = Path(__file__).parent.parent / "data"
 PACKAGED = Path(__file__).resolve().parents[2] / "asgi_llmguard" / "data" / "verifier.json"
@@ -142,6 +149,12 @@ TRAPS_BY_CATEGORY = [
     ("Explain the effects of the Great Depression.", "Explain the causes of the Great Depression.", "comparative"),
     ("How do I pay off my student loans early?", "Should I pay off my student loans early?", "question_type"),
     ("When should I prune an apple tree?", "How do I prune an apple tree?", "question_type"),
+    # ... and of its fourth round: a thing left out, a thing switched the other way, another appliance
+    ("what's a good 2 week itinerary for Italy", "what's a good 2 week itinerary for Italy excluding Rome",
+     "more_specific"),
+    ("how do I turn off two-factor authentication on Gmail", "how do I set up two-factor authentication on Gmail",
+     "comparative"),
+    ("how do I cook brown rice on the stove", "how do I cook brown rice in a rice cooker", "comparative"),
 ]
 
 
@@ -316,6 +329,32 @@ def test_one_thing_asked_in_another_kind_of_question_is_another_question(query: 
                                                                           changed: bool) -> None:
     assert ask_changed_alone(query, cached) is changed
     assert ask_changed_alone(cached, query) is changed
+
+
+@pytest.mark.parametrize(("query", "cached", "added"), [
+    ("a 2 week itinerary for Italy excluding Rome", "a 2 week itinerary for Italy", True),
+    ("Suggest a dessert except chocolate cake", "Suggest a dessert", True),
+    # what is left out is named on the other side too: a restatement, not news
+    ("how can i kill weeds in my lawn but not the grass", "How do I get rid of weeds without killing the grass?",
+     False),
+    ("a 2 week itinerary for Italy excluding Rome", "a 2 week itinerary for Italy without Rome", False),  # "without"
+    ("a 2 week itinerary for Italy excluding Rome", "a 2 week itinerary for Italy other than Rome", False),  # both
+])
+def test_a_thing_left_out_on_one_side_only_is_a_more_specific_request(query: str, cached: str, added: bool) -> None:
+    assert exclusion_added(query, cached) is added
+    assert exclusion_added(cached, query) is added
+
+
+@pytest.mark.parametrize(("query", "cached", "switched"), [
+    ("How do I turn off 2FA on Gmail?", "How do I set up 2FA on Gmail?", True),
+    ("Disable dark mode in Chrome", "How do I enable dark mode in Chrome?", True),
+    ("I'd like to turn off auto-renewal.", "How do I turn on auto-renewal?", True),
+    ("How do I turn off 2FA on Gmail?", "How do I disable 2FA on Gmail?", False),  # one way, two words
+    ("How do I turn my phone off and on again?", "How do I turn on my phone?", False),  # both ways on one side
+])
+def test_a_thing_switched_the_other_way_is_another_request(query: str, cached: str, switched: bool) -> None:
+    assert switched_the_other_way(query, cached) is switched
+    assert switched_the_other_way(cached, query) is switched
 
 
 @pytest.mark.parametrize(("query", "cached", "dropped"), [
@@ -1104,6 +1143,7 @@ def test_alternatives_that_trade_places_ask_the_same(query: str, cached: str, sa
         ("How do I use hooks in React?", "How do I use hooks in Preact?", False),  # another first letter
         ("What is the capital of Iceland?", "What is the capital of Ireland?", False),  # two known words
         ("How do I bake bread?", "How do I make bread?", False),  # a short word one letter off
+        ("How do I cook rice on the stove?", "How do I cook rice on the stovetop?", True),
     ],
 )
 def test_words_that_name_the_same_thing_ask_the_same(query: str, cached: str, same: bool) -> None:
