@@ -655,6 +655,12 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # only, 71.4% and 44.0%.
     ("fresh_everyday_pairs_21.csv", 0.68, 0, (70, 90)),
     ("fresh_question_pairs_12.csv", 0.4, 0, (50, 50)),
+    # Blind, a fourth round: everyday requests and instructions (80 / 60) and Quora-style questions (60 / 30).
+    # Measured once through a real demo before any was read: 87.5% with 3 of 60 traps ("... excluding Rome", "turn
+    # off" / "set up" two-factor authentication, brown rice on the stove / in a rice cooker; all since refused by
+    # rules checked over every set), and 73.3% with no trap; here, over the floor only, 81.2% and 58.3%.
+    ("fresh_everyday_pairs_22.csv", 0.78, 0, (80, 60)),
+    ("fresh_question_pairs_13.csv", 0.55, 0, (60, 30)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
