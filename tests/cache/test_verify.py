@@ -155,6 +155,10 @@ TRAPS_BY_CATEGORY = [
     ("how do I turn off two-factor authentication on Gmail", "how do I set up two-factor authentication on Gmail",
      "comparative"),
     ("how do I cook brown rice on the stove", "how do I cook brown rice in a rice cooker", "comparative"),
+    ("Write a friendly reminder to the client that their invoice is overdue",
+     "Write a formal reminder to the client that their invoice is overdue", "comparative"),  # a tone
+    ("Email the client to cancel our meeting on Tuesday", "Email the client to reschedule our meeting to Tuesday",
+     "comparative"),
 ]
 
 
@@ -661,6 +665,13 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # rules checked over every set), and 73.3% with no trap; here, over the floor only, 81.2% and 58.3%.
     ("fresh_everyday_pairs_22.csv", 0.78, 0, (80, 60)),
     ("fresh_question_pairs_13.csv", 0.55, 0, (60, 30)),
+    # Blind, a fifth round of hard traps only (everyday, 50 / 100; developers' and office workers', 60 / 90). Measured
+    # once through a real demo before any was read: 52.0% of loose rewordings (raw cosine at 0.86: 32.0%) with no
+    # trap of 100, and 75.0% with 3 of 90 traps ("a formal reminder" / "a friendly reminder", "cancel" / "reschedule
+    # our meeting": since refused as opposites; "an apology for a late delivery" / "... for shipping the wrong item"
+    # still served); here, over the floor only, 34.0% and 63.3%.
+    ("fresh_everyday_pairs_23.csv", 0.3, 0, (50, 100)),
+    ("fresh_everyday_pairs_24.csv", 0.6, 1 / 90, (60, 90)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
