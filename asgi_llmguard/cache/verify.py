@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -61,6 +62,7 @@ from .wording import (
     only_negation_differs,
     only_numbers_differ,
     permission_against_obligation,
+    ratings_traded,
     switched_the_other_way,
     symbols_differ,
     time_span_replaced,
@@ -331,7 +333,7 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
         return translation
     if languages_differ(query, candidate) or answer_language_added(query, candidate):
         return "symbols_differ"
-    if conversion_reversed(query, candidate):
+    if conversion_reversed(query, candidate) or ratings_traded(query, candidate):
         return "direction"
     if (asks_differ(query, candidate) or action_against_diagnosis(query, candidate)
             or difference_against_conversion(query, candidate) or ask_changed_alone(query, candidate)
@@ -341,7 +343,7 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     # over every labelled set no pair that names one was a rewording served; one trap was ("a recipe for vegetarian
     # lasagna" / "a vegan lasagna recipe", the pair model sure at +4). So it refuses outright.
     if (opposite_named(query, candidate) or bound_reversed(query, candidate)
-            or switched_the_other_way(query, candidate)):
+            or switched_the_other_way(query, candidate) or kept_elsewhere(query, candidate)):
         return "comparative"
     if exclusion_added(query, candidate):
         return "more_specific"
@@ -476,6 +478,26 @@ _OPPOSITE_OF = {"cause": "effect", "effect": "cause"}
 
 def _named_of(tokens: tuple[str, ...]) -> set[str]:
     return {t for t, after in pairwise(tokens) if after == "of" and t in _OPPOSITE_OF}
+
+
+# Where a food is kept, each place against the others: "How long does cooked rice last in the fridge?" / "How long can
+# cooked rice be left out at room temperature?" (the pair model +1.7).
+_KEPT = tuple((re.compile(pattern, re.IGNORECASE), place) for pattern, place in (
+    (r"\b(?:fridge|refrigerator|refrigerated|refrigerate)\b", "cold"),
+    (r"\b(?:freezer|frozen|freeze)\b", "frozen"),
+    (r"\b(?:room temperature|on the counter|countertop|left out|sit out|sitting out)\b", "out"),
+))
+
+
+def _kept(text: str) -> set[str]:
+    return {place for pattern, place in _KEPT if pattern.search(text)}
+
+
+def kept_elsewhere(query: str, candidate: str) -> bool:
+    """Whether each prompt keeps a thing in one place (the fridge, the freezer, out at room temperature) and the
+    places differ."""
+    a, b = _kept(query), _kept(candidate)
+    return len(a) == 1 and len(b) == 1 and a != b
 
 
 def opposite_named(query: str, candidate: str) -> bool:

@@ -875,6 +875,35 @@ def _word_after(tokens: tuple[str, ...], number: str) -> str | None:
     return None
 
 
+def _rated(tokens: tuple[str, ...]) -> dict[str, tuple[str, str | None]]:
+    """Each number's unit (the word right after it) and the thing it rates (the next word, when it is no stop
+    word or number): "a 20 amp outlet" -> {"20": ("amp", "outlet")}."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for i, t in enumerate(tokens[:-1]):
+        if t[0].isdigit() and t not in out and not tokens[i + 1][0].isdigit():
+            thing = tokens[i + 2] if i + 2 < len(tokens) else None
+            out[t] = (tokens[i + 1], thing if thing is not None and thing not in _STOP and not thing[0].isdigit()
+                      else None)
+    return out
+
+
+# Words after a number that make a list, not a rating: ordinals ("the 14th, 16th and 117th lines") and shares.
+_NO_UNIT = frozenset(_words("th st nd rd percent pct"))
+
+
+def ratings_traded(query: str, candidate: str) -> bool:
+    """Whether two amounts of one unit trade the things they rate: "a 20 amp outlet on a 15 amp circuit" / "a 15
+    amp receptacle on a 20 amp circuit". Each number keeps its unit, so no other rule sees the swap."""
+    pa, pb = _parse(query), _parse(candidate)
+    if sorted(pa.number_order) != sorted(pb.number_order):
+        return False
+    a, b = _rated(pa.tokens), _rated(pb.tokens)
+    if set(a) != set(b) or any(a[n][0] != b[n][0] or a[n][0] in _NO_UNIT for n in a):
+        return False
+    return any(x != y and a[x][0] == a[y][0] and a[x][1] is not None and a[x][1] == b[y][1] and a[x][1] != b[x][1]
+               for x in a for y in a)
+
+
 def conversion_reversed(query: str, candidate: str) -> bool:
     """Whether an amount is converted the other way: the words after one number trade places, each named
     on both sides ("How many km per hour are in 60 knots?" / "60 km per hour equals how many knots?", "40

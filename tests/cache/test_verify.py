@@ -39,6 +39,7 @@ from asgi_llmguard.cache.wording import (
     asks_yes_or_no,
     exclusion_added,
     one_number_replaced,
+    ratings_traded,
     switched_the_other_way,
 )
 
@@ -159,6 +160,12 @@ TRAPS_BY_CATEGORY = [
      "Write a formal reminder to the client that their invoice is overdue", "comparative"),  # a tone
     ("Email the client to cancel our meeting on Tuesday", "Email the client to reschedule our meeting to Tuesday",
      "comparative"),
+    # ... and of its sixth, graded 3 ("roughly equivalent, an important detail differs"): where a food is kept, two
+    # ratings of one unit trading the things they rate
+    ("How long does cooked rice last in the fridge?", "How long can cooked rice be left out at room temperature?",
+     "comparative"),
+    ("Is it OK to put a 15 amp receptacle on a 20 amp circuit?", "Can I use a 20 amp outlet on a 15 amp circuit?",
+     "direction"),
 ]
 
 
@@ -225,6 +232,7 @@ REWORDINGS = [
     ("How should I prune an apple tree?", "How do I prune an apple tree?"),
     ("things to do in lisbon?", "What are some good things to do in Lisbon?"),
     ("What is the meaning of E=mc²?", "What does E = mc^2 actually mean?"),
+    ("How long can cooked chicken stay in the refrigerator?", "How long does cooked chicken last in the fridge?"),
 ]
 
 
@@ -359,6 +367,21 @@ def test_a_thing_left_out_on_one_side_only_is_a_more_specific_request(query: str
 def test_a_thing_switched_the_other_way_is_another_request(query: str, cached: str, switched: bool) -> None:
     assert switched_the_other_way(query, cached) is switched
     assert switched_the_other_way(cached, query) is switched
+
+
+@pytest.mark.parametrize(("query", "cached", "traded"), [
+    ("Can I use a 20 amp outlet on a 15 amp circuit?", "Is it OK to put a 15 amp receptacle on a 20 amp circuit?",
+     True),
+    ("Can I use a 20 amp outlet on a 15 amp circuit?", "Is it OK to put a 20 amp receptacle on a 15 amp circuit?",
+     False),  # each rating keeps its thing
+    ("$1,000 at 5% after 10 years", "$1000 in 10 years at 5%", False),  # amounts told in another order
+    ("The 14th, 16th and 117th lines had two battalions", "The 117th, 16th and 14th lines had two battalions",
+     False),  # a list of ordinals
+])
+def test_two_ratings_of_one_unit_trading_their_things_are_another_question(query: str, cached: str,
+                                                                            traded: bool) -> None:
+    assert ratings_traded(query, cached) is traded
+    assert ratings_traded(cached, query) is traded
 
 
 @pytest.mark.parametrize(("query", "cached", "dropped"), [
@@ -672,6 +695,13 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # still served); here, over the floor only, 34.0% and 63.3%.
     ("fresh_everyday_pairs_23.csv", 0.3, 0, (50, 100)),
     ("fresh_everyday_pairs_24.csv", 0.6, 1 / 90, (60, 90)),
+    # Blind, a sixth round: everyday chat prompts (100 / 50) and Stack Exchange titles graded 0-5 (50 / 50, loose:
+    # raw cosine at 0.86 serves 18.0% of its duplicates). Measured once through a real demo before any was read:
+    # 87.0% with no trap, and 24.0% with 3 of 50 traps, all graded 3 ("castle out of check" / "through check", rice
+    # in the fridge / left out at room temperature, two amp ratings trading places; the last two since refused) and
+    # one hit for another prompt; here, over the floor only, 71.0% and 22.0%.
+    ("fresh_everyday_pairs_25.csv", 0.68, 0, (100, 50)),
+    ("fresh_question_pairs_14.csv", 0.2, 1 / 50, (50, 50)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
