@@ -472,6 +472,7 @@ def place_put_first(query: str, candidate: str) -> bool:
     return _place_put_first(longer, shorter) and not _written_apart(query, candidate)
 
 
+@lru_cache(maxsize=4096)  # as hard_rule_refusal: met in the early call and again in check()
 def same_question_in_other_words(query: str, candidate: str) -> bool:
     """The shortcuts that serve a pair without the pair model: only filler or synonyms differ, alternatives
     swapped, a phrase moved from one end to the other, a place named before the thing in it, or one translation

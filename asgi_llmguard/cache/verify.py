@@ -23,6 +23,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from itertools import pairwise
 from typing import Any, Protocol
@@ -313,6 +314,10 @@ class Verdict:
 
 
 
+# Cached per pair: the early call judges the lexicon's guess in the verify thread while the embedding runs, and
+# check() meets the same pair again on the event loop right after it (and a popular rewording meets its stored
+# prompt again and again).
+@lru_cache(maxsize=4096)
 def hard_rule_refusal(query: str, candidate: str) -> str | None:
     """The reason a hard rule refuses the pair before the combiner sees it, or None: codes, operators,
     numbers alone (or one number, unit, rate or named date replaced), a negation alone, kinds of question or
