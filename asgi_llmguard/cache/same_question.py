@@ -480,3 +480,23 @@ def same_question_in_other_words(query: str, candidate: str) -> bool:
     return (only_synonyms_differ(query, candidate) or alternatives_swapped(query, candidate)
             or adjunct_moved(query, candidate) or place_put_first(query, candidate)
             or same_translation(query, candidate))
+
+
+# A condition added at the end of the same request: "How do I delete duplicate rows in SQL Server?" / "How to delete
+# duplicate rows in SQL Server while keeping the most recent one?" (graded "roughly equivalent, an important detail
+# differs": the general answer does not keep the newest row). Not "so", "when" or "but", which as often restate what
+# was asked ("What temperature should chicken be cooked to (so it's safe to eat)?", "cold at the top (but warm at the
+# bottom)").
+_CONDITION_OPENERS = frozenset(_words("while whilst without except keeping unless using"))
+_MIN_CONDITION_WORDS = 3
+
+
+@lru_cache(maxsize=4096)
+def condition_added(query: str, candidate: str) -> bool:
+    """Whether one prompt is the other, as the same-question shortcuts read it, with a condition of a few words
+    added at its end."""
+    a, b = _canonical_words(query), _canonical_words(candidate)
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    extra = long[len(short) :]
+    return (len(short) >= _MIN_CONDITION_WORDS and long[: len(short)] == short
+            and len(extra) >= _MIN_CONDITION_WORDS and extra[0] in _CONDITION_OPENERS)

@@ -33,6 +33,7 @@ import numpy as np
 from .operating_points import OperatingPoint, Reach, Restatement, Rewording, operating_point
 from .same_question import (
     alternatives_swapped,
+    condition_added,
     only_synonyms_differ,
     same_question_in_other_words,
 )
@@ -350,7 +351,7 @@ def hard_rule_refusal(query: str, candidate: str) -> str | None:
     if (opposite_named(query, candidate) or bound_reversed(query, candidate)
             or switched_the_other_way(query, candidate) or kept_elsewhere(query, candidate)):
         return "comparative"
-    if exclusion_added(query, candidate):
+    if exclusion_added(query, candidate) or condition_added(query, candidate):
         return "more_specific"
     return None
 

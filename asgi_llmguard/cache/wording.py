@@ -595,6 +595,13 @@ def _question_clause(text: str) -> str:
     return clause if len(clause.split()) >= _MIN_CLAUSE_WORDS else text
 
 
+def _distance_against_time(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """ "How far (away) is ..." against "How long does (would, will, ...) ...": not "How long is a marathon?", which
+    asks its length."""
+    return (a[:2] == ("how", "far") and len(b) > 2 and b[:2] == ("how", "long") and b[2] in _AUXILIARIES
+            and b[2] not in _BE)
+
+
 def asks_differ(query: str, candidate: str) -> bool:
     """Whether both prompts open by asking for different kinds of answer: "When did the Berlin Wall fall?"
     and "Where did the Berlin Wall fall?", "How should I store basil?" and "Why should I store basil?"; what
@@ -608,6 +615,10 @@ def asks_differ(query: str, candidate: str) -> bool:
     # Occam's razor?" / "Is Occam's razor always right?". A manner stays loose, as below ("What is Bitcoin?" /
     # "How does Bitcoin work?" is left to the heads). Which things of a kind, against why: "Which countries have
     # compulsory voting?" / "Why do some countries have compulsory voting?".
+    # A distance against a time: "How far away is the nearest star?" / "How long would it take a spacecraft to reach
+    # the nearest star?" (both an amount to the kinds below).
+    if _distance_against_time(qt, ct) or _distance_against_time(ct, qt):
+        return True
     if _defined(qt) and (b not in (None, "manner") or asks_yes_or_no(candidate)):
         return True
     if _defined(ct) and (a not in (None, "manner") or asks_yes_or_no(query)):

@@ -166,6 +166,11 @@ TRAPS_BY_CATEGORY = [
      "comparative"),
     ("Is it OK to put a 15 amp receptacle on a 20 amp circuit?", "Can I use a 20 amp outlet on a 15 amp circuit?",
      "direction"),
+    # ... and of its seventh: a distance against a time, a condition added at the end
+    ("How long would it take a spacecraft to reach the nearest star?", "How far away is the nearest star?",
+     "question_type"),
+    ("How to delete duplicate rows in SQL Server while keeping the most recent one?",
+     "How do I delete duplicate rows in SQL Server?", "more_specific"),
 ]
 
 
@@ -233,6 +238,9 @@ REWORDINGS = [
     ("things to do in lisbon?", "What are some good things to do in Lisbon?"),
     ("What is the meaning of E=mc²?", "What does E = mc^2 actually mean?"),
     ("How long can cooked chicken stay in the refrigerator?", "How long does cooked chicken last in the fridge?"),
+    ("how far is a marathon", "How long is a marathon?"),  # a length, not a time
+    ("What temperature should chicken be cooked to so it's safe to eat?",
+     "What temperature should chicken be cooked to?"),
 ]
 
 
@@ -702,6 +710,11 @@ def _rates(verifier: Verifier, cosine: Cosine, file: str) -> tuple[float, float,
     # one hit for another prompt; here, over the floor only, 71.0% and 22.0%.
     ("fresh_everyday_pairs_25.csv", 0.68, 0, (100, 50)),
     ("fresh_question_pairs_14.csv", 0.2, 1 / 50, (50, 50)),
+    # Blind, a seventh round of graded titles (half close in wording): measured once through a real demo before any
+    # was read, 54.0% with 2 of 50 traps (3 in process), all graded 3: "How far away is the nearest star?" / "How long
+    # would it take a spacecraft to reach it?" and "delete duplicate rows" / "... while keeping the most recent one"
+    # since refused; "When should I use who versus whom?" / "Is it who or whom after a preposition?" still served.
+    ("fresh_question_pairs_15.csv", 0.44, 1 / 50, (50, 50)),
 ])
 def test_pair_files_serve_rewordings_and_refuse_traps(
     verifier: Verifier, cosine: Cosine, file: str, rewordings_at_least: float, traps_at_most: float,
