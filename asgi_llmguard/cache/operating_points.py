@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .wording import asks_yes_or_no, changed_share, same_polarity, same_quantities
+from .question_kinds import asks_yes_or_no
+from .wording import changed_share, same_polarity, same_quantities
 
 __all__ = ["OperatingPoint", "Reach", "Restatement", "Rewording", "operating_point"]
 

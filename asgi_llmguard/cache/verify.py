@@ -31,6 +31,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from .operating_points import OperatingPoint, Reach, Restatement, Rewording, operating_point
+from .question_kinds import (
+    action_against_diagnosis,
+    ask_changed_alone,
+    asks_differ,
+    asks_of_the_others,
+    difference_against_conversion,
+    exclusion_added,
+    permission_against_obligation,
+    switched_the_other_way,
+)
 from .same_question import (
     alternatives_swapped,
     condition_added,
@@ -49,23 +59,15 @@ from .wording import (
     _word_after,
     _words,
     acronym_s_dropped,
-    action_against_diagnosis,
-    ask_changed_alone,
-    asks_differ,
-    asks_of_the_others,
     bound_reversed,
     conversion_reversed,
     date_replaced,
-    difference_against_conversion,
-    exclusion_added,
     frequencies_differ,
     identifiers_differ,
     one_number_replaced,
     only_negation_differs,
     only_numbers_differ,
-    permission_against_obligation,
     ratings_traded,
-    switched_the_other_way,
     symbols_differ,
     time_span_replaced,
     units_differ,

@@ -18,6 +18,12 @@ import numpy as np
 import pytest
 
 from asgi_llmguard.cache.audit.probe import log_odds
+from asgi_llmguard.cache.question_kinds import (
+    ask_changed_alone,
+    asks_yes_or_no,
+    exclusion_added,
+    switched_the_other_way,
+)
 from asgi_llmguard.cache.same_question import _canonical_words
 from asgi_llmguard.cache.verify import (
     FEATURE_NAMES,
@@ -33,15 +39,7 @@ from asgi_llmguard.cache.verify import (
     pair_features,
     same_question_in_other_words,
 )
-from asgi_llmguard.cache.wording import (
-    acronym_s_dropped,
-    ask_changed_alone,
-    asks_yes_or_no,
-    exclusion_added,
-    one_number_replaced,
-    ratings_traded,
-    switched_the_other_way,
-)
+from asgi_llmguard.cache.wording import acronym_s_dropped, one_number_replaced, ratings_traded
 
 DATA = Path(__file__).parent.parent / "data"
 PACKAGED = Path(__file__).resolve().parents[2] / "asgi_llmguard" / "data" / "verifier.json"
@@ -425,8 +423,8 @@ def test_what_a_thing_is_against_who_when_where_why_or_how_much_is_another_quest
 
 
 def test_whether_one_may_against_whether_one_must_is_another_question() -> None:
+    from asgi_llmguard.cache.question_kinds import permission_against_obligation
     from asgi_llmguard.cache.verify import hard_rule_refusal
-    from asgi_llmguard.cache.wording import permission_against_obligation
 
     assert hard_rule_refusal("Do I have to roll my 401(k) into an IRA?", "Can I roll over my 401(k) into an IRA?") == (
         "question_type")
@@ -443,8 +441,8 @@ def test_whether_one_may_against_whether_one_must_is_another_question() -> None:
 
 
 def test_where_a_thing_comes_from_asks_its_origin_as_why_does() -> None:
+    from asgi_llmguard.cache.question_kinds import asks_differ
     from asgi_llmguard.cache.verify import hard_rule_refusal
-    from asgi_llmguard.cache.wording import asks_differ
 
     assert not asks_differ("Where does the salt in the sea come from?", "Why is the ocean salty?")
     assert hard_rule_refusal("Where does the salt in the sea come from?", "Why is the ocean salty?") is None
@@ -460,8 +458,8 @@ def test_im_typed_without_its_apostrophe_reads_as_i_am() -> None:
 
 
 def test_asking_what_else_there_is_after_setting_a_thing_aside_is_another_question() -> None:
+    from asgi_llmguard.cache.question_kinds import asks_of_the_others
     from asgi_llmguard.cache.verify import hard_rule_refusal
-    from asgi_llmguard.cache.wording import asks_of_the_others
 
     assert hard_rule_refusal("Apart from ibuprofen, what other painkillers can I take for a headache?",
                              "Can I take ibuprofen for a headache?") == "question_type"
@@ -508,8 +506,8 @@ def test_a_thing_had_against_a_thing_gone_without_is_refused_by_a_hard_rule() ->
 
 
 def test_what_to_do_against_how_to_tell_or_why_is_another_question() -> None:
+    from asgi_llmguard.cache.question_kinds import action_against_diagnosis
     from asgi_llmguard.cache.verify import hard_rule_refusal
-    from asgi_llmguard.cache.wording import action_against_diagnosis
 
     for a, b in [("How do I know if my partner is cheating?", "What should I do if my partner is cheating?"),
                  ("Why does my car overheat in traffic?", "What should I do if my car overheats in traffic?"),
