@@ -55,7 +55,7 @@ class PairModel:
         from tokenizers import Tokenizer
 
         model = _packaged(_MODEL_FILE) if model_path is None else Path(model_path)
-        tokenizer = _packaged(_TOKENIZER_FILE) if tokenizer_path is None else Path(tokenizer_path)
+        tokenizer = packaged_tokenizer() if tokenizer_path is None else Path(tokenizer_path)
         for path in (model, tokenizer):
             if not path.is_file():
                 raise FileNotFoundError(f"pair model file missing: {path}")
@@ -101,3 +101,8 @@ class PairModel:
 
 def _packaged(name: str) -> Path:
     return Path(str(resources.files("asgi_llmguard").joinpath("data", name)))
+
+
+def packaged_tokenizer() -> Path:
+    """The packaged pair model's tokenizer file (its WordPiece vocabulary is read by the same-question shortcuts)."""
+    return _packaged(_TOKENIZER_FILE)

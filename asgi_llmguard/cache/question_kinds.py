@@ -202,7 +202,6 @@ def action_against_diagnosis(query: str, candidate: str) -> bool:
 # the opening is the same: a manner asked loosely with other words is left to the heads (asks_differ).
 _ASKER = frozenset(_words("i we you"))
 _WHETHER_ASKER = frozenset(_words("i we"))  # "Can you ...?" is a request put politely
-_LEFT_OUT = frozenset(_words("a an the"))
 
 
 def _ask_and_rest(tokens: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None:
@@ -215,7 +214,7 @@ def _ask_and_rest(tokens: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None
         kind, rest = "yesno", tokens[2:]
     else:
         return None
-    return kind, tuple(t for t in rest if t not in _LEFT_OUT)
+    return kind, tuple(t for t in rest if t not in _ARTICLE)
 
 
 def ask_changed_alone(query: str, candidate: str) -> bool:
@@ -234,12 +233,9 @@ _EXCLUSION = re.compile(r"\b(?:excluding|except|other than|apart from|aside from
                         re.IGNORECASE)
 
 
-def _left_out(text: str, other: str) -> bool:
-    """Whether ``text`` leaves out a thing ``other`` does not name at all: what it leaves out is news, not a
-    restatement ("kill weeds but not the grass" / "get rid of weeds without killing the grass")."""
-    found = _EXCLUSION.search(text)
-    if found is None:
-        return False
+def _left_out(text: str, found: re.Match[str], other: str) -> bool:
+    """Whether ``text`` leaves out (after ``found``) a thing ``other`` does not name at all: what it leaves out is
+    news, not a restatement ("kill weeds but not the grass" / "get rid of weeds without killing the grass")."""
     named = {w.lower() for w in _RAW_WORD.findall(other)}
     after = [w.lower() for w in _RAW_WORD.findall(text[found.end():])]
     thing = next((w for w in after if w not in _ARTICLE), None)
@@ -249,8 +245,12 @@ def _left_out(text: str, other: str) -> bool:
 def exclusion_added(query: str, candidate: str) -> bool:
     """Whether one prompt leaves something out ("excluding", "except", "other than", ...) that the other, leaving
     nothing out, does not name."""
-    a, b = bool(_EXCLUSION.search(query)), bool(_EXCLUSION.search(candidate))
-    return a != b and (_left_out(query, candidate) if a else _left_out(candidate, query))
+    a, b = _EXCLUSION.search(query), _EXCLUSION.search(candidate)
+    if a is not None and b is None:
+        return _left_out(query, a, candidate)
+    if b is not None and a is None:
+        return _left_out(candidate, b, query)
+    return False
 
 
 # Switching a thing off against setting it up or on: "how do I turn off two-factor authentication on Gmail" / "how

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from importlib import resources
 
+from .pair_model import packaged_tokenizer
 from .question_frames import _ALTERNATIVE, _AND, frames
 from .translation import same_translation
-from .wording import _QWORDS, _RAW_WORD, _parse, _words, symbols_differ
+from .wording import _QWORDS, _RAW_WORD, _parse, _words, s_acronyms, symbols_differ
 
 # Words whose presence never changes what a prompt asks: "How many miles are (there) in 5 km?", "(Please)
 # tell me ...", "What is (the) capital of France?". Pronouns, modals and negations are not among them.
@@ -267,14 +267,10 @@ def _canonical(words: list[str]) -> tuple[str, ...]:
 def _acronyms_differ(query: str, candidate: str) -> bool:
     """Whether a capitalised acronym ending in "S" ("HTTPS") is missing from the other prompt: the parse folds
     plurals, and "HTTPS" would otherwise read as "HTTP"."""
-    words_a, words_b = _RAW_WORD.findall(query), _RAW_WORD.findall(candidate)
-    lower_a, lower_b = {w.lower() for w in words_a}, {w.lower() for w in words_b}
-
-    def folded(word: str) -> bool:
-        return len(word) > 4 and word.isupper() and word.endswith("S") and not word.endswith("SS")
-
-    return (any(folded(w) and w.lower() not in lower_b for w in words_a)
-            or any(folded(w) and w.lower() not in lower_a for w in words_b))
+    lower_a = {w.lower() for w in _RAW_WORD.findall(query)}
+    lower_b = {w.lower() for w in _RAW_WORD.findall(candidate)}
+    return (any(a not in lower_b for a in s_acronyms(query, longer_than=4))
+            or any(b not in lower_a for b in s_acronyms(candidate, longer_than=4)))
 
 
 _QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|(?<!\w)\'([^\']+)\'(?!\w)')
@@ -298,7 +294,7 @@ def _written_apart(query: str, candidate: str) -> bool:
 def _known_words() -> frozenset[str]:
     """The words the packaged pair model's tokenizer (WordPiece, uncased) holds whole: a word it must split is rare,
     a name, or misspelt."""
-    vocabulary = json.loads((resources.files("asgi_llmguard") / "data" / "pair_tokenizer.json").read_text())
+    vocabulary = json.loads(packaged_tokenizer().read_text(encoding="utf-8"))
     return frozenset(word for word in vocabulary["model"]["vocab"] if word.isalpha())
 
 
@@ -433,7 +429,6 @@ def adjunct_moved(query: str, candidate: str) -> bool:
 
 
 _MAX_PLACE_TOKENS = 2
-_ON_OR_OF = frozenset(_words("in on of"))
 # What may stand before the thing in a place, so that it is a thing and not a verb or a name: "for a layover in
 # London", "the list of manuscripts in the New Testament"; not "his father died in Li Bian", "modern Sozopol in
 # Bulgaria" (PAWS traps).
@@ -443,6 +438,7 @@ _BEFORE_A_THING = frozenset(_words(
 
 # Whose a thing is, named before the place it is in or on: "the fan on my laptop" is "my laptop fan".
 _OWNER = frozenset(_words("my your our his her their"))
+_ON_OR_OF = frozenset(_words("in on of"))
 
 
 def _place_put_first(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
@@ -491,8 +487,7 @@ _CONDITION_OPENERS = frozenset(_words("while whilst without except keeping unles
 _MIN_CONDITION_WORDS = 3
 
 
-@lru_cache(maxsize=4096)
-def condition_added(query: str, candidate: str) -> bool:
+def condition_added(query: str, candidate: str) -> bool:  # called from the cached verify.hard_rule_refusal
     """Whether one prompt is the other, as the same-question shortcuts read it, with a condition of a few words
     added at its end."""
     a, b = _canonical_words(query), _canonical_words(candidate)

@@ -400,10 +400,10 @@ def _identifiers(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
-def _s_acronyms(text: str) -> set[str]:
+def s_acronyms(text: str, *, longer_than: int = 2) -> set[str]:
     """Capitalised acronyms ending in "S" ("HTTPS", "GPS"), lowercased: the parse folds them as plurals."""
     return {w.lower() for w in _RAW_WORD.findall(text)
-            if len(w) > 2 and w.isupper() and w.endswith("S") and not w.endswith("SS")}
+            if len(w) > longer_than and w.isupper() and w.endswith("S") and not w.endswith("SS")}
 
 
 def acronym_s_dropped(query: str, candidate: str) -> bool:
@@ -414,7 +414,7 @@ def acronym_s_dropped(query: str, candidate: str) -> bool:
         words = {w.lower() for w in _RAW_WORD.findall(other)}
         return any(a[:-1] in words and a not in words for a in acronyms)
 
-    return dropped(_s_acronyms(query), candidate) or dropped(_s_acronyms(candidate), query)
+    return dropped(s_acronyms(query), candidate) or dropped(s_acronyms(candidate), query)
 
 
 def identifiers_differ(query: str, candidate: str) -> bool:
